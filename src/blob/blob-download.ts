@@ -1,0 +1,197 @@
+import { EventEmitter } from 'node:events';
+import { open, rename, stat, mkdir, type FileHandle } from 'node:fs/promises';
+import { read as fsRead, open as fsOpenCb, close as fsCloseCb } from 'node:fs';
+import { Readable } from 'node:stream';
+import { dirname } from 'node:path';
+import { KrgoError } from '../errors.js';
+import { checkDigest, createDigester, VerifyingStream, type Digest } from '../digest.js';
+import type { RegistryClient } from '../registry/client.js';
+import { isRetriableNetworkError, sleep } from '../registry/retry.js';
+
+export interface DownloadOptions {
+  /** Consecutive failures without progress before giving up. */
+  maxStalls?: number;
+  log?: (message: string) => void;
+}
+
+/**
+ * Downloads one blob into a file, verified, resuming from the last good byte after a dropped
+ * connection (and across runs: the `.partial` file stays). While it runs, `reader()` streams
+ * the bytes already on disk, so extraction proceeds as the download does.
+ */
+export class BlobDownload extends EventEmitter {
+  written = 0;
+  finished = false;
+  failure: Error | undefined;
+  readonly partialPath: string;
+  /** Set when the file was already complete in the cache: the reader verifies instead. */
+  private fromCache = false;
+  private readonly started: Promise<void>;
+  private markStarted!: () => void;
+
+  constructor(
+    private readonly client: RegistryClient,
+    readonly digest: Digest,
+    readonly size: number,
+    readonly path: string,
+    private readonly options: DownloadOptions = {},
+  ) {
+    super();
+    this.partialPath = `${path}.partial`;
+    this.started = new Promise((resolve) => (this.markStarted = resolve));
+  }
+
+  /** Runs the download; resolves when the blob is complete and verified. */
+  async run(): Promise<void> {
+    try {
+      await this.download();
+      this.finished = true;
+      this.emit('progress');
+      this.emit('done');
+    } catch (err) {
+      this.failure = err as Error;
+      this.emit('progress');
+      throw err;
+    } finally {
+      this.markStarted();
+    }
+  }
+
+  private async download(): Promise<void> {
+    await mkdir(dirname(this.path), { recursive: true });
+    const existing = await stat(this.path).catch(() => undefined);
+    if (existing?.size === this.size) {
+      this.fromCache = true;
+      this.written = this.size;
+      this.markStarted();
+      return;
+    }
+    const hash = createDigester(this.digest);
+    const fh = await open(this.partialPath, 'a+');
+    try {
+      this.written = await this.hashExisting(fh, hash);
+      this.markStarted();
+      this.emit('progress');
+      let stalls = 0;
+      const maxStalls = this.options.maxStalls ?? 8;
+      while (this.written < this.size) {
+        const before = this.written;
+        try {
+          await this.fetchFrom(fh, hash);
+        } catch (err) {
+          if (err instanceof KrgoError && err.code !== 'NETWORK') throw err;
+          if (!isRetriableNetworkError(err) && !(err instanceof KrgoError)) throw err;
+          stalls = this.written > before ? 0 : stalls + 1;
+          if (stalls >= maxStalls) throw new KrgoError('NETWORK', `download of ${this.digest} keeps failing at byte ${this.written}`, { cause: err });
+          this.options.log?.(`connection lost at byte ${this.written} of ${this.digest.slice(0, 19)}; resuming`);
+          await sleep(Math.min(200 * 2 ** stalls, 5000));
+        }
+      }
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    if (this.written !== this.size) throw new KrgoError('SIZE_MISMATCH', `blob ${this.digest} has ${this.written} bytes, expected ${this.size}`);
+    try {
+      checkDigest(this.digest, hash.digest('hex'), 'blob');
+    } catch (err) {
+      // A corrupt partial must not poison the next run.
+      await rename(this.partialPath, `${this.partialPath}.corrupt`).catch(() => undefined);
+      throw err;
+    }
+    await rename(this.partialPath, this.path);
+  }
+
+  /** Rehashes a partial file left by an earlier run so the download resumes after it. */
+  private async hashExisting(fh: FileHandle, hash: ReturnType<typeof createDigester>): Promise<number> {
+    const info = await fh.stat();
+    let size = Math.min(info.size, this.size);
+    if (info.size > this.size) {
+      await fh.truncate(0);
+      size = 0;
+    }
+    const buf = Buffer.allocUnsafe(1 << 20);
+    let pos = 0;
+    while (pos < size) {
+      const { bytesRead } = await fh.read(buf, 0, Math.min(buf.length, size - pos), pos);
+      if (bytesRead === 0) break;
+      hash.update(buf.subarray(0, bytesRead));
+      pos += bytesRead;
+    }
+    return pos;
+  }
+
+  private async fetchFrom(fh: FileHandle, hash: ReturnType<typeof createDigester>): Promise<void> {
+    const { res, skip } = await this.client.openBlob(this.digest, this.written);
+    let toSkip = skip;
+    for await (const raw of res.body) {
+      let chunk = raw as Buffer;
+      if (toSkip > 0) {
+        const drop = Math.min(toSkip, chunk.length);
+        chunk = chunk.subarray(drop);
+        toSkip -= drop;
+        if (chunk.length === 0) continue;
+      }
+      if (this.written + chunk.length > this.size) {
+        res.body.destroy();
+        throw new KrgoError('SIZE_MISMATCH', `blob ${this.digest} is larger than its declared ${this.size} bytes`);
+      }
+      await fh.write(chunk, 0, chunk.length, this.written);
+      hash.update(chunk);
+      this.written += chunk.length;
+      this.emit('progress');
+    }
+  }
+
+  /** Streams the blob from disk, following the download as it grows. */
+  reader(): Readable {
+    let fd: number | undefined;
+    let position = 0;
+    const download = this;
+    const waitForBytes = (): Promise<void> =>
+      new Promise((resolve) => {
+        if (download.written > position || download.finished || download.failure) resolve();
+        else download.once('progress', () => resolve());
+      });
+    const readable = new Readable({
+      highWaterMark: 1 << 20,
+      read(size) {
+        void (async () => {
+          await download.started;
+          if (download.failure) throw download.failure;
+          if (fd === undefined) fd = await openEither(download.partialPath, download.path, download.fromCache || download.finished);
+          while (download.written <= position && !download.finished) {
+            if (download.failure) throw download.failure;
+            await waitForBytes();
+          }
+          if (download.failure) throw download.failure;
+          const want = Math.min(Math.max(size, 1 << 16), 1 << 20, download.written - position);
+          if (want <= 0) {
+            this.push(null);
+            return;
+          }
+          const buf = Buffer.allocUnsafe(want);
+          const n = await new Promise<number>((resolve, reject) =>
+            fsRead(fd!, buf, 0, want, position, (err, bytes) => (err ? reject(err) : resolve(bytes))),
+          );
+          position += n;
+          this.push(n === want ? buf : buf.subarray(0, n));
+        })().catch((err) => this.destroy(err as Error));
+      },
+      destroy(err, cb) {
+        if (fd !== undefined) fsCloseCb(fd, () => cb(err));
+        else cb(err);
+      },
+    });
+    if (!this.fromCache) return readable;
+    // A blob found complete in the cache is checked again as it is read.
+    const verifier = new VerifyingStream(this.digest, this.size, 'cached blob');
+    readable.on('error', (err) => verifier.destroy(err));
+    return readable.pipe(verifier);
+  }
+}
+
+function openEither(partial: string, final: string, preferFinal: boolean): Promise<number> {
+  const tryOpen = (p: string) => new Promise<number>((resolve, reject) => fsOpenCb(p, 'r', (err, fd) => (err ? reject(err) : resolve(fd))));
+  return preferFinal ? tryOpen(final) : tryOpen(partial).catch(() => tryOpen(final));
+}

@@ -1,0 +1,104 @@
+import { Transform, type TransformCallback } from 'node:stream';
+import { createGunzip } from 'node:zlib';
+import { Decompress as ZstdDecompress } from 'fzstd';
+import { KrgoError } from '../errors.js';
+
+export type Compression = 'none' | 'gzip' | 'zstd';
+
+/** Compression told by the first bytes; media types are often wrong about it. */
+export function sniffCompression(head: Buffer): Compression {
+  if (head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b) return 'gzip';
+  if (head.length >= 4 && head.readUInt32LE(0) === 0xfd2fb528) return 'zstd';
+  return 'none';
+}
+
+/** Streaming zstd through fzstd (pure JS): Node 20's zlib has no zstd. */
+class ZstdTransform extends Transform {
+  private readonly decoder = new ZstdDecompress((chunk) => {
+    this.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
+  });
+  override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
+    try {
+      this.decoder.push(chunk);
+      done();
+    } catch (err) {
+      done(new KrgoError('BAD_TAR', `zstd data is corrupt: ${(err as Error).message}`));
+    }
+  }
+  override _flush(done: TransformCallback): void {
+    try {
+      this.decoder.push(new Uint8Array(0), true);
+      done();
+    } catch (err) {
+      done(new KrgoError('BAD_TAR', `zstd data is corrupt: ${(err as Error).message}`));
+    }
+  }
+}
+
+export function createDecompressor(kind: Compression): Transform {
+  switch (kind) {
+    case 'gzip':
+      return createGunzip({ chunkSize: 128 * 1024 });
+    case 'zstd':
+      return new ZstdTransform();
+    case 'none':
+      return new Transform({ transform: (chunk, _enc, done) => done(null, chunk) });
+  }
+}
+
+/**
+ * Decompresses a layer stream, choosing the codec from its first bytes.
+ * Yields the uncompressed tar bytes.
+ */
+export async function* decompressLayer(source: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+  const iterator = source[Symbol.asyncIterator]();
+  let head = Buffer.alloc(0);
+  const pending: Buffer[] = [];
+  while (head.length < 4) {
+    const next = await iterator.next();
+    if (next.done) break;
+    pending.push(next.value);
+    head = Buffer.concat([head, next.value]);
+  }
+  const kind = sniffCompression(head);
+  if (kind === 'none') {
+    yield* pending;
+    for (let n = await iterator.next(); !n.done; n = await iterator.next()) yield n.value;
+    return;
+  }
+  const decoder = createDecompressor(kind);
+  // Resolves on drain, or when the consumer gave up and the decoder was destroyed.
+  const writable = (): Promise<void> =>
+    new Promise((resolve) => {
+      const done = () => {
+        decoder.off('drain', done);
+        decoder.off('close', done);
+        resolve();
+      };
+      decoder.once('drain', done);
+      decoder.once('close', done);
+    });
+  const feed = (async () => {
+    try {
+      for (const chunk of pending) if (!decoder.write(chunk)) await writable();
+      for (let n = await iterator.next(); !n.done && !decoder.destroyed; n = await iterator.next()) {
+        if (!decoder.write(n.value)) await writable();
+      }
+      if (!decoder.destroyed) decoder.end();
+    } catch (err) {
+      decoder.destroy(err as Error);
+    }
+  })();
+  try {
+    for await (const chunk of decoder) yield chunk as Buffer;
+  } catch (err) {
+    if (err instanceof KrgoError) throw err;
+    const code = (err as NodeJS.ErrnoException).code ?? '';
+    if (code.startsWith('Z_')) throw new KrgoError('BAD_TAR', `layer data is not valid ${kind}: ${(err as Error).message}`, { cause: err });
+    throw err;
+  } finally {
+    decoder.destroy();
+    await feed;
+    await iterator.return?.();
+  }
+}

@@ -1,0 +1,186 @@
+import { KrgoError } from '../errors.js';
+import { checkDigest, createDigester, parseDigest, type Digest } from '../digest.js';
+import { MANIFEST_ACCEPT } from '../image/media-types.js';
+import { parseManifest, type Descriptor, type ImageConfig, type ImageIndex, type ImageManifest, type Platform } from '../image/manifest.js';
+import { selectPlatform, formatPlatform } from '../image/platform.js';
+import { formatReference, referenceTarget, type ImageReference } from './reference.js';
+import { headerValue, RegistryTransport, type RegistryResponse, type TransportOptions } from './transport.js';
+import { credentialsFromDockerConfig } from './credentials.js';
+
+export interface FetchedManifest {
+  digest: Digest;
+  bytes: Buffer;
+  parsed: ImageManifest | ImageIndex;
+}
+
+export interface ResolvedImage {
+  reference: ImageReference;
+  manifest: ImageManifest;
+  manifestBytes: Buffer;
+  manifestDigest: Digest;
+  /** The index the manifest was chosen from, for multi-platform images. */
+  indexDigest?: Digest;
+  platform?: Platform;
+  config: ImageConfig;
+  configBytes: Buffer;
+}
+
+const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
+const MAX_CONFIG_BYTES = 16 * 1024 * 1024;
+
+async function readLimited(res: RegistryResponse, limit: number, what: string): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  let total = 0;
+  for await (const chunk of res.body) {
+    total += (chunk as Buffer).length;
+    if (total > limit) {
+      res.body.destroy();
+      throw new KrgoError('REGISTRY_ERROR', `${what} is larger than ${limit} bytes; refusing it`);
+    }
+    parts.push(chunk as Buffer);
+  }
+  return Buffer.concat(parts);
+}
+
+/** The distribution API of one repository: manifests, verified blobs, ranges. */
+export class RegistryClient {
+  readonly transport: RegistryTransport;
+  readonly pullScope: string;
+
+  constructor(
+    readonly reference: ImageReference,
+    options: Omit<TransportOptions, 'registry'> = {},
+  ) {
+    this.transport = new RegistryTransport({
+      registry: reference.registry,
+      lookupCredentials: () => credentialsFromDockerConfig(reference.registry),
+      ...options,
+    });
+    this.pullScope = `repository:${reference.repository}:pull`;
+  }
+
+  close(): Promise<void> {
+    return this.transport.close();
+  }
+
+  private blobPath(digest: Digest): string {
+    return `/v2/${this.reference.repository}/blobs/${digest}`;
+  }
+
+  async getManifest(target: string): Promise<FetchedManifest> {
+    const res = await this.transport.request({
+      path: `/v2/${this.reference.repository}/manifests/${target}`,
+      scopes: [this.pullScope],
+      headers: { accept: MANIFEST_ACCEPT },
+    });
+    const bytes = await readLimited(res, MAX_MANIFEST_BYTES, 'manifest');
+    const hasher = createDigester(target.startsWith('sha') ? parseDigest(target) : ('sha256:' as Digest));
+    const actualHex = hasher.update(bytes).digest('hex');
+    let digest: Digest;
+    if (target.includes(':')) {
+      digest = parseDigest(target);
+      checkDigest(digest, actualHex, 'manifest');
+    } else {
+      digest = parseDigest(`sha256:${actualHex}`);
+      const claimed = headerValue(res.headers, 'docker-content-digest');
+      if (claimed && claimed.startsWith('sha256:') && claimed !== digest) {
+        throw new KrgoError('DIGEST_MISMATCH', `manifest for ${target} hashes to ${digest} but the registry says ${claimed}`);
+      }
+    }
+    return { digest, bytes, parsed: parseManifest(bytes, headerValue(res.headers, 'content-type')) };
+  }
+
+  /** Resolves a reference to one image manifest (choosing a platform from an index) and its config. */
+  async resolveImage(platform: Platform): Promise<ResolvedImage> {
+    const top = await this.getManifest(referenceTarget(this.reference));
+    let chosen = top;
+    let indexDigest: Digest | undefined;
+    let chosenPlatform: Platform | undefined;
+    if (top.parsed.kind === 'index') {
+      const entry = selectPlatform(top.parsed.manifests, platform);
+      indexDigest = top.digest;
+      chosenPlatform = entry.platform;
+      chosen = await this.getManifest(entry.digest);
+      if (chosen.parsed.kind !== 'manifest') {
+        throw new KrgoError('UNSUPPORTED_MANIFEST', `the index entry for ${formatPlatform(platform)} is itself an index; nested indexes are not supported`);
+      }
+    }
+    const manifest = chosen.parsed as ImageManifest;
+    const configBytes = await this.getBlobBytes(manifest.config, MAX_CONFIG_BYTES);
+    let config: ImageConfig;
+    try {
+      config = JSON.parse(configBytes.toString('utf8')) as ImageConfig;
+    } catch {
+      throw new KrgoError('UNSUPPORTED_MANIFEST', `image config ${manifest.config.digest} of ${formatReference(this.reference)} is not JSON`);
+    }
+    return {
+      reference: this.reference,
+      manifest,
+      manifestBytes: chosen.bytes,
+      manifestDigest: chosen.digest,
+      ...(indexDigest ? { indexDigest } : {}),
+      ...(chosenPlatform ? { platform: chosenPlatform } : {}),
+      config,
+      configBytes,
+    };
+  }
+
+  /** A small blob, read whole and verified. */
+  async getBlobBytes(desc: Descriptor, limit: number): Promise<Buffer> {
+    if (desc.size > limit) throw new KrgoError('REGISTRY_ERROR', `blob ${desc.digest} is ${desc.size} bytes, more than the ${limit} allowed here`);
+    const res = await this.transport.request({ path: this.blobPath(desc.digest), scopes: [this.pullScope] });
+    const bytes = await readLimited(res, limit, `blob ${desc.digest}`);
+    if (bytes.length !== desc.size) throw new KrgoError('SIZE_MISMATCH', `blob ${desc.digest} has ${bytes.length} bytes, expected ${desc.size}`);
+    checkDigest(desc.digest, createDigester(desc.digest).update(bytes).digest('hex'), 'blob');
+    return bytes;
+  }
+
+  /**
+   * Opens a blob at `offset` (a Range request when offset > 0). Returns the body and how many
+   * leading bytes of it the caller must skip: a registry may answer a Range request with 200.
+   */
+  async openBlob(digest: Digest, offset: number, end?: number): Promise<{ res: RegistryResponse; skip: number }> {
+    const ranged = offset > 0 || end !== undefined;
+    const res = await this.transport.request({
+      path: this.blobPath(digest),
+      scopes: [this.pullScope],
+      headers: ranged ? { range: `bytes=${offset}-${end !== undefined ? end - 1 : ''}` } : {},
+      expect: ranged ? [200, 206] : [200],
+    });
+    if (res.status === 206) {
+      const range = headerValue(res.headers, 'content-range');
+      const start = range ? Number(/bytes\s+(\d+)-/.exec(range)?.[1]) : NaN;
+      if (start !== offset) {
+        await res.body.dump();
+        throw new KrgoError('REGISTRY_ERROR', `registry answered a range request for byte ${offset} of ${digest} with ${range ?? 'no Content-Range'}`);
+      }
+      return { res, skip: 0 };
+    }
+    return { res, skip: offset };
+  }
+
+  /** Reads bytes [offset, offset+length) of a blob; handles registries that ignore Range. */
+  async readRange(digest: Digest, offset: number, length: number): Promise<Buffer> {
+    const { res, skip } = await this.openBlob(digest, offset, offset + length);
+    const out = Buffer.allocUnsafe(length);
+    let filled = 0;
+    let toSkip = skip;
+    for await (const raw of res.body) {
+      let chunk = raw as Buffer;
+      if (toSkip > 0) {
+        const drop = Math.min(toSkip, chunk.length);
+        chunk = chunk.subarray(drop);
+        toSkip -= drop;
+      }
+      const take = Math.min(chunk.length, length - filled);
+      chunk.copy(out, filled, 0, take);
+      filled += take;
+      if (filled === length) {
+        res.body.destroy();
+        break;
+      }
+    }
+    if (filled !== length) throw new KrgoError('SIZE_MISMATCH', `range ${offset}+${length} of ${digest} ended after ${filled} bytes`);
+    return out;
+  }
+}

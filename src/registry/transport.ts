@@ -1,0 +1,276 @@
+import { Agent, request, type Dispatcher } from 'undici';
+import type { Readable } from 'node:stream';
+import { KrgoError } from '../errors.js';
+import { parseChallenge, type Challenge } from './challenge.js';
+import type { Credentials } from './credentials.js';
+import { apiHost, isLoopbackHost } from './reference.js';
+import { registryErrorFor } from './registry-errors.js';
+import { retryDelayMs, isRetriableStatus, isRetriableNetworkError, sleep, type RetryPolicy, DEFAULT_RETRY } from './retry.js';
+
+export type HttpMethod = 'GET' | 'HEAD' | 'PUT' | 'POST' | 'PATCH' | 'DELETE';
+
+export interface TransportOptions {
+  registry: string;
+  insecure?: boolean;
+  credentials?: Credentials;
+  /** Looked up once, on the first challenge, so anonymous pulls never read config files. */
+  lookupCredentials?: () => Promise<Credentials | undefined>;
+  retry?: RetryPolicy;
+  log?: (message: string) => void;
+}
+
+export interface RegistryRequest {
+  method?: HttpMethod;
+  /** Path under the registry origin (`/v2/...`) or an absolute URL (upload locations). */
+  path: string;
+  /** Token scopes, e.g. `repository:library/debian:pull`. */
+  scopes: string[];
+  headers?: Record<string, string>;
+  body?: Buffer | string;
+  /** Statuses handed back to the caller instead of raised as errors. */
+  expect?: number[];
+}
+
+export interface RegistryResponse {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: Readable & { json(): Promise<unknown>; text(): Promise<unknown>; dump(): Promise<void> };
+  url: URL;
+}
+
+interface CachedToken {
+  header: string;
+  expiresAt: number;
+}
+
+const USER_AGENT = 'krgo/0.1 (+https://github.com/krgo)';
+const MAX_REDIRECTS = 10;
+const TOKEN_REFRESH_MARGIN_MS = 10_000;
+
+export function headerValue(headers: RegistryResponse['headers'], name: string): string | undefined {
+  const v = headers[name.toLowerCase()];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+/**
+ * HTTP for one registry: auth (bearer tokens per scope, basic), redirects that never carry
+ * credentials to another host, and retries with backoff on transient failures.
+ */
+export class RegistryTransport {
+  readonly origin: URL;
+  private readonly dispatcher: Dispatcher;
+  private readonly tokens = new Map<string, CachedToken>();
+  private challenge: Challenge | undefined;
+  private credentials: Credentials | undefined;
+  private credentialsLooked = false;
+  private readonly retry: RetryPolicy;
+
+  constructor(private readonly options: TransportOptions) {
+    const host = apiHost(options.registry);
+    const plain = isLoopbackHost(options.registry) || options.insecure === true;
+    this.origin = new URL(`${plain ? 'http' : 'https'}://${host}`);
+    this.credentials = options.credentials;
+    this.credentialsLooked = options.credentials !== undefined;
+    this.retry = options.retry ?? DEFAULT_RETRY;
+    this.dispatcher = new Agent({
+      connections: 16,
+      headersTimeout: 60_000,
+      bodyTimeout: 60_000,
+      connect: { timeout: 15_000 },
+    });
+  }
+
+  async close(): Promise<void> {
+    await this.dispatcher.close();
+  }
+
+  async request(req: RegistryRequest): Promise<RegistryResponse> {
+    let attempt = 0;
+    let refreshedAuth = false;
+    for (;;) {
+      attempt++;
+      let res: RegistryResponse;
+      try {
+        res = await this.send(req);
+      } catch (err) {
+        if (attempt < this.retry.attempts && isRetriableNetworkError(err)) {
+          const delay = retryDelayMs(this.retry, attempt, undefined);
+          this.options.log?.(`connection error (${(err as Error).message}), retrying in ${delay} ms`);
+          await sleep(delay);
+          continue;
+        }
+        throw new KrgoError('NETWORK', `cannot reach ${this.origin.host}: ${(err as Error).message}`, { cause: err });
+      }
+      if (res.status === 401 && !refreshedAuth && !(req.expect ?? []).includes(401)) {
+        const header = headerValue(res.headers, 'www-authenticate');
+        await res.body.dump();
+        if (!header) throw new KrgoError('UNAUTHORIZED', `${this.origin.host} refused access without saying how to log in`);
+        await this.answerChallenge(header, req.scopes);
+        refreshedAuth = true;
+        continue;
+      }
+      if ((req.expect ?? [200]).includes(res.status)) return res;
+      if (attempt < this.retry.attempts && isRetriableStatus(res.status)) {
+        const delay = retryDelayMs(this.retry, attempt, headerValue(res.headers, 'retry-after'));
+        await res.body.dump();
+        this.options.log?.(`${this.origin.host} answered ${res.status}, retrying in ${delay} ms`);
+        await sleep(delay);
+        continue;
+      }
+      const text = await res.body.text().catch(() => '');
+      throw registryErrorFor(res.status, String(text), `${req.method ?? 'GET'} ${this.describe(req.path)}`);
+    }
+  }
+
+  private describe(path: string): string {
+    return path.startsWith('http') ? new URL(path).pathname : path;
+  }
+
+  /** One logical request: follows redirects, attaching credentials only on the registry's origin. */
+  private async send(req: RegistryRequest): Promise<RegistryResponse> {
+    let url = new URL(req.path, this.origin);
+    let method: HttpMethod = req.method ?? 'GET';
+    let body = req.body;
+    for (let hop = 0; hop <= MAX_REDIRECTS; hop++) {
+      const headers: Record<string, string> = { 'user-agent': USER_AGENT, ...req.headers };
+      if (url.origin === this.origin.origin) {
+        const auth = await this.authorizationFor(req.scopes);
+        if (auth) headers['authorization'] = auth;
+      }
+      const res = await request(url, {
+        method,
+        headers,
+        ...(body !== undefined ? { body } : {}),
+        dispatcher: this.dispatcher,
+      });
+      const location = headerValue(res.headers, 'location');
+      const isRedirect = [301, 302, 303, 307, 308].includes(res.statusCode) && location;
+      // Upload endpoints answer 201/202 with a Location that is data, not a redirect.
+      if (!isRedirect || (req.expect ?? []).includes(res.statusCode)) {
+        return { status: res.statusCode, headers: res.headers, body: res.body, url };
+      }
+      await res.body.dump();
+      const next = new URL(location, url);
+      if (next.protocol === 'http:' && url.protocol === 'https:' && !this.options.insecure) {
+        throw new KrgoError('REGISTRY_ERROR', `refusing redirect from HTTPS to plain HTTP (${next.host})`);
+      }
+      if (res.statusCode === 303) {
+        method = 'GET';
+        body = undefined;
+      }
+      url = next;
+    }
+    throw new KrgoError('REGISTRY_ERROR', `too many redirects for ${this.describe(req.path)}`);
+  }
+
+  private async ensureCredentials(): Promise<Credentials | undefined> {
+    if (!this.credentialsLooked) {
+      this.credentialsLooked = true;
+      this.credentials = await this.options.lookupCredentials?.();
+    }
+    return this.credentials;
+  }
+
+  private async authorizationFor(scopes: string[]): Promise<string | undefined> {
+    if (!this.challenge) return undefined;
+    if (this.challenge.scheme === 'basic') {
+      const creds = await this.ensureCredentials();
+      return creds?.kind === 'basic' ? basicHeader(creds) : undefined;
+    }
+    const key = scopes.join(' ');
+    const cached = this.tokens.get(key);
+    if (cached && cached.expiresAt - TOKEN_REFRESH_MARGIN_MS > Date.now()) return cached.header;
+    return this.fetchToken(scopes);
+  }
+
+  private async answerChallenge(header: string, scopes: string[]): Promise<void> {
+    const challenge = parseChallenge(header);
+    if (!challenge || (challenge.scheme !== 'bearer' && challenge.scheme !== 'basic')) {
+      throw new KrgoError('UNAUTHORIZED', `${this.origin.host} asks for an unsupported authentication scheme`);
+    }
+    const hadChallenge = this.challenge !== undefined;
+    this.challenge = challenge;
+    this.tokens.delete(scopes.join(' '));
+    if (challenge.scheme === 'basic') {
+      const creds = await this.ensureCredentials();
+      if (!creds || hadChallenge) {
+        throw new KrgoError('UNAUTHORIZED', `${this.origin.host} needs a login: pass -u USER:PASSWORD or add it to ~/.docker/config.json`);
+      }
+    }
+  }
+
+  /** Bearer token flow: GET the realm (or POST with a refresh token), checked before credentials go to it. */
+  private async fetchToken(scopes: string[]): Promise<string> {
+    const challenge = this.challenge!;
+    const realmText = challenge.params['realm'];
+    if (!realmText) throw new KrgoError('UNAUTHORIZED', `${this.origin.host} gave a bearer challenge without a realm`);
+    let realm: URL;
+    try {
+      realm = new URL(realmText);
+    } catch {
+      throw new KrgoError('UNAUTHORIZED', `${this.origin.host} gave an invalid token realm`);
+    }
+    const creds = await this.ensureCredentials();
+    const trusted = this.realmIsTrusted(realm);
+    if (creds && !trusted) {
+      this.options.log?.(`not sending credentials to token realm ${realm.origin}: it is not the registry's host or not HTTPS`);
+    }
+    const sendCreds = creds && trusted ? creds : undefined;
+    const service = challenge.params['service'];
+    let res;
+    try {
+      if (sendCreds?.kind === 'identity-token') {
+        const form = new URLSearchParams({ grant_type: 'refresh_token', refresh_token: sendCreds.token, client_id: 'krgo' });
+        if (service) form.set('service', service);
+        if (scopes.length) form.set('scope', scopes.join(' '));
+        res = await request(realm, {
+          method: 'POST',
+          headers: { 'content-type': 'application/x-www-form-urlencoded', 'user-agent': USER_AGENT },
+          body: form.toString(),
+          dispatcher: this.dispatcher,
+        });
+      } else {
+        const url = new URL(realm);
+        if (service) url.searchParams.set('service', service);
+        for (const scope of scopes) url.searchParams.append('scope', scope);
+        const headers: Record<string, string> = { 'user-agent': USER_AGENT };
+        if (sendCreds?.kind === 'basic') headers['authorization'] = basicHeader(sendCreds);
+        res = await request(url, { method: 'GET', headers, dispatcher: this.dispatcher });
+      }
+    } catch (err) {
+      throw new KrgoError('NETWORK', `cannot reach token service ${realm.host}: ${(err as Error).message}`, { cause: err });
+    }
+    if (res.statusCode !== 200) {
+      await res.body.dump();
+      throw new KrgoError(
+        'UNAUTHORIZED',
+        `token service ${realm.host} refused ${sendCreds ? 'the given credentials' : 'anonymous access'} (HTTP ${res.statusCode}) for ${scopes.join(' ')}`,
+      );
+    }
+    const answer = (await res.body.json()) as { token?: string; access_token?: string; expires_in?: number };
+    const token = answer.token ?? answer.access_token;
+    if (!token) throw new KrgoError('UNAUTHORIZED', `token service ${realm.host} answered without a token`);
+    const lifetime = (typeof answer.expires_in === 'number' && answer.expires_in > 0 ? answer.expires_in : 60) * 1000;
+    const header = `Bearer ${token}`;
+    this.tokens.set(scopes.join(' '), { header, expiresAt: Date.now() + lifetime });
+    return header;
+  }
+
+  /** Credentials go only to HTTPS realms (plain HTTP only on loopback or with --insecure) of the registry's own domain. */
+  private realmIsTrusted(realm: URL): boolean {
+    const realmHost = realm.hostname;
+    if (realm.protocol !== 'https:') {
+      const loop = isLoopbackHost(realm.host);
+      if (!(realm.protocol === 'http:' && (loop || this.options.insecure))) return false;
+    }
+    const registryHost = this.origin.hostname;
+    if (realmHost === registryHost) return true;
+    if (isLoopbackHost(realm.host) && isLoopbackHost(this.origin.host)) return true;
+    const parent = (h: string) => h.split('.').slice(-2).join('.');
+    return realmHost.includes('.') && parent(realmHost) === parent(registryHost);
+  }
+}
+
+function basicHeader(creds: { username: string; password: string }): string {
+  return `Basic ${Buffer.from(`${creds.username}:${creds.password}`).toString('base64')}`;
+}

@@ -1,0 +1,26 @@
+export type EntryType = 'file' | 'dir' | 'symlink' | 'hardlink' | 'char' | 'block' | 'fifo';
+
+/** One tar member with its metadata and where its data sits in the uncompressed stream. */
+export interface TarEntry {
+  /** The name as stored (after PAX/GNU long-name records), not yet made safe. */
+  path: string;
+  type: EntryType;
+  /** Permission bits including setuid, setgid and sticky (07777). */
+  mode: number;
+  uid: number;
+  gid: number;
+  size: number;
+  /** Seconds since the epoch; PAX headers may give a fraction. */
+  mtime: number;
+  atime?: number;
+  linkname: string;
+  devmajor: number;
+  devminor: number;
+  xattrs: Record<string, Buffer>;
+  uname?: string;
+  gname?: string;
+  /** Offset of the first header block of this member (PAX/GNU records included). */
+  headerOffset: number;
+  /** Offset of the data in the uncompressed tar stream. */
+  dataOffset: number;
+}

@@ -1,0 +1,143 @@
+import { readFileSync } from 'node:fs';
+import { buildTar, type WriteEntry } from '../../src/tar/tar-writer.js';
+import type { FixtureImage } from './oci-layout.js';
+
+/** Debian's busybox-static: a real binary, so a real shell can run in what krgo writes. */
+export function busyboxBinary(): Buffer {
+  return readFileSync('/bin/busybox');
+}
+
+const T = 1_700_000_000;
+const dir = (path: string, extra: Partial<WriteEntry> = {}): WriteEntry => ({ path, type: 'dir', mode: 0o755, mtime: T, ...extra });
+const file = (path: string, content: string | Buffer, extra: Partial<WriteEntry> = {}): WriteEntry => ({ path, type: 'file', mode: 0o644, mtime: T, content, ...extra });
+const link = (path: string, target: string, extra: Partial<WriteEntry> = {}): WriteEntry => ({ path, type: 'symlink', linkname: target, mode: 0o777, mtime: T, ...extra });
+const hard = (path: string, target: string): WriteEntry => ({ path, type: 'hardlink', linkname: target, mtime: T });
+
+const LONG_DIR = `deep/${'d'.repeat(60)}/${'e'.repeat(60)}`;
+const LONG_NAME = `${LONG_DIR}/${'f'.repeat(120)}.txt`;
+
+/** Every entry type and layer rule the foundation issue lists, over three layers. */
+export function edgeCaseLayers(): Buffer[] {
+  const base: WriteEntry[] = [
+    dir('./'),
+    dir('bin'),
+    file('bin/busybox', busyboxBinary(), { mode: 0o755 }),
+    link('bin/sh', 'busybox'),
+    link('bin/ls', '/bin/busybox'),
+    dir('etc'),
+    file('etc/passwd', 'root:x:0:0:root:/root:/bin/sh\nuser:x:1000:1000::/home/user:/bin/sh\n'),
+    file('etc/shadow', 'root:*:19000:0:99999:7:::\n', { mode: 0o640, gid: 42 }),
+    link('etc/alternative', '/usr/lib'),
+    dir('usr'),
+    dir('usr/lib'),
+    file('usr/lib/libfake.so.1', 'ELF-ish'),
+    link('lib', 'usr/lib'),
+    dir('usr/bin'),
+    file('usr/bin/setuid-tool', 'suid', { mode: 0o4755, uid: 0, gid: 0 }),
+    file('usr/bin/setgid-tool', 'sgid', { mode: 0o2711, gid: 5 }),
+    dir('tmp', { mode: 0o1777 }),
+    dir('home'),
+    dir('home/user', { mode: 0o700, uid: 1000, gid: 1000 }),
+    file('home/user/.profile', 'export PS1=$\n', { uid: 1000, gid: 1000, mode: 0o600 }),
+    file('home/user/bigid', 'big ids need PAX', { uid: 3_000_000, gid: 3_000_001 }),
+    dir('data'),
+    file('data/empty', ''),
+    dir('data/empty-dir', { mode: 0o750 }),
+    file('data/h1', 'hardlinked content v1'),
+    hard('data/h2', 'data/h1'),
+    file('data/todelete', 'bye'),
+    dir('data/tododir'),
+    file('data/tododir/child', 'bye too'),
+    file('data/file2dir', 'will become a dir'),
+    dir('data/dir2file'),
+    file('data/dir2file/inner', 'will vanish'),
+    file('data/link2file-target', 'target'),
+    link('data/link2file', 'link2file-target'),
+    file('data/file2link', 'will become a link'),
+    file('data/xattr-file', 'has xattrs', { xattrs: { 'user.krgo.test': 'hello', 'user.krgo.binary': Buffer.from([0, 1, 2, 255]) } }),
+    file('data/fraction-mtime', 'pax mtime with a fraction', { mtime: T + 0.5 }),
+    file('data/caf\u00e9-\u65e5\u672c.txt', 'unicode name'),
+    { path: 'data/fifo', type: 'fifo', mode: 0o644, mtime: T },
+    dir('dev'),
+    { path: 'dev/null', type: 'char', mode: 0o666, devmajor: 1, devminor: 3, mtime: T },
+    { path: 'dev/loop0', type: 'block', mode: 0o660, devmajor: 7, devminor: 0, gid: 6, mtime: T },
+    dir(LONG_DIR.split('/').slice(0, 1).join('/')),
+    dir(LONG_DIR.split('/').slice(0, 2).join('/')),
+    dir(LONG_DIR),
+    file(LONG_NAME, 'long name via PAX'),
+    link(`${LONG_DIR}/long-link`, `/${LONG_NAME}`),
+    dir('opaque'),
+    file('opaque/lower-a', 'a'),
+    dir('opaque/lower-sub'),
+    file('opaque/lower-sub/x', 'x'),
+    dir('late-opq'),
+    file('late-opq/lower', 'hidden by a late opaque marker'),
+    // no parent directory entry for implicit/: created on the way
+    file('implicit/nested/file', 'parents made by the extractor'),
+  ];
+  const second: WriteEntry[] = [
+    file('data/.wh.todelete', ''),
+    file('data/.wh.tododir', ''),
+    dir('opaque', { mode: 0o711 }),
+    file('opaque/.wh..wh..opq', ''),
+    file('opaque/upper-c', 'c'),
+    dir('data/file2dir'),
+    file('data/file2dir/child', 'now a dir'),
+    file('data/dir2file', 'now a file'),
+    file('data/link2file', 'replaced the symlink'),
+    link('data/file2link', '../etc/passwd'),
+    dir('etc', { mode: 0o750 }),
+    file('etc/hostname', 'krgo\n'),
+    file('etc/shadow', 'root:*:19000:0:99999:7:::\n', { mode: 0o600, gid: 42 }),
+    hard('data/h3', 'data/h1'),
+    file('data/h1', 'hardlinked content v2: h2 and h3 keep v1'),
+    file('lib/through-symlink', 'written through the lib -> usr/lib symlink'),
+    file('data/added-later', 'layer 2'),
+    file('bin/.wh.ls', ''),
+  ];
+  const third: WriteEntry[] = [
+    file('data/.wh.added-later', ''),
+    file('late-opq/upper', 'kept: opaque applies to lower layers only'),
+    file('late-opq/.wh..wh..opq', ''),
+    file('data/third', 'layer 3', { mode: 0o600, uid: 33, gid: 33 }),
+  ];
+  return [buildTar(base), buildTar(second), buildTar(third)];
+}
+
+export function edgeCaseImage(compressions: FixtureImage['layers'][number]['compression'][] = ['gzip', 'gzip', 'gzip']): FixtureImage {
+  return { layers: edgeCaseLayers().map((tar, i) => ({ tar, compression: compressions[i] ?? 'gzip' })) };
+}
+
+/** A small real image: busybox with its applet links, for running a shell in the result. */
+export function busyboxImage(): FixtureImage {
+  const entries: WriteEntry[] = [dir('bin'), file('bin/busybox', busyboxBinary(), { mode: 0o755 })];
+  for (const applet of ['sh', 'ls', 'cat', 'echo', 'id', 'uname', 'stat']) entries.push(link(`bin/${applet}`, 'busybox'));
+  entries.push(dir('etc'), file('etc/passwd', 'root:x:0:0:root:/root:/bin/sh\n'), dir('tmp', { mode: 0o1777 }));
+  const second = [file('etc/motd', 'hello from krgo\n'), dir('root', { mode: 0o700 })];
+  return { layers: [{ tar: buildTar(entries) }, { tar: buildTar(second) }] };
+}
+
+/**
+ * One hostile layer stack per escape class. `hostDir` is a directory on the host that must come
+ * through untouched; each image also carries a harmless file that must still be written.
+ */
+export function hostileImages(hostDir: string): Record<string, Buffer[]> {
+  const canary = file('canary', 'written');
+  return {
+    'dotdot-traversal (CVE-2016-7569 class)': [buildTar([canary, file(`../../../../../../..${hostDir}/dotdot`, 'x'), file(`a/../../..${hostDir}/dotdot2`, 'x')])],
+    'absolute-path': [buildTar([canary, file(`${hostDir}/absolute`, 'stays inside the root')])],
+    'symlink-then-write, same layer (CVE-2014-9356 class)': [buildTar([canary, link('evil', hostDir), file('evil/pwned', 'x'), link('evil-rel', `../../../../../../../../..${hostDir}`), file('evil-rel/pwned-rel', 'x')])],
+    'symlink-then-write, later layer': [buildTar([canary, link('evil', hostDir), link('evil-rel', `../../../../../../..${hostDir}`)]), buildTar([file('evil/pwned', 'x'), file('evil-rel/pwned-rel', 'x'), dir('evil/newdir'), link('evil/newlink', '/etc')])],
+    'symlink-loop': [buildTar([canary, link('loop1', 'loop2'), link('loop2', 'loop1'), file('loop1/x', 'x')])],
+    'hardlink-outside (CVE-2014-6407 class)': [buildTar([canary, hard('hl-dotdot', `../../../../../../..${hostDir}/secret`), hard('hl-abs', `${hostDir}/secret`), link('via', hostDir), hard('hl-through-symlink', 'via/secret')])],
+    'overwrite-through-final-symlink (CVE-2021-32760 class)': [
+      buildTar([canary, link('target', `${hostDir}/secret`), link('target-dir', hostDir)]),
+      buildTar([file('target', 'replaces the link, never writes through it', { mode: 0o777 }), dir('target-dir', { mode: 0o777 })]),
+    ],
+    'whiteout-escape': [
+      buildTar([canary, link('wdir', hostDir)]),
+      buildTar([file('.wh..', ''), file('.wh.', ''), file(`../../../../../..${hostDir}/.wh.secret`, ''), file('wdir/.wh.secret', ''), file('wdir/.wh..wh..opq', ''), file('sub/../../../.wh.secret', '')]),
+    ],
+    'device-through-symlink': [buildTar([canary, link('devdir', hostDir), { path: 'devdir/mem', type: 'char', devmajor: 1, devminor: 1, mode: 0o666 }])],
+  };
+}
