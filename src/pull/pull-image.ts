@@ -106,20 +106,22 @@ export async function pullImage(options: PullOptions): Promise<PullResult> {
     const applier = new LayerApplier(staging, { warn });
     let entries = 0;
     let skipped = 0;
-    try {
-      for (const [index, layer] of layers.entries()) {
-        events.applyStart?.(index);
-        const stats = await applier.applyLayer(decompressLayer(downloads.get(layer.digest)!.reader()));
+    for (const [index, layer] of layers.entries()) {
+      const download = downloads.get(layer.digest)!;
+      events.applyStart?.(index);
+      try {
+        const stats = await applier.applyLayer(decompressLayer(download.reader()));
         entries += stats.entries;
         skipped += stats.skipped;
         events.applyDone?.(index, stats);
+      } catch (err) {
+        // Let downloads settle (their partial files stay consistent for a resume), then report
+        // the root cause: a blob that failed verification explains any decoding error after it.
+        await Promise.allSettled(runs.values());
+        throw layerFailure(download.failure ?? err, index, layer.digest);
       }
-      await Promise.all(runs.values());
-    } catch (err) {
-      // Let running downloads settle so their partial files stay consistent for a resume.
-      await Promise.allSettled(runs.values());
-      throw err;
     }
+    await Promise.all(runs.values());
 
     await writeFile(join(metadataDir, 'manifest.json'), image.manifestBytes);
     await writeFile(join(metadataDir, 'config.json'), image.configBytes);
@@ -142,4 +144,9 @@ export async function pullImage(options: PullOptions): Promise<PullResult> {
   } finally {
     await client.close();
   }
+}
+
+function layerFailure(err: unknown, index: number, digest: Digest): unknown {
+  if (!(err instanceof KrgoError) || err.message.includes(digest)) return err;
+  return new KrgoError(err.code, `layer ${index + 1} (${digest}): ${err.message}`, { cause: err.cause });
 }
