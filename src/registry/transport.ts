@@ -93,6 +93,7 @@ export class RegistryTransport {
       try {
         res = await this.send(req);
       } catch (err) {
+        if (err instanceof KrgoError) throw err;
         if (attempt < this.retry.attempts && isRetriableNetworkError(err)) {
           const delay = retryDelayMs(this.retry, attempt, undefined);
           this.options.log?.(`connection error (${(err as Error).message}), retrying in ${delay} ms`);
@@ -256,19 +257,24 @@ export class RegistryTransport {
     return header;
   }
 
-  /** Credentials go only to HTTPS realms (plain HTTP only on loopback or with --insecure) of the registry's own domain. */
   private realmIsTrusted(realm: URL): boolean {
-    const realmHost = realm.hostname;
-    if (realm.protocol !== 'https:') {
-      const loop = isLoopbackHost(realm.host);
-      if (!(realm.protocol === 'http:' && (loop || this.options.insecure))) return false;
-    }
-    const registryHost = this.origin.hostname;
-    if (realmHost === registryHost) return true;
-    if (isLoopbackHost(realm.host) && isLoopbackHost(this.origin.host)) return true;
-    const parent = (h: string) => h.split('.').slice(-2).join('.');
-    return realmHost.includes('.') && parent(realmHost) === parent(registryHost);
+    return isRealmTrusted(realm, this.origin, this.options.insecure === true);
   }
+}
+
+/**
+ * Credentials go to a token realm only over HTTPS (plain HTTP only on loopback or with
+ * --insecure), and only when it is the registry's host or shares its parent domain
+ * (registry-1.docker.io and auth.docker.io).
+ */
+export function isRealmTrusted(realm: URL, registryOrigin: URL, insecure: boolean): boolean {
+  if (realm.protocol !== 'https:' && !(realm.protocol === 'http:' && (isLoopbackHost(realm.host) || insecure))) return false;
+  const realmHost = realm.hostname;
+  const registryHost = registryOrigin.hostname;
+  if (realmHost === registryHost) return true;
+  if (isLoopbackHost(realm.host) && isLoopbackHost(registryOrigin.host)) return true;
+  const parent = (h: string) => h.split('.').slice(-2).join('.');
+  return realmHost.includes('.') && !/^[\d.]+$/.test(realmHost) && parent(realmHost) === parent(registryHost);
 }
 
 function basicHeader(creds: { username: string; password: string }): string {
