@@ -1,11 +1,13 @@
-import { chmodSync, closeSync, linkSync, lchownSync, lstatSync, lutimesSync, mkdirSync, openSync, readdirSync, rmSync, symlinkSync, writeSync, constants } from 'node:fs';
+import { chmodSync, closeSync, linkSync, lchownSync, lstatSync, mkdirSync, openSync, readdirSync, rmSync, symlinkSync, writeSync, constants } from 'node:fs';
 import { KrgoError, describeError } from '../errors.js';
 import { parseTar } from '../tar/tar-parser.js';
 import type { TarEntry } from '../tar/tar-entry.js';
 import type { EntryData } from '../tar/tar-parser.js';
 import { normalizeEntryPath, whiteoutOf } from '../tar/entry-path.js';
 import { resolveDirInRoot } from './scoped-path.js';
-import { makeNode, setXattr } from './special-files.js';
+import { makeNode, setTimes, setXattr } from './special-files.js';
+
+type Time = { sec: number; nsec: number };
 
 export interface ApplyStats {
   entries: number;
@@ -30,7 +32,7 @@ const FORBIDDEN_XATTR = /^trusted\.overlay\./;
 export class LayerApplier {
   private upperPaths = new Set<string>();
   private upperAncestors = new Set<string>();
-  private dirTimes = new Map<string, { atime: number; mtime: number }>();
+  private dirTimes = new Map<string, { atime: Time; mtime: Time }>();
   private chownWarned = false;
 
   constructor(
@@ -64,7 +66,7 @@ export class LayerApplier {
     const dirs = [...this.dirTimes.entries()].sort((a, b) => b[0].length - a[0].length);
     for (const [host, t] of dirs) {
       // A later entry of the same layer may have removed the directory.
-      if (lstatSync(host, { throwIfNoEntry: false })?.isDirectory()) lutimesSync(host, t.atime, t.mtime);
+      if (lstatSync(host, { throwIfNoEntry: false })?.isDirectory()) setTimes(host, t.atime, t.mtime);
     }
     return stats;
   }
@@ -171,12 +173,13 @@ export class LayerApplier {
       try {
         setXattr(host, name, value);
       } catch (err) {
-        this.options.warn(`could not set xattr ${name} on ${JSON.stringify(entry.path)}: ${describeError(err).split('\n')[0]}`);
+        this.options.warn(`could not set xattr ${name} on ${JSON.stringify(entry.path)}: ${describeError(err)}`);
       }
     }
-    const atime = entry.atime ?? entry.mtime;
-    if (entry.type === 'dir') this.dirTimes.set(host, { atime, mtime: entry.mtime });
-    else lutimesSync(host, atime, entry.mtime);
+    const mtime = { sec: entry.mtime, nsec: entry.mtimeNsec };
+    const atime = entry.atime !== undefined ? { sec: entry.atime, nsec: entry.atimeNsec ?? 0 } : mtime;
+    if (entry.type === 'dir') this.dirTimes.set(host, { atime, mtime });
+    else setTimes(host, atime, mtime);
   }
 
   /** Opaque whiteout: hides everything below `dir` that this layer did not put there. */

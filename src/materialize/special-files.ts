@@ -1,13 +1,19 @@
-import { execFileSync } from 'node:child_process';
+import { constants } from 'node:fs';
+import { nativeFs } from '../native/native-fs.js';
 
-/** Node has no mknod(2) nor xattr calls: the coreutils and attr tools do them (rare in images). */
+const TYPE_BITS = { char: constants.S_IFCHR, block: constants.S_IFBLK, fifo: constants.S_IFIFO } as const;
+
+/** Creates a device node or fifo (mode 0600 until the entry's own mode is applied). */
 export function makeNode(host: string, kind: 'char' | 'block' | 'fifo', major: number, minor: number): void {
-  const args = kind === 'fifo' ? [host, 'p'] : [host, kind === 'char' ? 'c' : 'b', String(major), String(minor)];
-  execFileSync('mknod', ['-m', '0600', ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+  nativeFs.mknod(host, TYPE_BITS[kind] | 0o600, major, minor);
 }
 
 /** Sets one xattr without following a symlink at `host`. */
 export function setXattr(host: string, name: string, value: Buffer): void {
-  const valueArgs = value.length ? ['-v', `0x${value.toString('hex')}`] : [];
-  execFileSync('setfattr', ['-h', '-n', name, ...valueArgs, host], { stdio: ['ignore', 'ignore', 'pipe'] });
+  nativeFs.lsetxattr(host, name, value);
+}
+
+/** Sets atime and mtime to the nanosecond, never following a symlink. */
+export function setTimes(host: string, atime: { sec: number; nsec: number }, mtime: { sec: number; nsec: number }): void {
+  nativeFs.lutimesNs(host, atime.sec, atime.nsec, mtime.sec, mtime.nsec);
 }

@@ -10,9 +10,12 @@ export interface TarEntry {
   uid: number;
   gid: number;
   size: number;
-  /** Seconds since the epoch; PAX headers may give a fraction. */
+  /** Seconds since the epoch (whole seconds; the fraction is in mtimeNsec). */
   mtime: number;
+  /** Nanoseconds past `mtime`: PAX headers carry them, and umoci keeps them. */
+  mtimeNsec: number;
   atime?: number;
+  atimeNsec?: number;
   linkname: string;
   devmajor: number;
   devminor: number;

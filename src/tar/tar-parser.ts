@@ -19,6 +19,17 @@ export interface ParseOptions {
 
 const padding = (size: number): number => (BLOCK - (size % BLOCK)) % BLOCK;
 
+/** `1700000000.123456789` (or negative) as whole seconds and nanoseconds, without float rounding. */
+export function parsePaxTime(value: string): { sec: number; nsec: number } | undefined {
+  const m = /^(-?)(\d+)(?:\.(\d*))?$/.exec(value);
+  if (!m) return undefined;
+  const whole = Number(m[2]);
+  const nsec = Number((m[3] ?? '').slice(0, 9).padEnd(9, '0'));
+  if (!Number.isSafeInteger(whole)) return undefined;
+  if (m[1] !== '-') return { sec: whole, nsec };
+  return nsec === 0 ? { sec: -whole, nsec: 0 } : { sec: -whole - 1, nsec: 1_000_000_000 - nsec };
+}
+
 function applyPax(entry: TarEntry, pax: Map<string, Buffer>): void {
   for (const [key, raw] of pax) {
     const value = raw.toString('utf8');
@@ -39,9 +50,10 @@ function applyPax(entry: TarEntry, pax: Map<string, Buffer>): void {
       }
       case 'mtime':
       case 'atime': {
-        const n = Number(value);
-        if (!Number.isFinite(n)) throw new KrgoError('BAD_TAR', `bad PAX ${key} ${JSON.stringify(value)}`);
-        entry[key] = n;
+        const time = parsePaxTime(value);
+        if (!time) throw new KrgoError('BAD_TAR', `bad PAX ${key} ${JSON.stringify(value)}`);
+        entry[key] = time.sec;
+        entry[key === 'mtime' ? 'mtimeNsec' : 'atimeNsec'] = time.nsec;
         break;
       }
       case 'uname':
@@ -118,6 +130,7 @@ export async function parseTar(
       gid: raw.gid,
       size: raw.size,
       mtime: raw.mtime,
+      mtimeNsec: 0,
       linkname: longLink ?? raw.linkname,
       devmajor: raw.devmajor,
       devminor: raw.devminor,

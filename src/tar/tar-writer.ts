@@ -8,7 +8,10 @@ export interface WriteEntry {
   mode?: number;
   uid?: number;
   gid?: number;
+  /** Seconds; a fraction is written to PAX with nanosecond digits. */
   mtime?: number;
+  /** Exact nanoseconds past `mtime` (whole seconds), when a float cannot carry them. */
+  mtimeNsec?: number;
   linkname?: string;
   devmajor?: number;
   devminor?: number;
@@ -66,7 +69,8 @@ export function encodeEntry(e: WriteEntry): Buffer {
   if (e.linkname && !fits(e.linkname)) pax.push(paxRecord('linkpath', Buffer.from(e.linkname)));
   if ((e.uid ?? 0) > OCTAL_MAX[8]) pax.push(paxRecord('uid', Buffer.from(String(e.uid))));
   if ((e.gid ?? 0) > OCTAL_MAX[8]) pax.push(paxRecord('gid', Buffer.from(String(e.gid))));
-  if (e.mtime !== undefined && !Number.isInteger(e.mtime)) pax.push(paxRecord('mtime', Buffer.from(e.mtime.toFixed(9).replace(/0+$/, ''))));
+  if (e.mtimeNsec) pax.push(paxRecord('mtime', Buffer.from(`${Math.floor(e.mtime ?? 0)}.${String(e.mtimeNsec).padStart(9, '0')}`)));
+  else if (e.mtime !== undefined && !Number.isInteger(e.mtime)) pax.push(paxRecord('mtime', Buffer.from(e.mtime.toFixed(9).replace(/0+$/, ''))));
   for (const [k, v] of Object.entries(e.xattrs ?? {})) pax.push(paxRecord(`SCHILY.xattr.${k}`, Buffer.from(v)));
   const parts: Buffer[] = [];
   if (pax.length) {

@@ -41,6 +41,7 @@ function assertEdgeCaseFacts(tree: Map<string, NodeRecord>): void {
   assert.equal(at('/data/fifo').type, 'fifo');
   assert.match(at('/data/xattr-file').xattrs ?? '', /user\.krgo\.binary=0x000102ff;user\.krgo\.test=0x68656c6c6f;/);
   assert.equal(at('/data/fraction-mtime').mtime, '1700000000500000000');
+  assert.equal(at('/data/nanosecond-mtime').mtime, '1700000000123456789');
   assert.equal(at('/usr/lib/through-symlink').type, 'file');
   assert.equal(at('/lib').link, 'usr/lib');
   assert.equal(at('/implicit/nested/file').type, 'file');

@@ -56,6 +56,7 @@ export function edgeCaseLayers(): Buffer[] {
     file('data/file2link', 'will become a link'),
     file('data/xattr-file', 'has xattrs', { xattrs: { 'user.krgo.test': 'hello', 'user.krgo.binary': Buffer.from([0, 1, 2, 255]) } }),
     file('data/fraction-mtime', 'pax mtime with a fraction', { mtime: T + 0.5 }),
+    file('data/nanosecond-mtime', 'every digit counts', { mtime: T, mtimeNsec: 123456789 }),
     file('data/caf\u00e9-\u65e5\u672c.txt', 'unicode name'),
     { path: 'data/fifo', type: 'fifo', mode: 0o644, mtime: T },
     dir('dev'),

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { mkdir, readFile, symlink, writeFile, link, utimes } from 'node:fs/promises';
 import { Readable } from 'node:stream';
-import { parseTar } from '../../../src/tar/tar-parser.js';
+import { parsePaxTime, parseTar } from '../../../src/tar/tar-parser.js';
 import { buildTar, encodeEntry } from '../../../src/tar/tar-writer.js';
 import type { TarEntry } from '../../../src/tar/tar-entry.js';
 import { normalizeEntryPath, whiteoutOf } from '../../../src/tar/entry-path.js';
@@ -72,7 +72,7 @@ describe('tar parser', () => {
     const [x, c, f] = await collect(archive);
     assert.deepEqual(x!.entry.xattrs['user.a'], Buffer.from([0, 255]));
     assert.equal(x!.entry.uid, 5_000_000);
-    assert.equal(x!.entry.mtime, 12.25);
+    assert.deepEqual([x!.entry.mtime, x!.entry.mtimeNsec], [12, 250_000_000]);
     assert.equal(x!.entry.mode, 0o4755);
     assert.equal(x!.data.toString(), 'abc');
     assert.deepEqual([c!.entry.type, c!.entry.devmajor, c!.entry.devminor], ['char', 4, 64]);
@@ -101,6 +101,17 @@ describe('tar parser', () => {
     const one = encodeEntry({ path: 'a', type: 'file', content: 'x' });
     assert.equal((await collect(one)).length, 1);
     assert.equal((await collect(Buffer.concat([buildTar([{ path: 'a', type: 'file' }]), Buffer.from('garbage')]))).length, 1);
+  });
+});
+
+describe('PAX times', () => {
+  it('keeps every nanosecond digit, which a float cannot', () => {
+    assert.deepEqual(parsePaxTime('1795705370.808919255'), { sec: 1795705370, nsec: 808919255 });
+    assert.deepEqual(parsePaxTime('5'), { sec: 5, nsec: 0 });
+    assert.deepEqual(parsePaxTime('1.5'), { sec: 1, nsec: 500_000_000 });
+    assert.deepEqual(parsePaxTime('-1.25'), { sec: -2, nsec: 750_000_000 });
+    assert.deepEqual(parsePaxTime('1.1234567891'), { sec: 1, nsec: 123456789 });
+    assert.equal(parsePaxTime('1e9'), undefined);
   });
 });
 

@@ -1,0 +1,83 @@
+import { existsSync } from 'node:fs';
+import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { OciLayoutWriter } from './oci-layout.js';
+import { run, runOk } from './run.js';
+
+/** Bump when the recipe changes, so cached layouts are rebuilt. */
+const RECIPE = 'debian-bookworm-3layer-v1';
+export const DEBIAN_TAG = 'debian';
+
+export function fixtureCacheDir(): string {
+  return process.env['KRGO_FIXTURE_CACHE'] ?? join(homedir(), '.cache', 'krgo-fixtures');
+}
+
+const PYTHON_PACKAGES = ['python3-minimal', 'python3.11-minimal', 'libpython3.11-minimal', 'libexpat1'];
+
+async function tarDir(dir: string, out: string): Promise<Buffer> {
+  await runOk('tar', ['--numeric-owner', '--xattrs', '--xattrs-include=*', '--sort=name', '-cf', out, '-C', dir, '.']);
+  return readFile(out);
+}
+
+/** Debian ships some files under /lib or /bin still; on a merged-/usr base those live in /usr. */
+async function mergeUsr(dir: string): Promise<void> {
+  for (const top of ['bin', 'sbin', 'lib', 'lib64']) {
+    const from = join(dir, top);
+    if (!existsSync(from)) continue;
+    await mkdir(join(dir, 'usr', top), { recursive: true });
+    await runOk('cp', ['-a', `${from}/.`, join(dir, 'usr', top)]);
+    await rm(from, { recursive: true, force: true });
+  }
+}
+
+/**
+ * A real three-layer Debian bookworm image, built from Debian's packages and cached:
+ * 1. `debootstrap --variant=minbase`; 2. python3 (minimal) from its .debs; 3. deletions
+ * (a whiteout, an opaque directory) and a small addition. Returns an OCI layout holding tag `debian`.
+ */
+export async function debianImageLayout(log: (line: string) => void = () => undefined): Promise<string> {
+  const layout = join(fixtureCacheDir(), RECIPE);
+  if (existsSync(join(layout, 'index.json'))) return layout;
+  const work = `${layout}.building`;
+  await rm(work, { recursive: true, force: true });
+  await mkdir(work, { recursive: true });
+  const base = join(work, 'base');
+  log('debootstrap --variant=minbase bookworm (about a minute)');
+  await runOk('debootstrap', ['--variant=minbase', 'bookworm', base], { timeoutMs: 900_000 });
+  await rm(join(base, 'var/cache/apt/archives'), { recursive: true, force: true });
+  await mkdir(join(base, 'var/cache/apt/archives/partial'), { recursive: true });
+  const layer1 = await tarDir(base, join(work, 'layer1.tar'));
+
+  log(`downloading ${PYTHON_PACKAGES.join(' ')}`);
+  const debs = join(work, 'debs');
+  await mkdir(debs);
+  let download = await run('apt-get', ['download', ...PYTHON_PACKAGES], { cwd: debs });
+  if (download.code !== 0) {
+    await runOk('apt-get', ['update', '-qq']);
+    download = await runOk('apt-get', ['download', ...PYTHON_PACKAGES], { cwd: debs });
+  }
+  const python = join(work, 'python');
+  await mkdir(python);
+  for (const deb of await readdir(debs)) await runOk('dpkg-deb', ['-x', join(debs, deb), python]);
+  await mergeUsr(python);
+  const layer2 = await tarDir(python, join(work, 'layer2.tar'));
+
+  const changes = join(work, 'changes');
+  await mkdir(join(changes, 'usr/share/doc'), { recursive: true });
+  await mkdir(join(changes, 'etc'), { recursive: true });
+  await writeFile(join(changes, 'usr/share/doc/.wh..wh..opq'), '');
+  await writeFile(join(changes, 'usr/share/.wh.man'), '');
+  await writeFile(join(changes, 'etc/.wh.motd'), '');
+  await writeFile(join(changes, 'etc/krgo-release'), 'built by krgo tests\n');
+  const layer3 = await tarDir(changes, join(work, 'layer3.tar'));
+
+  log('writing the OCI layout');
+  const out = new OciLayoutWriter(join(work, 'layout'));
+  await out.addImage(DEBIAN_TAG, { layers: [{ tar: layer1 }, { tar: layer2 }, { tar: layer3 }], config: { config: { Cmd: ['/usr/bin/python3'] } } });
+  await out.finish();
+  await rm(layout, { recursive: true, force: true });
+  await rename(join(work, 'layout'), layout);
+  await rm(work, { recursive: true, force: true });
+  return layout;
+}
