@@ -122,18 +122,10 @@ export class BlobDownload extends EventEmitter {
   }
 
   private async fetchFrom(fh: FileHandle, hash: ReturnType<typeof createDigester>): Promise<void> {
-    const { res, skip } = await this.client.openBlob(this.digest, this.written);
-    let toSkip = skip;
-    for await (const raw of res.body) {
-      let chunk = raw as Buffer;
-      if (toSkip > 0) {
-        const drop = Math.min(toSkip, chunk.length);
-        chunk = chunk.subarray(drop);
-        toSkip -= drop;
-        if (chunk.length === 0) continue;
-      }
+    const blob = await this.client.openBlob(this.digest, this.written);
+    for await (const chunk of blob.chunks) {
       if (this.written + chunk.length > this.size) {
-        res.body.destroy();
+        blob.cancel();
         throw new KrgoError('SIZE_MISMATCH', `blob ${this.digest} is larger than its declared ${this.size} bytes`);
       }
       await fh.write(chunk, 0, chunk.length, this.written);

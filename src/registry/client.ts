@@ -136,10 +136,27 @@ export class RegistryClient {
   }
 
   /**
-   * Opens a blob at `offset` (a Range request when offset > 0). Returns the body and how many
-   * leading bytes of it the caller must skip: a registry may answer a Range request with 200.
+   * Opens a blob at `offset` (a Range request when offset > 0) and yields its bytes from there:
+   * when a registry answers a Range request with 200, the leading bytes are dropped here.
    */
-  async openBlob(digest: Digest, offset: number, end?: number): Promise<{ res: RegistryResponse; skip: number }> {
+  async openBlob(digest: Digest, offset: number, end?: number): Promise<{ chunks: AsyncGenerator<Buffer>; cancel(): void }> {
+    const { res, skip } = await this.openBlobResponse(digest, offset, end);
+    async function* chunks(): AsyncGenerator<Buffer> {
+      let toSkip = skip;
+      for await (const raw of res.body) {
+        let chunk = raw as Buffer;
+        if (toSkip > 0) {
+          const drop = Math.min(toSkip, chunk.length);
+          chunk = chunk.subarray(drop);
+          toSkip -= drop;
+        }
+        if (chunk.length > 0) yield chunk;
+      }
+    }
+    return { chunks: chunks(), cancel: () => res.body.destroy() };
+  }
+
+  private async openBlobResponse(digest: Digest, offset: number, end?: number): Promise<{ res: RegistryResponse; skip: number }> {
     const ranged = offset > 0 || end !== undefined;
     const res = await this.transport.request({
       path: this.blobPath(digest),
@@ -161,22 +178,15 @@ export class RegistryClient {
 
   /** Reads bytes [offset, offset+length) of a blob; handles registries that ignore Range. */
   async readRange(digest: Digest, offset: number, length: number): Promise<Buffer> {
-    const { res, skip } = await this.openBlob(digest, offset, offset + length);
+    const blob = await this.openBlob(digest, offset, offset + length);
     const out = Buffer.allocUnsafe(length);
     let filled = 0;
-    let toSkip = skip;
-    for await (const raw of res.body) {
-      let chunk = raw as Buffer;
-      if (toSkip > 0) {
-        const drop = Math.min(toSkip, chunk.length);
-        chunk = chunk.subarray(drop);
-        toSkip -= drop;
-      }
+    for await (const chunk of blob.chunks) {
       const take = Math.min(chunk.length, length - filled);
       chunk.copy(out, filled, 0, take);
       filled += take;
       if (filled === length) {
-        res.body.destroy();
+        blob.cancel();
         break;
       }
     }
