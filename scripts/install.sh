@@ -8,7 +8,7 @@ DEBIAN_PACKAGES=(
   skopeo umoci      # the oracle: skopeo copies images, umoci unpacks them
   busybox-static    # a real static binary for fixture images
   debootstrap       # builds the real Debian test image from Debian's packages
-  zstd attr         # zstd layers in fixtures; setfattr/getfattr for xattrs
+  zstd attr time    # zstd layers in fixtures; getfattr for the oracle comparison; GNU time for bench RSS
   fuse libfuse2     # FUSE mounts (lazy mount)
   systemd-container # systemd-nspawn, a real container engine pointed at our trees
   ca-certificates git
