@@ -22,6 +22,8 @@ interface Sample {
 
 /** Wall time of a command, and its peak RSS through GNU time when present. */
 async function timed(cmd: string, args: string[]): Promise<Sample> {
+  // Start each tool with no dirty pages left by the one before: writeback would bill it.
+  await runOk('sync', []);
   const started = process.hrtime.bigint();
   const res = await runOk('/usr/bin/time', ['-f', 'KRGO_RSS_KB=%M', cmd, ...args]);
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;

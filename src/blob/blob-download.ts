@@ -87,7 +87,7 @@ export class BlobDownload extends EventEmitter {
           await sleep(Math.min(200 * 2 ** stalls, 5000));
         }
       }
-      await fh.sync();
+      // No fsync: a blob found in the cache is verified again as it is read, so a torn file is caught.
     } finally {
       await fh.close();
     }

@@ -1,0 +1,166 @@
+import { KrgoError } from '../errors.js';
+import { parseTar, type EntryData } from '../tar/tar-parser.js';
+import type { TarEntry } from '../tar/tar-entry.js';
+import { normalizeEntryPath, whiteoutOf } from '../tar/entry-path.js';
+import type { TreeOps } from './tree-ops.js';
+
+const MAX_SYMLINK_HOPS = 40;
+
+export interface ApplyStats {
+  entries: number;
+  skipped: number;
+  bytes: number;
+}
+
+interface Resolved<N> {
+  node: N;
+  /** Directories from the root down to `node`, as resolved (after symlinks). */
+  chain: N[];
+}
+
+/**
+ * Resolves directory components as a chroot would: symlinks met on the way are followed, but
+ * `..` and absolute targets stop at the root, so nothing outside the tree can be reached.
+ * Missing directories are made when `create` is set, else undefined is returned.
+ */
+export function resolveDir<N>(ops: TreeOps<N>, parts: readonly string[], create: boolean, onCreate?: (node: N) => void): Resolved<N> | undefined {
+  const chain: N[] = [ops.root];
+  const names: string[] = [];
+  const queue = [...parts];
+  let hops = 0;
+  while (queue.length > 0) {
+    const part = queue.shift()!;
+    if (part === '' || part === '.') continue;
+    if (part === '..') {
+      if (chain.length > 1) {
+        chain.pop();
+        names.pop();
+      }
+      continue;
+    }
+    const dir = chain[chain.length - 1]!;
+    let node = ops.child(dir, part);
+    if (node === undefined) {
+      if (!create) return undefined;
+      node = ops.makeImplicitDir(dir, part);
+      onCreate?.(node);
+    } else {
+      const target = ops.symlinkTarget(node);
+      if (target !== undefined) {
+        if (++hops > MAX_SYMLINK_HOPS) throw new KrgoError('UNSAFE_PATH', `too many levels of symbolic links at /${[...names, part].join('/')}`);
+        if (target.startsWith('/')) {
+          chain.length = 1;
+          names.length = 0;
+        }
+        queue.unshift(...target.split('/'));
+        continue;
+      }
+      if (!ops.isDir(node)) throw new KrgoError('UNSAFE_PATH', `/${[...names, part].join('/')} is not a directory`);
+    }
+    chain.push(node);
+    names.push(part);
+  }
+  return { node: chain[chain.length - 1]!, chain };
+}
+
+/**
+ * The OCI layer rules, one engine for every tree: whiteouts and opaque directories (which
+ * hide lower layers only, wherever the marker sits in the tar), directory merge, replacement of
+ * everything else, hardlinks resolved inside the tree. Unsafe entries are skipped with a warning.
+ */
+export class LayerRules<N> {
+  private upper = new Set<N>();
+  private upperAncestors = new Set<N>();
+
+  constructor(
+    private readonly ops: TreeOps<N>,
+    private readonly warn: (message: string) => void,
+  ) {}
+
+  async applyLayer(tar: AsyncIterable<Buffer | Uint8Array | string>): Promise<ApplyStats> {
+    this.upper = new Set();
+    this.upperAncestors = new Set();
+    const stats: ApplyStats = { entries: 0, skipped: 0, bytes: 0 };
+    await parseTar(
+      tar,
+      async (entry, data) => {
+        try {
+          if (await this.applyEntry(entry, data)) {
+            stats.entries++;
+            stats.bytes += entry.size;
+          } else stats.skipped++;
+        } catch (err) {
+          if (!(err instanceof KrgoError && err.code === 'UNSAFE_PATH')) throw err;
+          stats.skipped++;
+          this.warn(`skipped ${JSON.stringify(entry.path)}: ${err.message}`);
+        }
+      },
+      { warn: this.warn },
+    );
+    this.ops.finishLayer();
+    return stats;
+  }
+
+  private skip(entry: TarEntry, why: string): false {
+    this.warn(`skipped ${JSON.stringify(entry.path)}: ${why}`);
+    return false;
+  }
+
+  private markUpper(node: N, chain: readonly N[]): void {
+    this.upper.add(node);
+    for (const ancestor of chain) this.upperAncestors.add(ancestor);
+  }
+
+  private async applyEntry(entry: TarEntry, data: EntryData): Promise<boolean> {
+    const parts = normalizeEntryPath(entry.path);
+    if (!parts) return this.skip(entry, 'its path climbs out of the root');
+    if (parts.length === 0) {
+      if (entry.type !== 'dir') return this.skip(entry, 'only a directory can stand for the root');
+      this.ops.updateRoot(entry);
+      return true;
+    }
+    const name = parts[parts.length - 1]!;
+    const parentParts = parts.slice(0, -1);
+    const whiteout = whiteoutOf(name);
+    if (whiteout.kind === 'invalid') return this.skip(entry, 'invalid whiteout name');
+    if (whiteout.kind !== 'none') {
+      const parent = resolveDir(this.ops, parentParts, false);
+      if (!parent) return true;
+      if (whiteout.kind === 'opaque') this.clearLower(parent.node);
+      else if (this.ops.child(parent.node, whiteout.name) !== undefined) this.ops.remove(parent.node, whiteout.name);
+      return true;
+    }
+
+    // A hardlink's target is resolved before anything at the new name is removed.
+    let linkTarget: N | undefined;
+    if (entry.type === 'hardlink') {
+      const targetParts = normalizeEntryPath(entry.linkname);
+      if (!targetParts || targetParts.length === 0) return this.skip(entry, `hardlink target ${JSON.stringify(entry.linkname)} is outside the root`);
+      const targetDir = resolveDir(this.ops, targetParts.slice(0, -1), false);
+      linkTarget = targetDir && this.ops.child(targetDir.node, targetParts[targetParts.length - 1]!);
+      if (linkTarget === undefined) return this.skip(entry, `hardlink target ${JSON.stringify(entry.linkname)} does not exist`);
+      if (this.ops.isDir(linkTarget)) return this.skip(entry, 'hardlinks to directories are not allowed');
+    }
+
+    const created: N[] = [];
+    const parent = resolveDir(this.ops, parentParts, true, (node) => created.push(node))!;
+    for (const node of created) this.markUpper(node, parent.chain);
+    const existing = this.ops.child(parent.node, name);
+    if (linkTarget !== undefined && existing === linkTarget) return true; // a link to itself changes nothing
+    const mergeDir = existing !== undefined && entry.type === 'dir' && this.ops.isDir(existing) ? existing : undefined;
+    if (existing !== undefined && mergeDir === undefined) this.ops.remove(parent.node, name);
+    const node = await this.ops.create(parent.node, name, entry, data, mergeDir, linkTarget);
+    this.markUpper(node, parent.chain);
+    return true;
+  }
+
+  /** Opaque whiteout: hides everything below `dir` that this layer did not put there. */
+  private clearLower(dir: N): void {
+    for (const name of this.ops.childNames(dir)) {
+      const node = this.ops.child(dir, name)!;
+      const isUpper = this.upper.has(node);
+      if (this.upperAncestors.has(node) || (isUpper && this.ops.isDir(node))) this.clearLower(node);
+      else if (!isUpper) this.ops.remove(dir, name);
+    }
+  }
+}
