@@ -1,7 +1,11 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { stat } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
+import { gunzipSync } from 'node:zlib';
+import { Readable } from 'node:stream';
+import { MergedTree } from '../../src/vfs/merged-tree.js';
+import { recordsOfMergedTree } from '../support/merged-tree-records.js';
 import { startRegistry, type RunningRegistry } from '../support/registry.js';
 import { skopeoPush, umociUnpack } from '../support/oci-layout.js';
 import { debianImageLayout, DEBIAN_TAG } from '../support/debian-image.js';
@@ -36,6 +40,17 @@ describe('a real multi-layer Debian image', () => {
     const expected = await snapshotTree(oracle);
     assert.ok(expected.size > 5000, `a real Debian tree (${expected.size} paths)`);
     assert.deepEqual(diffTrees(expected, await snapshotTree(rootfs)), []);
+  });
+
+  it('the in-memory merged tree of its layers equals the pulled rootfs', async () => {
+    const layoutDir = await debianImageLayout();
+    const index = JSON.parse(await readFile(join(layoutDir, 'index.json'), 'utf8')) as { manifests: { digest: string }[] };
+    const blob = (digest: string) => readFile(join(layoutDir, 'blobs', 'sha256', digest.slice(7)));
+    const manifest = JSON.parse((await blob(index.manifests[0]!.digest)).toString()) as { layers: { digest: string }[] };
+    const layers = await Promise.all(manifest.layers.map(async (l) => gunzipSync(await blob(l.digest))));
+    const tree = new MergedTree();
+    for (const layer of layers) await tree.addLayer(Readable.from([layer]));
+    assert.deepEqual(diffTrees(await snapshotTree(rootfs), recordsOfMergedTree(tree, layers)), []);
   });
 
   it('the layers did what they say: python3 added, docs hidden, motd deleted', async () => {

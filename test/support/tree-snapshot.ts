@@ -71,7 +71,8 @@ export async function snapshotTree(root: string): Promise<Map<string, NodeRecord
   }
   for (const [path, xattrs] of await userXattrs(root)) {
     const record = records.get(path);
-    if (record) record.xattrs = xattrs;
+    // Listing order is the filesystem's; compare names sorted.
+    if (record) record.xattrs = xattrs.split(';').filter(Boolean).sort().map((x) => `${x};`).join('');
   }
   return records;
 }

@@ -1,0 +1,167 @@
+import type { EntryType, TarEntry } from '../tar/tar-entry.js';
+import type { EntryData } from '../tar/tar-parser.js';
+import { LayerRules, type ApplyStats } from '../layers/layer-rules.js';
+import type { TreeOps } from '../layers/tree-ops.js';
+
+export type NodeType = Exclude<EntryType, 'hardlink'>;
+
+/** Where a regular file's bytes are: a range of one layer's uncompressed tar stream. */
+export interface ContentRef {
+  layer: number;
+  offset: number;
+  size: number;
+}
+
+/** An inode of the merged image; hardlinked names share one. */
+export interface Inode {
+  ino: number;
+  type: NodeType;
+  mode: number;
+  uid: number;
+  gid: number;
+  size: number;
+  mtime: { sec: number; nsec: number };
+  linkname: string;
+  devmajor: number;
+  devminor: number;
+  xattrs: Record<string, Buffer>;
+  nlink: number;
+  content?: ContentRef;
+  children?: Map<string, Dentry>;
+}
+
+/** A name in a directory. The rules engine works on names, as it does on a host tree. */
+export interface Dentry {
+  inode: Inode;
+}
+
+export interface ReadSpan {
+  layer: number;
+  /** Offset in the layer's uncompressed stream. */
+  offset: number;
+  length: number;
+}
+
+/** A name is gone: the inode loses a link; a directory takes its whole subtree with it. */
+function unlinkInode(inode: Inode): void {
+  inode.nlink--;
+  if (inode.type !== 'dir') return;
+  for (const child of inode.children!.values()) unlinkInode(child.inode);
+  inode.children!.clear();
+}
+
+/**
+ * The image as a pure in-memory tree: layer indexes (or tar streams) stacked with the same rules
+ * engine `krgo pull` uses on disk, answering lookup, readdir, readlink, getattr and read plans.
+ * No FUSE, no network.
+ */
+export class MergedTree implements TreeOps<Dentry> {
+  readonly root: Dentry;
+  private nextIno = 1;
+  private layer = 0;
+  private readonly rules: LayerRules<Dentry>;
+
+  constructor(warn: (message: string) => void = () => undefined) {
+    this.root = { inode: this.newInode('dir', 0o755) };
+    this.rules = new LayerRules(this, warn);
+  }
+
+  /** Stacks the next layer, given as its uncompressed tar (or a replay of its index). */
+  async addLayer(tar: AsyncIterable<Buffer | Uint8Array | string>): Promise<ApplyStats> {
+    const stats = await this.rules.applyLayer(tar);
+    this.layer++;
+    return stats;
+  }
+
+  private newInode(type: NodeType, mode: number): Inode {
+    return { ino: this.nextIno++, type, mode, uid: 0, gid: 0, size: 0, mtime: { sec: 0, nsec: 0 }, linkname: '', devmajor: 0, devminor: 0, xattrs: {}, nlink: 1, ...(type === 'dir' ? { children: new Map() } : {}) };
+  }
+
+  // --- TreeOps: what the rules engine drives ---
+
+  child(dir: Dentry, name: string): Dentry | undefined {
+    return dir.inode.children?.get(name);
+  }
+  isDir(node: Dentry): boolean {
+    return node.inode.type === 'dir';
+  }
+  symlinkTarget(node: Dentry): string | undefined {
+    return node.inode.type === 'symlink' ? node.inode.linkname : undefined;
+  }
+  makeImplicitDir(dir: Dentry, name: string): Dentry {
+    const dentry = { inode: this.newInode('dir', 0o755) };
+    dir.inode.children!.set(name, dentry);
+    return dentry;
+  }
+  remove(dir: Dentry, name: string): void {
+    const gone = dir.inode.children!.get(name);
+    if (!gone) return;
+    dir.inode.children!.delete(name);
+    unlinkInode(gone.inode);
+  }
+  childNames(dir: Dentry): string[] {
+    return [...(dir.inode.children?.keys() ?? [])];
+  }
+  async create(dir: Dentry, name: string, entry: TarEntry, _data: EntryData, existingDir: Dentry | undefined, linkTarget: Dentry | undefined): Promise<Dentry> {
+    if (linkTarget) {
+      const link = { inode: linkTarget.inode };
+      linkTarget.inode.nlink++;
+      dir.inode.children!.set(name, link);
+      return link;
+    }
+    const dentry = existingDir ?? { inode: this.newInode(entry.type as NodeType, entry.mode) };
+    this.setMetadata(dentry.inode, entry);
+    if (entry.type === 'file') dentry.inode.content = { layer: this.layer, offset: entry.dataOffset, size: entry.size };
+    dir.inode.children!.set(name, dentry);
+    return dentry;
+  }
+  updateRoot(entry: TarEntry): void {
+    this.setMetadata(this.root.inode, entry);
+  }
+  finishLayer(): void {}
+
+  private setMetadata(inode: Inode, entry: TarEntry): void {
+    inode.mode = entry.mode & 0o7777;
+    inode.uid = entry.uid;
+    inode.gid = entry.gid;
+    inode.size = entry.type === 'file' ? entry.size : entry.type === 'symlink' ? Buffer.byteLength(entry.linkname) : 0;
+    inode.mtime = { sec: entry.mtime, nsec: entry.mtimeNsec };
+    inode.linkname = entry.type === 'symlink' ? entry.linkname : '';
+    inode.devmajor = entry.devmajor;
+    inode.devminor = entry.devminor;
+    // What the host applier would set: overlayfs internals are never taken from an image.
+    inode.xattrs = Object.fromEntries(Object.entries(entry.xattrs).filter(([k]) => !k.startsWith('trusted.overlay.')));
+  }
+
+  // --- Queries: what a filesystem adapter asks ---
+
+  /** The inode at an absolute path, following no symlink (the kernel resolves those itself). */
+  lookup(path: string): Inode | undefined {
+    let node: Dentry | undefined = this.root;
+    for (const part of path.split('/')) {
+      if (part === '' || part === '.') continue;
+      node = node.inode.children?.get(part);
+      if (!node) return undefined;
+    }
+    return node.inode;
+  }
+
+  readdir(inode: Inode): string[] {
+    return [...(inode.children?.keys() ?? [])].sort();
+  }
+
+  /** Every path below `inode`, depth first, sorted; handy for walks and tests. */
+  *walk(inode: Inode = this.root.inode, prefix = ''): Generator<[string, Inode]> {
+    for (const name of this.readdir(inode)) {
+      const child = inode.children!.get(name)!.inode;
+      yield [`${prefix}/${name}`, child];
+      if (child.type === 'dir') yield* this.walk(child, `${prefix}/${name}`);
+    }
+  }
+
+  /** Which bytes of which layer hold [offset, offset+length) of a file; empty past its end. */
+  readPlan(inode: Inode, offset: number, length: number): ReadSpan | undefined {
+    if (!inode.content || offset >= inode.size || length <= 0) return undefined;
+    return { layer: inode.content.layer, offset: inode.content.offset + offset, length: Math.min(length, inode.size - offset) };
+  }
+}
