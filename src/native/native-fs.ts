@@ -2,14 +2,23 @@ import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 
-/** The syscalls Node lacks (see native-notes/native-addon.md); the only importer of the addon. */
+/** The syscalls Node lacks and zran-style gzip access (see native-notes/); the only importer of the addon. */
 interface NativeFs {
   lutimesNs(path: string, atimeSec: number, atimeNsec: number, mtimeSec: number, mtimeNsec: number): void;
   mknod(path: string, mode: number, major: number, minor: number): void;
   lsetxattr(path: string, name: string, value: Buffer): void;
   llistxattr(path: string): string[];
   lgetxattr(path: string, name: string): Buffer;
+  gzipIndexerCreate(spanBytes: number): GzipIndexerHandle;
+  gzipIndexerPush(indexer: GzipIndexerHandle, chunk: Buffer): void;
+  gzipIndexerPull(indexer: GzipIndexerHandle, maxOut: number): Buffer;
+  gzipIndexerTakePoints(indexer: GzipIndexerHandle): { in: number; bits: number; out: number; window: Buffer }[];
+  gzipIndexerState(indexer: GzipIndexerHandle): { totalIn: number; totalOut: number; atEnd: boolean };
+  gzipExtract(data: Buffer, bits: number, window: Buffer, skip: number, length: number): Buffer;
 }
+
+/** Opaque native state of a gzip index build (zran), freed by the garbage collector. */
+export type GzipIndexerHandle = { readonly __gzipIndexer: unique symbol };
 
 function load(): NativeFs {
   // dist/src/native/ → package root → build/Release
