@@ -16,7 +16,8 @@ export type ErrorCode =
   | 'TARGET_EXISTS'
   | 'CREDENTIALS'
   | 'USAGE'
-  | 'INTERRUPTED';
+  | 'INTERRUPTED'
+  | 'INDEX_INVALID';
 
 export class KrgoError extends Error {
   readonly code: ErrorCode;

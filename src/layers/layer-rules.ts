@@ -6,6 +6,13 @@ import type { TreeOps } from './tree-ops.js';
 
 const MAX_SYMLINK_HOPS = 40;
 
+/** Entries replayed from an index carry no bytes; trees built from indexes read none. */
+const NO_DATA: EntryData = {
+  async *chunks() {
+    // nothing
+  },
+};
+
 export interface ApplyStats {
   entries: number;
   skipped: number;
@@ -77,28 +84,39 @@ export class LayerRules<N> {
     private readonly warn: (message: string) => void,
   ) {}
 
+  /** Applies a layer given as its uncompressed tar stream. */
   async applyLayer(tar: AsyncIterable<Buffer | Uint8Array | string>): Promise<ApplyStats> {
-    this.upper = new Set();
-    this.upperAncestors = new Set();
-    const stats: ApplyStats = { entries: 0, skipped: 0, bytes: 0 };
-    await parseTar(
-      tar,
-      async (entry, data) => {
-        try {
-          if (await this.applyEntry(entry, data)) {
-            stats.entries++;
-            stats.bytes += entry.size;
-          } else stats.skipped++;
-        } catch (err) {
-          if (!(err instanceof KrgoError && err.code === 'UNSAFE_PATH')) throw err;
-          stats.skipped++;
-          this.warn(`skipped ${JSON.stringify(entry.path)}: ${err.message}`);
-        }
-      },
-      { warn: this.warn },
-    );
+    const stats = this.startLayer();
+    await parseTar(tar, (entry, data) => this.applyCounted(entry, data, stats), { warn: this.warn });
     this.ops.finishLayer();
     return stats;
+  }
+
+  /** Applies a layer replayed from its index: the entries, without their bytes. */
+  async applyEntries(entries: Iterable<TarEntry>): Promise<ApplyStats> {
+    const stats = this.startLayer();
+    for (const entry of entries) await this.applyCounted(entry, NO_DATA, stats);
+    this.ops.finishLayer();
+    return stats;
+  }
+
+  private startLayer(): ApplyStats {
+    this.upper = new Set();
+    this.upperAncestors = new Set();
+    return { entries: 0, skipped: 0, bytes: 0 };
+  }
+
+  private async applyCounted(entry: TarEntry, data: EntryData, stats: ApplyStats): Promise<void> {
+    try {
+      if (await this.applyEntry(entry, data)) {
+        stats.entries++;
+        stats.bytes += entry.size;
+      } else stats.skipped++;
+    } catch (err) {
+      if (!(err instanceof KrgoError && err.code === 'UNSAFE_PATH')) throw err;
+      stats.skipped++;
+      this.warn(`skipped ${JSON.stringify(entry.path)}: ${err.message}`);
+    }
   }
 
   private skip(entry: TarEntry, why: string): false {

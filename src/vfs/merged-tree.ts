@@ -73,6 +73,13 @@ export class MergedTree implements TreeOps<Dentry> {
     return stats;
   }
 
+  /** Stacks the next layer from its index: no layer bytes needed. */
+  async addLayerEntries(entries: Iterable<TarEntry>): Promise<ApplyStats> {
+    const stats = await this.rules.applyEntries(entries);
+    this.layer++;
+    return stats;
+  }
+
   private newInode(type: NodeType, mode: number): Inode {
     return { ino: this.nextIno++, type, mode, uid: 0, gid: 0, size: 0, mtime: { sec: 0, nsec: 0 }, linkname: '', devmajor: 0, devminor: 0, xattrs: {}, nlink: 1, ...(type === 'dir' ? { children: new Map() } : {}) };
   }

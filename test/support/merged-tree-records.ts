@@ -1,9 +1,11 @@
 import { createHash } from 'node:crypto';
-import type { MergedTree } from '../../src/vfs/merged-tree.js';
+import type { MergedTree, ReadSpan } from '../../src/vfs/merged-tree.js';
 import type { NodeRecord } from './tree-snapshot.js';
 
 /** The merged tree in the snapshot format of a host tree; file bytes read through readPlan. */
-export function recordsOfMergedTree(tree: MergedTree, layers: Buffer[]): Map<string, NodeRecord> {
+/** `read` gives a file's bytes from its read plan; a Buffer[] of uncompressed layers will do. */
+export function recordsOfMergedTree(tree: MergedTree, layers: Buffer[] | ((span: ReadSpan) => Buffer)): Map<string, NodeRecord> {
+  const read = typeof layers === 'function' ? layers : (span: ReadSpan) => layers[span.layer]!.subarray(span.offset, span.offset + span.length);
   const records = new Map<string, NodeRecord>();
   const byIno = new Map<number, string[]>();
   for (const [path, inode] of tree.walk()) {
@@ -11,7 +13,7 @@ export function recordsOfMergedTree(tree: MergedTree, layers: Buffer[]): Map<str
     if (inode.type === 'file') {
       record.size = inode.size;
       const span = tree.readPlan(inode, 0, inode.size);
-      const bytes = span ? layers[span.layer]!.subarray(span.offset, span.offset + span.length) : Buffer.alloc(0);
+      const bytes = span ? read(span) : Buffer.alloc(0);
       record.sha256 = createHash('sha256').update(bytes).digest('hex');
     }
     if (inode.type === 'symlink') record.link = inode.linkname;

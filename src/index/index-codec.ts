@@ -1,0 +1,111 @@
+import { createHash } from 'node:crypto';
+import { gunzipSync, gzipSync } from 'node:zlib';
+import { KrgoError } from '../errors.js';
+import { parseDigest } from '../digest.js';
+import type { EntryType, TarEntry } from '../tar/tar-entry.js';
+import type { Checkpoint } from '../gzip/gzip-index.js';
+import { INDEX_FORMAT_VERSION, type LayerIndex, type LayerFormat } from './layer-index.js';
+
+/*
+ * On-disk layout, version 1:
+ *   "KRGOIDX\0" | u32 version | u32 header length | header JSON | gzip(body) | sha256 of all before
+ * body: u32 entries length | entries JSON (tuples) | per checkpoint: f64 in, u8 bits, f64 out,
+ * u32 window length, window.
+ */
+const MAGIC = Buffer.from('KRGOIDX\0', 'latin1');
+const TYPES: EntryType[] = ['file', 'dir', 'symlink', 'hardlink', 'char', 'block', 'fifo'];
+
+interface Header {
+  layerDigest: string;
+  compressedSize: number;
+  uncompressedSize: number;
+  format: LayerFormat;
+  span: number;
+  entries: number;
+  checkpoints: number;
+}
+
+type EntryTuple = [string, number, number, number, number, number, number, number, string, number, number, number, number, Record<string, string> | 0, number?, number?];
+
+function toTuple(e: TarEntry): EntryTuple {
+  const xattrs = Object.keys(e.xattrs).length ? Object.fromEntries(Object.entries(e.xattrs).map(([k, v]) => [k, v.toString('base64')])) : 0;
+  const tuple: EntryTuple = [e.path, TYPES.indexOf(e.type), e.mode, e.uid, e.gid, e.size, e.mtime, e.mtimeNsec, e.linkname, e.devmajor, e.devminor, e.dataOffset, e.headerOffset, xattrs];
+  if (e.atime !== undefined) tuple.push(e.atime, e.atimeNsec ?? 0);
+  return tuple;
+}
+
+function fromTuple(t: EntryTuple): TarEntry {
+  const type = TYPES[t[1]];
+  if (!type) throw new KrgoError('INDEX_INVALID', `index entry ${JSON.stringify(t[0])} has an unknown type`);
+  return {
+    path: t[0], type, mode: t[2], uid: t[3], gid: t[4], size: t[5], mtime: t[6], mtimeNsec: t[7], linkname: t[8], devmajor: t[9], devminor: t[10],
+    dataOffset: t[11], headerOffset: t[12],
+    xattrs: t[13] ? Object.fromEntries(Object.entries(t[13]).map(([k, v]) => [k, Buffer.from(v, 'base64')])) : {},
+    ...(t[14] !== undefined ? { atime: t[14], atimeNsec: t[15] ?? 0 } : {}),
+  };
+}
+
+export function encodeIndex(index: LayerIndex): Buffer {
+  const header: Header = {
+    layerDigest: index.layerDigest, compressedSize: index.compressedSize, uncompressedSize: index.uncompressedSize,
+    format: index.format, span: index.span, entries: index.entries.length, checkpoints: index.checkpoints.length,
+  };
+  const headerBytes = Buffer.from(JSON.stringify(header));
+  const entriesBytes = Buffer.from(JSON.stringify(index.entries.map(toTuple)));
+  const parts: Buffer[] = [u32(entriesBytes.length), entriesBytes];
+  for (const cp of index.checkpoints) {
+    const fixed = Buffer.alloc(21);
+    fixed.writeDoubleLE(cp.compressedOffset, 0);
+    fixed.writeUInt8(cp.bits, 8);
+    fixed.writeDoubleLE(cp.uncompressedOffset, 9);
+    fixed.writeUInt32LE(cp.window.length, 17);
+    parts.push(fixed, cp.window);
+  }
+  const prefix = Buffer.concat([MAGIC, u32(INDEX_FORMAT_VERSION), u32(headerBytes.length), headerBytes, gzipSync(Buffer.concat(parts))]);
+  return Buffer.concat([prefix, createHash('sha256').update(prefix).digest()]);
+}
+
+function u32(n: number): Buffer {
+  const b = Buffer.alloc(4);
+  b.writeUInt32LE(n);
+  return b;
+}
+
+/** Decodes and checks an index file; anything off is INDEX_INVALID, never trusted. */
+export function decodeIndex(file: Buffer): LayerIndex {
+  const invalid = (why: string): never => {
+    throw new KrgoError('INDEX_INVALID', `layer index is not usable: ${why}`);
+  };
+  if (file.length < MAGIC.length + 8 + 32 || !file.subarray(0, MAGIC.length).equals(MAGIC)) invalid('not a krgo index');
+  const version = file.readUInt32LE(8);
+  if (version !== INDEX_FORMAT_VERSION) invalid(`format version ${version}, this krgo reads ${INDEX_FORMAT_VERSION}`);
+  const prefix = file.subarray(0, file.length - 32);
+  if (!createHash('sha256').update(prefix).digest().equals(file.subarray(file.length - 32))) invalid('checksum mismatch (corrupt or truncated)');
+  try {
+    const headerLength = file.readUInt32LE(12);
+    const header = JSON.parse(file.toString('utf8', 16, 16 + headerLength)) as Header;
+    const body = gunzipSync(prefix.subarray(16 + headerLength));
+    const entriesLength = body.readUInt32LE(0);
+    const tuples = JSON.parse(body.toString('utf8', 4, 4 + entriesLength)) as EntryTuple[];
+    const checkpoints: Checkpoint[] = [];
+    let pos = 4 + entriesLength;
+    for (let i = 0; i < header.checkpoints; i++) {
+      const windowLength = body.readUInt32LE(pos + 17);
+      checkpoints.push({
+        compressedOffset: body.readDoubleLE(pos),
+        bits: body.readUInt8(pos + 8),
+        uncompressedOffset: body.readDoubleLE(pos + 9),
+        window: Buffer.from(body.subarray(pos + 21, pos + 21 + windowLength)),
+      });
+      pos += 21 + windowLength;
+    }
+    if (tuples.length !== header.entries || pos !== body.length) invalid('counts do not match the header');
+    return {
+      version: INDEX_FORMAT_VERSION, layerDigest: parseDigest(header.layerDigest), compressedSize: header.compressedSize,
+      uncompressedSize: header.uncompressedSize, format: header.format, span: header.span, entries: tuples.map(fromTuple), checkpoints,
+    };
+  } catch (err) {
+    if (err instanceof KrgoError) throw err;
+    return invalid(`malformed (${(err as Error).message})`);
+  }
+}

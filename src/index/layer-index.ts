@@ -1,0 +1,98 @@
+import { createHash } from 'node:crypto';
+import { KrgoError } from '../errors.js';
+import { checkDigest, digestAlgorithm, type Digest } from '../digest.js';
+import { decompressLayer, sniffCompression } from '../compression/decompress.js';
+import { DEFAULT_SPAN, GzipIndexBuilder, type Checkpoint } from '../gzip/gzip-index.js';
+import { parseTar } from '../tar/tar-parser.js';
+import type { TarEntry } from '../tar/tar-entry.js';
+
+export const INDEX_FORMAT_VERSION = 1;
+
+export type LayerFormat = 'gzip' | 'tar' | 'zstd';
+
+/**
+ * Everything needed to present a layer without its bytes: every tar entry with its data offset
+ * in the uncompressed stream, and for gzip layers the checkpoints to read from the middle.
+ */
+export interface LayerIndex {
+  version: typeof INDEX_FORMAT_VERSION;
+  layerDigest: Digest;
+  compressedSize: number;
+  uncompressedSize: number;
+  format: LayerFormat;
+  /** Uncompressed bytes between gzip checkpoints (0 when there are none). */
+  span: number;
+  entries: TarEntry[];
+  checkpoints: Checkpoint[];
+}
+
+/** Counts and hashes a blob as it streams by; the digest is checked when it ends. */
+async function* verified(source: AsyncIterable<Buffer>, digest: Digest, size: number, seen: { bytes: number }): AsyncGenerator<Buffer> {
+  const hash = createHash(digestAlgorithm(digest));
+  for await (const chunk of source) {
+    seen.bytes += chunk.length;
+    if (seen.bytes > size) throw new KrgoError('SIZE_MISMATCH', `layer ${digest} is larger than its declared ${size} bytes`);
+    hash.update(chunk);
+    yield chunk;
+  }
+  if (seen.bytes !== size) throw new KrgoError('SIZE_MISMATCH', `layer ${digest} has ${seen.bytes} bytes, expected ${size}`);
+  checkDigest(digest, hash.digest('hex'), 'layer');
+}
+
+/** Prepends the bytes already read for sniffing back onto the stream. */
+async function* withHead(head: Buffer[], rest: AsyncIterator<Buffer>): AsyncGenerator<Buffer> {
+  yield* head;
+  for (let n = await rest.next(); !n.done; n = await rest.next()) yield n.value;
+}
+
+/**
+ * Builds a layer's index in one streaming pass over its compressed bytes (verified against the
+ * digest). Gzip layers get checkpoints every `span` bytes; zstd layers are indexed by a full
+ * decompression pass and read by decompressing from the start (no seek points).
+ */
+export async function buildLayerIndex(source: AsyncIterable<Buffer>, digest: Digest, size: number, span = DEFAULT_SPAN): Promise<LayerIndex> {
+  const seen = { bytes: 0 };
+  const iterator = verified(source, digest, size, seen)[Symbol.asyncIterator]();
+  const head: Buffer[] = [];
+  let headBytes = 0;
+  while (headBytes < 4) {
+    const next = await iterator.next();
+    if (next.done) break;
+    head.push(next.value);
+    headBytes += next.value.length;
+  }
+  const compression = sniffCompression(Buffer.concat(head));
+  const stream = withHead(head, iterator);
+  const entries: TarEntry[] = [];
+  let gzip: GzipIndexBuilder | undefined;
+  let tarStream: AsyncIterable<Buffer>;
+  if (compression === 'gzip') {
+    gzip = new GzipIndexBuilder(span);
+    tarStream = gzip.inflate(stream);
+  } else if (compression === 'zstd') tarStream = decompressLayer(stream);
+  else tarStream = stream;
+  let uncompressed = 0;
+  async function* counted(): AsyncGenerator<Buffer> {
+    for await (const chunk of tarStream) {
+      uncompressed += chunk.length;
+      yield chunk;
+    }
+  }
+  await parseTar(counted(), (entry) => {
+    entries.push(entry);
+  });
+  // The tar may end before the blob does (padding): read on, so the digest is checked.
+  for await (const _ of counted()) {
+    // drained
+  }
+  return {
+    version: INDEX_FORMAT_VERSION,
+    layerDigest: digest,
+    compressedSize: size,
+    uncompressedSize: uncompressed,
+    format: compression === 'none' ? 'tar' : compression,
+    span: gzip ? span : 0,
+    entries,
+    checkpoints: gzip?.checkpoints ?? [],
+  };
+}

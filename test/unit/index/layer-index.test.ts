@@ -1,0 +1,122 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { gzipSync } from 'node:zlib';
+import { buildLayerIndex, type LayerIndex } from '../../../src/index/layer-index.js';
+import { encodeIndex, decodeIndex } from '../../../src/index/index-codec.js';
+import { IndexStore } from '../../../src/index/index-store.js';
+import { planGzipRead, extractGzipRange } from '../../../src/gzip/gzip-index.js';
+import { sha256Of } from '../../../src/digest.js';
+import { MergedTree, type ReadSpan } from '../../../src/vfs/merged-tree.js';
+import { LayerApplier } from '../../../src/materialize/layer-applier.js';
+import { parseTar } from '../../../src/tar/tar-parser.js';
+import type { TarEntry } from '../../../src/tar/tar-entry.js';
+import { edgeCaseLayers } from '../../support/fixtures.js';
+import { recordsOfMergedTree } from '../../support/merged-tree-records.js';
+import { diffTrees, snapshotTree } from '../../support/tree-snapshot.js';
+import { tempDir } from '../../support/temp.js';
+import { runOk } from '../../support/run.js';
+
+const chunks = (buf: Buffer, size = 50_000) => Readable.from(Array.from({ length: Math.ceil(buf.length / size) }, (_, i) => buf.subarray(i * size, (i + 1) * size)));
+
+async function indexOf(blob: Buffer, span = 64 * 1024): Promise<LayerIndex> {
+  return buildLayerIndex(chunks(blob), sha256Of(blob), blob.length, span);
+}
+
+async function entriesOf(tar: Buffer): Promise<TarEntry[]> {
+  const entries: TarEntry[] = [];
+  await parseTar(Readable.from([tar]), (e) => {
+    entries.push(e);
+  });
+  return entries;
+}
+
+/** Reads a file's bytes the lazy way: nearest checkpoint, compressed range, inflate. */
+function lazyReader(blobs: Buffer[], indexes: LayerIndex[]): (span: ReadSpan) => Buffer {
+  return (span) => {
+    const index = indexes[span.layer]!;
+    const blob = blobs[span.layer]!;
+    if (index.format === 'tar') return blob.subarray(span.offset, span.offset + span.length);
+    const plan = planGzipRead(index.checkpoints, blob.length, span.offset, span.length);
+    return extractGzipRange(plan, blob.subarray(plan.start, plan.end), span.offset, span.length);
+  };
+}
+
+describe('layer index', () => {
+  it('a merged tree built from indexes alone, read through gzip checkpoints, equals the disk applier', async () => {
+    const tars = edgeCaseLayers();
+    const blobs = [gzipSync(tars[0]!), tars[1]!, gzipSync(tars[2]!)];
+    const indexes = await Promise.all(blobs.map((b) => indexOf(b)));
+    assert.deepEqual(indexes.map((i) => i.format), ['gzip', 'tar', 'gzip']);
+    assert.ok(indexes[0]!.checkpoints.length >= 5, `${indexes[0]!.checkpoints.length} checkpoints in the busybox layer at a 64 KiB span`);
+    assert.deepEqual(indexes[0]!.entries, await entriesOf(tars[0]!));
+    assert.equal(indexes[0]!.uncompressedSize, tars[0]!.length);
+
+    const tree = new MergedTree();
+    for (const index of indexes) await tree.addLayerEntries(index.entries);
+    const tmp = await tempDir('idx');
+    try {
+      const root = join(tmp.path, 'root');
+      await mkdir(root);
+      const applier = new LayerApplier(root, { warn: () => undefined });
+      for (const tar of tars) await applier.applyLayer(Readable.from([tar]));
+      assert.deepEqual(diffTrees(await snapshotTree(root), recordsOfMergedTree(tree, lazyReader(blobs, indexes))), []);
+    } finally {
+      await tmp.remove();
+    }
+  });
+
+  it('indexes zstd layers with a full pass (no checkpoints)', async () => {
+    const tmp = await tempDir('zst');
+    try {
+      const tar = edgeCaseLayers()[1]!;
+      await writeFile(join(tmp.path, 'l.tar'), tar);
+      await runOk('zstd', ['-q', join(tmp.path, 'l.tar'), '-o', join(tmp.path, 'l.zst')]);
+      const index = await indexOf(await readFile(join(tmp.path, 'l.zst')));
+      assert.equal(index.format, 'zstd');
+      assert.equal(index.checkpoints.length, 0);
+      assert.deepEqual(index.entries, await entriesOf(tar));
+    } finally {
+      await tmp.remove();
+    }
+  });
+
+  it('refuses a blob that does not match its digest', async () => {
+    const blob = gzipSync(edgeCaseLayers()[2]!);
+    await assert.rejects(buildLayerIndex(chunks(blob), sha256Of(Buffer.from('other')), blob.length), { code: 'DIGEST_MISMATCH' });
+  });
+
+  it('round-trips through the on-disk format, and a corrupt, foreign or newer file is never trusted', async () => {
+    const blob = gzipSync(edgeCaseLayers()[0]!);
+    const index = await indexOf(blob);
+    const encoded = encodeIndex(index);
+    assert.deepEqual(decodeIndex(encoded), index);
+    assert.ok(encoded.length < blob.length / 2, `index ${encoded.length} bytes for a ${blob.length}-byte layer at a 64 KiB span`);
+    const tmp = await tempDir('store');
+    try {
+      const store = new IndexStore(tmp.path);
+      const path = await store.save(index);
+      assert.deepEqual(await store.load(index.layerDigest, index.compressedSize), index);
+      const reasons: string[] = [];
+      assert.equal(await store.load(index.layerDigest, index.compressedSize + 1, (r) => reasons.push(r)), undefined, 'foreign: another size');
+      await store.save(index);
+      const corrupt = Buffer.from(encoded);
+      corrupt.writeUInt8(corrupt.readUInt8(corrupt.length - 100) ^ 1, corrupt.length - 100);
+      await writeFile(path, corrupt);
+      assert.equal(await store.load(index.layerDigest, index.compressedSize, (r) => reasons.push(r)), undefined);
+      const newer = Buffer.from(encoded);
+      newer.writeUInt32LE(99, 8);
+      await writeFile(path, newer);
+      assert.equal(await store.load(index.layerDigest, index.compressedSize, (r) => reasons.push(r)), undefined);
+      assert.equal(reasons.length, 3);
+      assert.match(reasons[0]!, /describes sha256:.* not sha256:/);
+      assert.match(reasons[1]!, /checksum mismatch/);
+      assert.match(reasons[2]!, /format version 99/);
+      await assert.rejects(readFile(path), 'an untrusted file is removed so it gets rebuilt');
+    } finally {
+      await tmp.remove();
+    }
+  });
+});
