@@ -1,0 +1,22 @@
+import type { Digest } from '../digest.js';
+import type { RegistryClient } from '../registry/client.js';
+
+/** Byte ranges of blobs, from wherever they live. */
+export interface RangeSource {
+  read(digest: Digest, start: number, end: number): Promise<Buffer>;
+}
+
+/** HTTP Range reads against the registry, counting what each layer cost (for `krgo status`). */
+export class RegistryRangeSource implements RangeSource {
+  readonly fetched = new Map<Digest, number>();
+  requests = 0;
+
+  constructor(private readonly client: RegistryClient) {}
+
+  async read(digest: Digest, start: number, end: number): Promise<Buffer> {
+    this.requests++;
+    const bytes = await this.client.readRange(digest, start, end - start);
+    this.fetched.set(digest, (this.fetched.get(digest) ?? 0) + bytes.length);
+    return bytes;
+  }
+}

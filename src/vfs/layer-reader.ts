@@ -1,0 +1,168 @@
+import { LRUCache } from 'lru-cache';
+import { decompress as zstdDecompress } from 'fzstd';
+import { KrgoError } from '../errors.js';
+import { extractGzipRange } from '../gzip/gzip-index.js';
+import type { LayerIndex } from '../index/layer-index.js';
+import type { RangeSource } from '../blob/range-source.js';
+
+/** Decompressed spans of layers, shared by all readers of a mount, bounded in bytes. */
+export class SpanCache {
+  readonly lru: LRUCache<string, Buffer>;
+  readonly inflight = new Map<string, Promise<Buffer>>();
+
+  constructor(maxBytes = 256 * 1024 * 1024) {
+    this.lru = new LRUCache<string, Buffer>({ maxSize: maxBytes, sizeCalculation: (b) => Math.max(1, b.length) });
+  }
+}
+
+interface Span {
+  /** Uncompressed range. */
+  out: number;
+  outEnd: number;
+  /** Compressed range to fetch. */
+  in: number;
+  inEnd: number;
+}
+
+/** Spans of an uncompressed tar layer: fixed slices read directly. */
+const TAR_SPAN = 1024 * 1024;
+
+/**
+ * Reads uncompressed byte ranges of one layer lazily: whole spans (between gzip checkpoints, or
+ * fixed slices of a plain tar) are fetched with one Range request per run of missing spans,
+ * decompressed, cached, and shared by concurrent readers; reading far into a span prefetches
+ * the next. zstd layers have no seek points: the whole blob is fetched and decompressed once.
+ */
+export class LayerReader {
+  private readonly spans: Span[];
+
+  constructor(
+    private readonly index: LayerIndex,
+    private readonly source: RangeSource,
+    private readonly cache: SpanCache,
+    private readonly onBackgroundError: (err: unknown) => void = () => undefined,
+  ) {
+    this.spans = spansOf(index);
+  }
+
+  get spanCount(): number {
+    return this.spans.length;
+  }
+
+  async read(offset: number, length: number): Promise<Buffer> {
+    const end = Math.min(offset + length, this.index.uncompressedSize);
+    if (end <= offset) return Buffer.alloc(0);
+    const first = this.spanAt(offset);
+    const last = this.spanAt(end - 1);
+    const loaded = await this.load(first, last);
+    const out = Buffer.allocUnsafe(end - offset);
+    let filled = 0;
+    for (let i = first; i <= last; i++) {
+      const span = this.spans[i]!;
+      const data = loaded[i - first]!;
+      const from = Math.max(offset, span.out) - span.out;
+      const to = Math.min(end, span.outEnd) - span.out;
+      data.copy(out, filled, from, to);
+      filled += to - from;
+    }
+    const lastSpan = this.spans[last]!;
+    if (last + 1 < this.spans.length && end > lastSpan.out + (lastSpan.outEnd - lastSpan.out) / 2) {
+      this.load(last + 1, last + 1).catch(this.onBackgroundError);
+    }
+    return out;
+  }
+
+  private spanAt(offset: number): number {
+    let lo = 0;
+    let hi = this.spans.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (this.spans[mid]!.out <= offset) lo = mid;
+      else hi = mid - 1;
+    }
+    return lo;
+  }
+
+  private key(i: number): string {
+    return `${this.index.layerDigest}:${i}`;
+  }
+
+  /** Spans first..last, each fetched at most once however many readers want it. */
+  private load(first: number, last: number): Promise<Buffer[]> {
+    const results: (Buffer | Promise<Buffer>)[] = [];
+    let run: number[] = [];
+    const flush = () => {
+      if (run.length === 0) return;
+      const batch = this.fetchRun(run);
+      run.forEach((i, k) => {
+        const p = batch.then((buffers) => buffers[k]!);
+        this.cache.inflight.set(this.key(i), p);
+        p.then(
+          (b) => this.cache.lru.set(this.key(i), b),
+          () => undefined,
+        ).finally(() => this.cache.inflight.delete(this.key(i)));
+        results[i - first] = p;
+      });
+      run = [];
+    };
+    for (let i = first; i <= last; i++) {
+      const cached = this.cache.lru.get(this.key(i)) ?? this.cache.inflight.get(this.key(i));
+      if (cached) {
+        flush();
+        results[i - first] = cached;
+      } else run.push(i);
+    }
+    flush();
+    return Promise.all(results);
+  }
+
+  /** One Range request for a run of adjacent spans, then each span decompressed on its own. */
+  private async fetchRun(run: number[]): Promise<Buffer[]> {
+    const spans = run.map((i) => this.spans[i]!);
+    const start = spans[0]!.in;
+    const end = spans[spans.length - 1]!.inEnd;
+    const compressed = await this.source.read(this.index.layerDigest, start, end);
+    return run.map((i, k) => {
+      const span = spans[k]!;
+      const data = this.decode(i, span, compressed.subarray(span.in - start, span.inEnd - start));
+      if (data.length !== span.outEnd - span.out) {
+        throw new KrgoError('BAD_TAR', `layer ${this.index.layerDigest}: span at ${span.out} decoded to ${data.length} bytes, expected ${span.outEnd - span.out}`);
+      }
+      return data;
+    });
+  }
+
+  private decode(i: number, span: Span, slice: Buffer): Buffer {
+    switch (this.index.format) {
+      case 'tar':
+        return slice;
+      case 'gzip':
+        return extractGzipRange({ checkpoint: this.index.checkpoints[i]! }, slice, span.out, span.outEnd - span.out);
+      case 'zstd': {
+        const plain = zstdDecompress(slice);
+        return Buffer.from(plain.buffer, plain.byteOffset, plain.byteLength);
+      }
+    }
+  }
+}
+
+function spansOf(index: LayerIndex): Span[] {
+  const size = index.uncompressedSize;
+  if (index.format === 'zstd') return [{ out: 0, outEnd: size, in: 0, inEnd: index.compressedSize }];
+  if (index.format === 'tar') {
+    const spans: Span[] = [];
+    for (let out = 0; out < Math.max(size, 1); out += TAR_SPAN) spans.push({ out, outEnd: Math.min(out + TAR_SPAN, size), in: out, inEnd: Math.min(out + TAR_SPAN, size) });
+    return spans;
+  }
+  const cps = index.checkpoints;
+  if (cps.length === 0) throw new KrgoError('INDEX_INVALID', `gzip layer ${index.layerDigest} has no checkpoints`);
+  return cps.map((cp, i) => {
+    const next = cps[i + 1];
+    return {
+      out: cp.uncompressedOffset,
+      outEnd: next ? next.uncompressedOffset : size,
+      in: cp.compressedOffset - (cp.bits ? 1 : 0),
+      inEnd: next ? Math.min(next.compressedOffset + 1, index.compressedSize) : index.compressedSize,
+    };
+  });
+}

@@ -1,0 +1,56 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { Readable } from 'node:stream';
+import { gzipSync } from 'node:zlib';
+import { buildLayerIndex } from '../../../src/index/layer-index.js';
+import { LayerReader, SpanCache } from '../../../src/vfs/layer-reader.js';
+import { sha256Of, type Digest } from '../../../src/digest.js';
+import type { RangeSource } from '../../../src/blob/range-source.js';
+import { buildTar } from '../../../src/tar/tar-writer.js';
+import { busyboxBinary } from '../../support/fixtures.js';
+
+class MemorySource implements RangeSource {
+  calls: [number, number][] = [];
+  constructor(private readonly blob: Buffer) {}
+  async read(_digest: Digest, start: number, end: number): Promise<Buffer> {
+    this.calls.push([start, end]);
+    await new Promise((r) => setTimeout(r, 5));
+    return this.blob.subarray(start, end);
+  }
+}
+
+async function setup(format: 'gzip' | 'tar') {
+  const files = Array.from({ length: 12 }, (_, i) => ({ path: `f${i}`, type: 'file' as const, content: Buffer.concat([busyboxBinary().subarray(i * 1000, i * 1000 + 400_000), Buffer.from(`file ${i}`)]) }));
+  const tar = buildTar(files);
+  const blob = format === 'gzip' ? gzipSync(tar) : tar;
+  const index = await buildLayerIndex(Readable.from([blob]), sha256Of(blob), blob.length, 256 * 1024);
+  const source = new MemorySource(blob);
+  return { tar, reader: new LayerReader(index, source, new SpanCache(64 * 1024 * 1024)), source };
+}
+
+describe('lazy layer reader', () => {
+  for (const format of ['gzip', 'tar'] as const) {
+    it(`${format}: random reads equal the uncompressed tar`, async () => {
+      const { tar, reader } = await setup(format);
+      for (let i = 0; i < 200; i++) {
+        const offset = Math.floor(Math.random() * tar.length);
+        const length = 1 + Math.floor(Math.random() * 700_000);
+        const got = await reader.read(offset, length);
+        assert.ok(got.equals(tar.subarray(offset, Math.min(offset + length, tar.length))), `${offset}+${length}`);
+      }
+    });
+  }
+
+  it('concurrent readers of one span cause one fetch (single flight); a multi-span read is one request', async () => {
+    const { tar, reader, source } = await setup('gzip');
+    const results = await Promise.all(Array.from({ length: 20 }, () => reader.read(1000, 100)));
+    assert.ok(results.every((r) => r.equals(tar.subarray(1000, 1100))));
+    assert.equal(source.calls.length, 1);
+    source.calls.length = 0;
+    const wide = await reader.read(600_000, 1_500_000);
+    assert.ok(wide.equals(tar.subarray(600_000, 2_100_000)));
+    const demand = source.calls.filter(([start]) => start < 2_100_000);
+    assert.ok(demand.length <= 2, `one request for the missing run (plus maybe a read-ahead): ${JSON.stringify(source.calls)}`);
+    assert.ok(reader.spanCount > 5);
+  });
+});
