@@ -6,13 +6,9 @@ import { dirname } from 'node:path';
 import { KrgoError } from '../errors.js';
 import { checkDigest, createDigester, VerifyingStream, type Digest } from '../digest.js';
 import type { RegistryClient } from '../registry/client.js';
-import { isRetriableNetworkError, sleep } from '../registry/retry.js';
+import { resumableChunks, type ResumeOptions } from './resumable-chunks.js';
 
-export interface DownloadOptions {
-  /** Consecutive failures without progress before giving up. */
-  maxStalls?: number;
-  log?: (message: string) => void;
-}
+export type DownloadOptions = ResumeOptions;
 
 /**
  * Downloads one blob into a file, verified, resuming from the last good byte after a dropped
@@ -72,20 +68,11 @@ export class BlobDownload extends EventEmitter {
       this.written = await this.hashExisting(fh, hash);
       this.markStarted();
       this.emit('progress');
-      let stalls = 0;
-      const maxStalls = this.options.maxStalls ?? 8;
-      while (this.written < this.size) {
-        const before = this.written;
-        try {
-          await this.fetchFrom(fh, hash);
-        } catch (err) {
-          if (err instanceof KrgoError && err.code !== 'NETWORK') throw err;
-          if (!isRetriableNetworkError(err) && !(err instanceof KrgoError)) throw err;
-          stalls = this.written > before ? 0 : stalls + 1;
-          if (stalls >= maxStalls) throw new KrgoError('NETWORK', `download of ${this.digest} keeps failing at byte ${this.written}`, { cause: err });
-          this.options.log?.(`connection lost at byte ${this.written} of ${this.digest.slice(0, 19)}; resuming`);
-          await sleep(Math.min(200 * 2 ** stalls, 5000));
-        }
+      for await (const chunk of resumableChunks(this.client, this.digest, this.size, this.written, this.options)) {
+        await fh.write(chunk, 0, chunk.length, this.written);
+        hash.update(chunk);
+        this.written += chunk.length;
+        this.emit('progress');
       }
       // No fsync: a blob found in the cache is verified again as it is read, so a torn file is caught.
     } finally {
@@ -119,20 +106,6 @@ export class BlobDownload extends EventEmitter {
       pos += bytesRead;
     }
     return pos;
-  }
-
-  private async fetchFrom(fh: FileHandle, hash: ReturnType<typeof createDigester>): Promise<void> {
-    const blob = await this.client.openBlob(this.digest, this.written);
-    for await (const chunk of blob.chunks) {
-      if (this.written + chunk.length > this.size) {
-        blob.cancel();
-        throw new KrgoError('SIZE_MISMATCH', `blob ${this.digest} is larger than its declared ${this.size} bytes`);
-      }
-      await fh.write(chunk, 0, chunk.length, this.written);
-      hash.update(chunk);
-      this.written += chunk.length;
-      this.emit('progress');
-    }
   }
 
   /** Streams the blob from disk, following the download as it grows. */

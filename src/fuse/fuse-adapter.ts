@@ -1,0 +1,146 @@
+import Fuse from 'fuse-native';
+import { constants } from 'node:fs';
+import type { Inode, MergedTree } from '../vfs/merged-tree.js';
+import { Errno, errnoFor } from './errno.js';
+
+export interface FuseMountOptions {
+  /** Reads `length` bytes of a file at `offset`; may fetch from the registry. */
+  readFile(inode: Inode, offset: number, length: number): Promise<Buffer>;
+  log(message: string): void;
+  fsname: string;
+  /** Above the slowest range fetch, retries included (fuse-native answers ETIMEDOUT past it). */
+  opTimeoutMs?: number;
+}
+
+export interface MountedFs {
+  unmount(): Promise<void>;
+}
+
+const TYPE_BITS: Record<Inode['type'], number> = {
+  file: constants.S_IFREG,
+  dir: constants.S_IFDIR,
+  symlink: constants.S_IFLNK,
+  char: constants.S_IFCHR,
+  block: constants.S_IFBLK,
+  fifo: constants.S_IFIFO,
+};
+
+const makedev = (major: number, minor: number): number => ((minor & 0xff) | ((major & 0xfff) << 8) | ((minor & ~0xff) << 12)) >>> 0;
+
+type Cb = (...args: unknown[]) => void;
+
+/**
+ * A read-only FUSE filesystem over a merged tree (fuse-native, libfuse 2 high-level API).
+ * Inode numbers come from the tree (use_ino), so hardlinks share one; see native-notes/fuse.md.
+ */
+export function mountTree(mountpoint: string, tree: MergedTree, options: FuseMountOptions): Promise<MountedFs> {
+  const open = new Map<number, Inode>();
+  let nextFd = 1;
+  let inodes = 0;
+  let bytes = 0;
+  for (const [, inode] of tree.walk()) {
+    inodes++;
+    bytes += inode.size;
+  }
+  const stat = (inode: Inode) => {
+    const subdirs = inode.type === 'dir' ? [...inode.children!.values()].filter((d) => d.inode.type === 'dir').length : 0;
+    const mtime = inode.mtime.sec * 1000 + Math.floor(inode.mtime.nsec / 1e6);
+    return {
+      mode: TYPE_BITS[inode.type] | inode.mode,
+      uid: inode.uid,
+      gid: inode.gid,
+      size: inode.size,
+      nlink: inode.type === 'dir' ? 2 + subdirs : inode.nlink,
+      ino: inode.ino,
+      rdev: makedev(inode.devmajor, inode.devminor),
+      blksize: 4096,
+      blocks: Math.ceil(inode.size / 512),
+      mtime,
+      atime: mtime,
+      ctime: mtime,
+    };
+  };
+  const withInode = (path: string, cb: Cb, then: (inode: Inode) => void) => {
+    const inode = tree.lookup(path);
+    if (!inode) cb(Errno.ENOENT);
+    else then(inode);
+  };
+  const readOnly = (...args: unknown[]) => (args[args.length - 1] as Cb)(Errno.EROFS);
+
+  const ops = {
+    getattr: (path: string, cb: Cb) => withInode(path, cb, (inode) => cb(0, stat(inode))),
+    fgetattr: (path: string, _fd: number, cb: Cb) => withInode(path, cb, (inode) => cb(0, stat(inode))),
+    readdir: (path: string, cb: Cb) =>
+      withInode(path, cb, (inode) => (inode.type === 'dir' ? cb(0, ['.', '..', ...tree.readdir(inode)]) : cb(Errno.ENOTDIR))),
+    readlink: (path: string, cb: Cb) => withInode(path, cb, (inode) => (inode.type === 'symlink' ? cb(0, inode.linkname) : cb(Errno.EINVAL))),
+    open: (path: string, flags: number, cb: Cb) =>
+      withInode(path, cb, (inode) => {
+        if ((flags & 3) !== constants.O_RDONLY) return cb(Errno.EROFS);
+        const fd = nextFd++;
+        open.set(fd, inode);
+        cb(0, fd);
+      }),
+    release: (_path: string, fd: number, cb: Cb) => {
+      open.delete(fd);
+      cb(0);
+    },
+    read: (path: string, fd: number, buf: Buffer, len: number, pos: number, cb: Cb) => {
+      const inode = open.get(fd) ?? tree.lookup(path);
+      if (!inode) return cb(Errno.EBADF);
+      if (inode.type !== 'file') return cb(Errno.EISDIR);
+      options.readFile(inode, pos, len).then(
+        (data) => {
+          data.copy(buf);
+          cb(data.length);
+        },
+        (err: unknown) => {
+          options.log(`read of ${path} at ${pos} failed: ${(err as Error).message}`);
+          cb(errnoFor(err));
+        },
+      );
+    },
+    getxattr: (path: string, name: string, _position: number, cb: Cb) =>
+      withInode(path, cb, (inode) => {
+        const value = inode.xattrs[name];
+        cb(value ? 0 : Errno.ENODATA, value ?? null);
+      }),
+    listxattr: (path: string, cb: Cb) => withInode(path, cb, (inode) => cb(0, Object.keys(inode.xattrs))),
+    statfs: (_path: string, cb: Cb) =>
+      cb(0, { bsize: 4096, frsize: 4096, blocks: Math.ceil(bytes / 4096), bfree: 0, bavail: 0, files: inodes, ffree: 0, favail: 0, fsid: 0, flag: 1, namemax: 255 }),
+    access: (path: string, _mode: number, cb: Cb) => withInode(path, cb, () => cb(0)),
+    write: readOnly, create: readOnly, unlink: readOnly, mkdir: readOnly, rmdir: readOnly, rename: readOnly,
+    chmod: readOnly, chown: readOnly, truncate: readOnly, ftruncate: readOnly, utimens: readOnly,
+    symlink: readOnly, link: readOnly, setxattr: readOnly, removexattr: readOnly, mknod: readOnly,
+  };
+
+  const root = process.getuid?.() === 0;
+  const fuse = new Fuse(mountpoint, ops as unknown as Record<string, (...args: never[]) => void>, {
+    // fuse-native has no use_ino or ro flags; its option string is joined verbatim, so they ride
+    // in the subtype value (see native-notes/fuse.md).
+    subtype: 'krgo,use_ino,ro',
+    fsname: options.fsname.replace(/[^A-Za-z0-9@:/._-]/g, '_'),
+    kernelCache: true,
+    entryTimeout: 3600,
+    attrTimeout: 3600,
+    acAttrTimeout: 3600,
+    maxRead: 131072,
+    autoUnmount: true,
+    allowOther: root,
+    defaultPermissions: root,
+    timeout: options.opTimeoutMs ?? 300_000,
+  });
+  return new Promise((resolve, reject) => {
+    fuse.mount((err) => {
+      if (err) {
+        reject(err);
+        return;
+      }
+      resolve({
+        unmount: () =>
+          new Promise<void>((res, rej) => {
+            fuse.unmount((e) => (e ? rej(e) : res()));
+          }),
+      });
+    });
+  });
+}
