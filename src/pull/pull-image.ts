@@ -5,28 +5,20 @@ import { digestHex, type Digest } from '../digest.js';
 import { BlobDownload } from '../blob/blob-download.js';
 import { decompressLayer } from '../compression/decompress.js';
 import { layerCompression } from '../image/media-types.js';
-import type { Platform } from '../image/manifest.js';
 import { hostPlatform } from '../image/platform.js';
 import { LayerApplier } from '../materialize/layer-applier.js';
-import { RegistryClient, type ResolvedImage } from '../registry/client.js';
-import type { Credentials } from '../registry/credentials.js';
+import type { ResolvedImage } from '../registry/client.js';
+import { clientFor, type ImageSource } from '../registry/image-source.js';
 import { formatReference, parseReference } from '../registry/reference.js';
-import type { RetryPolicy } from '../registry/retry.js';
 import { limitConcurrency } from '../util/concurrency.js';
 import type { PullEvents } from './pull-events.js';
 
-export interface PullOptions {
-  image: string;
+export interface PullOptions extends ImageSource {
   /** Defaults to the last component of the repository name, as in the original krgo. */
   rootfs?: string;
-  credentials?: Credentials;
-  platform?: Platform;
-  insecure?: boolean;
-  cacheDir: string;
   /** Layers downloaded at once. */
   concurrency?: number;
   keepBlobs?: boolean;
-  retry?: RetryPolicy;
   events?: PullEvents;
 }
 
@@ -63,12 +55,7 @@ export async function pullImage(options: PullOptions): Promise<PullResult> {
   const warn = (message: string) => events.warn?.(message);
   await assertTargetFree(rootfs);
 
-  const client = new RegistryClient(reference, {
-    ...(options.credentials ? { credentials: options.credentials } : {}),
-    ...(options.insecure ? { insecure: true } : {}),
-    ...(options.retry ? { retry: options.retry } : {}),
-    log: warn,
-  });
+  const client = clientFor(options, warn);
   try {
     const image = await client.resolveImage(options.platform ?? hostPlatform());
     const layers = image.manifest.layers;

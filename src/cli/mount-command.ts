@@ -1,0 +1,95 @@
+import type { Command } from 'commander';
+import { spawn } from 'node:child_process';
+import { mkdir, open } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { KrgoError } from '../errors.js';
+import { mountImage } from '../mount/mount-image.js';
+import { processAlive, readStatus } from '../mount/mount-status.js';
+import { formatBytes, formatDuration } from '../util/format.js';
+import { imageSource, withImageOptions, type ImageFlags } from './image-options.js';
+
+interface MountFlags extends ImageFlags {
+  daemon?: boolean;
+  quiet?: boolean;
+}
+
+/** -d: the same command in a detached child; this process returns once the mount is ready. */
+async function daemonize(argv: string[], cacheDir: string, mountpoint: string): Promise<void> {
+  const logDir = join(cacheDir, 'mounts');
+  await mkdir(logDir, { recursive: true });
+  const logPath = join(logDir, `${resolve(mountpoint).replace(/[^A-Za-z0-9]+/g, '_')}.log`);
+  const log = await open(logPath, 'w');
+  const args = argv.filter((a) => a !== '-d' && a !== '--daemon');
+  const child = spawn(process.execPath, args, { detached: true, stdio: ['ignore', log.fd, log.fd] });
+  child.unref();
+  await log.close();
+  const deadline = Date.now() + 30 * 60_000;
+  while (Date.now() < deadline) {
+    const status = await readStatus(cacheDir, mountpoint);
+    if (status && status.pid === child.pid && status.readyAt) {
+      process.stdout.write(`ready: ${status.reference} mounted on ${status.mountpoint} (pid ${status.pid}, log ${logPath})\n`);
+      return;
+    }
+    if (child.exitCode !== null || (child.pid !== undefined && !processAlive(child.pid))) {
+      const { readFile } = await import('node:fs/promises');
+      throw new KrgoError('USAGE', `the mount process ended before the mount was ready:\n${(await readFile(logPath, 'utf8')).trim()}`);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new KrgoError('INTERRUPTED', `mount not ready after 30 minutes; see ${logPath}`);
+}
+
+export function registerMount(program: Command): void {
+  withImageOptions(
+    program
+      .command('mount')
+      .description('mount an image lazily: files are fetched from the registry when first read')
+      .argument('<image>', 'image reference')
+      .argument('<mountpoint>', 'an empty directory'),
+  )
+    .option('-d, --daemon', 'return once mounted, leaving the mount to a background process')
+    .option('-q, --quiet', 'print only the ready line and errors')
+    .addHelpText(
+      'after',
+      `
+The first mount of an image reads each layer once to index it (tar offsets, gzip seek points);
+the indexes stay in the cache, so later mounts start at once. Reads then fetch only the spans
+of the layers they need, with HTTP Range requests. The tree is read-only and equals what
+\`krgo pull\` writes. Stop with Ctrl-C, SIGTERM or \`krgo umount MOUNTPOINT\`.
+
+Examples:
+  krgo mount debian /mnt/debian && chroot /mnt/debian /bin/bash
+  krgo mount -d localhost:5000/app:1.2 /mnt/app; krgo status /mnt/app; krgo umount /mnt/app`,
+    )
+    .action(async (image: string, mountpoint: string, flags: MountFlags) => {
+      const source = imageSource(image, flags);
+      if (flags.daemon) return daemonize(process.argv.slice(1), source.cacheDir, mountpoint);
+      const say = (line: string) => {
+        if (!flags.quiet) process.stdout.write(`${line}\n`);
+      };
+      const handle = await mountImage({
+        ...source,
+        mountpoint,
+        events: {
+          warn: (message) => process.stderr.write(`warning: ${message}\n`),
+          layerIndexed: (layer, from, index) =>
+            say(`layer ${layer + 1} ${index.layerDigest.slice(7, 19)}: index ${from === 'cache' ? 'from the cache' : 'built'} (${index.entries.length} entries, ${index.checkpoints.length} seek points, ${index.format})`),
+        },
+      });
+      const status = handle.status();
+      process.stdout.write(`ready: ${status.reference} mounted on ${status.mountpoint} in ${formatDuration(status.readyMs ?? 0)}\n`);
+      await new Promise<void>((done) => {
+        const stop = (signal: string) => {
+          say(`${signal}: unmounting ${status.mountpoint}`);
+          handle.stop().then(done, (err: unknown) => {
+            process.stderr.write(`krgo: unmount failed: ${(err as Error).message}\n`);
+            done();
+          });
+        };
+        process.once('SIGINT', () => stop('SIGINT'));
+        process.once('SIGTERM', () => stop('SIGTERM'));
+      });
+      const fetched = handle.status().layers.reduce((a, l) => a + l.fetched, 0);
+      say(`unmounted; fetched ${formatBytes(fetched)} in ${handle.status().requests} requests`);
+    });
+}

@@ -1,0 +1,114 @@
+import { readdir, stat } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { KrgoError } from '../errors.js';
+import { formatReference } from '../registry/reference.js';
+import { RegistryRangeSource } from '../blob/range-source.js';
+import { encodeIndex } from '../index/index-codec.js';
+import { MergedTree } from '../vfs/merged-tree.js';
+import { LayerReader, SpanCache } from '../vfs/layer-reader.js';
+import { mountTree } from '../fuse/fuse-adapter.js';
+import { prepareImage, type IndexEvents } from './prepare-image.js';
+import type { ImageSource } from '../registry/image-source.js';
+import { removeStatus, writeStatus, type MountStatus } from './mount-status.js';
+import { isMounted } from './mount-table.js';
+
+export interface MountOptions extends ImageSource {
+  mountpoint: string;
+  /** Bytes of decompressed spans kept in memory. */
+  memoryCacheBytes?: number;
+  events?: IndexEvents;
+}
+
+export interface MountHandle {
+  status(): MountStatus;
+  tree: MergedTree;
+  stop(): Promise<void>;
+}
+
+async function assertMountpoint(mountpoint: string): Promise<void> {
+  const info = await stat(mountpoint).catch(() => undefined);
+  if (!info?.isDirectory()) throw new KrgoError('USAGE', `mountpoint ${mountpoint} is not a directory`);
+  if (isMounted(mountpoint)) throw new KrgoError('TARGET_EXISTS', `${mountpoint} is already a mount point; run krgo umount ${mountpoint} first`);
+  if ((await readdir(mountpoint)).length > 0) throw new KrgoError('TARGET_EXISTS', `mountpoint ${mountpoint} is not empty`);
+}
+
+/**
+ * Mounts an image lazily: indexes from the cache (or one pass per layer), the merged tree in
+ * memory, file bytes fetched with Range requests on first read.
+ */
+export async function mountImage(options: MountOptions): Promise<MountHandle> {
+  const started = Date.now();
+  const mountpoint = resolve(options.mountpoint);
+  const warn = (message: string) => options.events?.warn?.(message);
+  await assertMountpoint(mountpoint);
+  const sources: ('cache' | 'built')[] = [];
+  const prepared = await prepareImage(options, {
+    ...options.events,
+    layerIndexed: (layer, source, index) => {
+      sources[layer] = source;
+      options.events?.layerIndexed?.(layer, source, index);
+    },
+  });
+  const { client, image, indexes } = prepared;
+  try {
+    const tree = new MergedTree(warn);
+    for (const index of indexes) await tree.addLayerEntries(index.entries);
+    const rangeSource = new RegistryRangeSource(client);
+    const cache = new SpanCache(options.memoryCacheBytes);
+    const readers = indexes.map((index) => new LayerReader(index, rangeSource, cache, (err) => warn(`read-ahead failed: ${(err as Error).message}`)));
+    const indexBytes = indexes.map((index) => encodeIndex(index).length);
+    const status = (): MountStatus => ({
+      pid: process.pid,
+      reference: formatReference(image.reference),
+      manifestDigest: image.manifestDigest,
+      mountpoint,
+      startedAt: new Date(started).toISOString(),
+      ...(readyAt ? { readyAt: new Date(readyAt).toISOString(), readyMs: readyAt - started } : {}),
+      requests: rangeSource.requests,
+      layers: image.manifest.layers.map((l, i) => ({
+        digest: l.digest,
+        size: l.size,
+        fetched: rangeSource.fetched.get(l.digest) ?? 0,
+        indexSource: sources[i] ?? 'built',
+        indexBytes: indexBytes[i] ?? 0,
+      })),
+    });
+    let readyAt: number | undefined;
+    const mounted = await mountTree(mountpoint, tree, {
+      fsname: `krgo:${formatReference(image.reference)}`,
+      log: warn,
+      readFile: async (inode, offset, length) => {
+        const plan = tree.readPlan(inode, offset, length);
+        return plan ? readers[plan.layer]!.read(plan.offset, plan.length) : Buffer.alloc(0);
+      },
+    });
+    readyAt = Date.now();
+    let lastWritten = '';
+    const publish = async () => {
+      const text = JSON.stringify(status());
+      if (text === lastWritten) return;
+      lastWritten = text;
+      await writeStatus(options.cacheDir, status()).catch(() => undefined);
+    };
+    await publish();
+    const timer = setInterval(() => void publish(), 1000);
+    let stopping: Promise<void> | undefined;
+    return {
+      status,
+      tree,
+      stop: () =>
+        (stopping ??= (async () => {
+          clearInterval(timer);
+          try {
+            await mounted.unmount();
+          } finally {
+            await removeStatus(options.cacheDir, mountpoint);
+            await client.close();
+          }
+        })()),
+    };
+  } catch (err) {
+    await client.close();
+    throw err;
+  }
+}

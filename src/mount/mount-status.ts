@@ -1,0 +1,50 @@
+import { createHash } from 'node:crypto';
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+
+/** What a running mount tells `krgo status` and `krgo umount`, through a file in the cache dir. */
+export interface MountStatus {
+  pid: number;
+  reference: string;
+  manifestDigest: string;
+  mountpoint: string;
+  startedAt: string;
+  readyAt?: string;
+  /** Milliseconds from start until the mount answered. */
+  readyMs?: number;
+  requests: number;
+  layers: { digest: string; size: number; fetched: number; indexSource: 'cache' | 'built'; indexBytes: number }[];
+}
+
+export function statusPath(cacheDir: string, mountpoint: string): string {
+  const id = createHash('sha256').update(resolve(mountpoint)).digest('hex').slice(0, 16);
+  return join(cacheDir, 'mounts', `${id}.json`);
+}
+
+export async function writeStatus(cacheDir: string, status: MountStatus): Promise<void> {
+  const path = statusPath(cacheDir, status.mountpoint);
+  await mkdir(join(cacheDir, 'mounts'), { recursive: true });
+  await writeFile(`${path}.tmp`, `${JSON.stringify(status, null, 2)}\n`);
+  await rename(`${path}.tmp`, path);
+}
+
+export async function readStatus(cacheDir: string, mountpoint: string): Promise<MountStatus | undefined> {
+  try {
+    return JSON.parse(await readFile(statusPath(cacheDir, mountpoint), 'utf8')) as MountStatus;
+  } catch {
+    return undefined;
+  }
+}
+
+export async function removeStatus(cacheDir: string, mountpoint: string): Promise<void> {
+  await rm(statusPath(cacheDir, mountpoint), { force: true });
+}
+
+export function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
