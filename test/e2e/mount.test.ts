@@ -1,0 +1,131 @@
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { mkdir, readFile, readdir } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
+import { startRegistry, type RunningRegistry } from '../support/registry.js';
+import { startFaultProxy, type FaultProxy } from '../support/fault-proxy.js';
+import { OciLayoutWriter, skopeoPush, umociUnpack } from '../support/oci-layout.js';
+import { busyboxImage, edgeCaseImage } from '../support/fixtures.js';
+import { debianImageLayout, DEBIAN_TAG } from '../support/debian-image.js';
+import { diffTrees, snapshotTree } from '../support/tree-snapshot.js';
+import { mountDaemon, toMilliseconds, unmount } from '../support/mounts.js';
+import { krgo, KRGO_BIN } from '../support/krgo-cli.js';
+import { tempDir } from '../support/temp.js';
+import { run } from '../support/run.js';
+import { isMounted } from '../../src/mount/mount-table.js';
+import { readStatus } from '../../src/mount/mount-status.js';
+
+describe('krgo mount: a lazy FUSE mount equal to umoci unpack', () => {
+  let registry: RunningRegistry;
+  let proxy: FaultProxy;
+  let work: Awaited<ReturnType<typeof tempDir>>;
+  const mounted: string[] = [];
+  const cache = () => join(work.path, 'cache');
+
+  before(async () => {
+    registry = await startRegistry();
+    work = await tempDir('mount');
+    const layout = new OciLayoutWriter(join(work.path, 'layout'));
+    await layout.addImage('edge', edgeCaseImage());
+    await layout.addImage('edge-mixed', edgeCaseImage(['gzip', 'none', 'zstd']));
+    await layout.addImage('busybox', busyboxImage());
+    await layout.finish();
+    const dir = join(work.path, 'layout');
+    await skopeoPush(dir, 'edge', `${registry.host}/edge:v2s2`, 'v2s2');
+    await skopeoPush(dir, 'edge-mixed', `${registry.host}/edge:mixed`, 'oci');
+    await skopeoPush(dir, 'busybox', `${registry.host}/busybox:latest`, 'v2s2');
+    await skopeoPush(await debianImageLayout(), DEBIAN_TAG, `${registry.host}/library/debian:bookworm`, 'v2s2');
+    proxy = await startFaultProxy(registry.host);
+  });
+
+  after(async () => {
+    for (const mp of mounted) await unmount(mp, cache()).catch(() => undefined);
+    await proxy?.stop();
+    await registry?.stop();
+    await work?.remove();
+  });
+
+  async function mountAt(image: string, name: string): Promise<string> {
+    const mp = join(work.path, 'mnt', name);
+    mounted.push(mp);
+    await mountDaemon(image, mp, cache());
+    return mp;
+  }
+
+  for (const [name, image, oracleImage] of [
+    ['edge cases, Docker v2s2 gzip', 'edge:v2s2', 'edge:v2s2'],
+    ['edge cases, gzip + uncompressed + zstd layers', 'edge:mixed', 'edge:v2s2'],
+  ] as const) {
+    it(name, async () => {
+      const mp = await mountAt(`${registry.host}/${image}`, image.replace(':', '-'));
+      const oracle = await umociUnpack(`${registry.host}/${oracleImage}`, join(work.path, `oracle-${image.replace(':', '-')}`));
+      assert.deepEqual(diffTrees(toMilliseconds(await snapshotTree(oracle)), toMilliseconds(await snapshotTree(mp))), []);
+      await unmount(mp, cache());
+      assert.equal(isMounted(mp), false);
+    });
+  }
+
+  it('a real Debian image: tree equals umoci; python3 runs under chroot and systemd-nspawn', async () => {
+    const mp = await mountAt(`${registry.host}/library/debian:bookworm`, 'debian');
+    const chroot = await run('chroot', [mp, '/usr/bin/python3', '-c', 'print(42)']);
+    assert.equal(chroot.stdout, '42\n', chroot.stderr);
+    const nspawn = await run('systemd-nspawn', ['--pipe', '--read-only', '--register=no', '--keep-unit', '-q', '-D', mp, '/usr/bin/python3', '-c', 'print(6 * 7)']);
+    assert.equal(nspawn.stdout.trim(), '42', nspawn.stderr);
+    const oracle = await umociUnpack(`${registry.host}/library/debian:bookworm`, join(work.path, 'oracle-debian'));
+    assert.deepEqual(diffTrees(toMilliseconds(await snapshotTree(oracle)), toMilliseconds(await snapshotTree(mp))), []);
+    const write = await run('sh', ['-c', `echo x > ${mp}/etc/new-file`]);
+    assert.notEqual(write.code, 0);
+    assert.match(write.stderr, /Read-only file system/);
+    await unmount(mp, cache());
+  });
+
+  it('reading one small file of an indexed image fetches a small share of the layers', async () => {
+    // Indexes are in the cache from the test above: this mount reads no layer in full.
+    proxy.seen.length = 0;
+    proxy.bytesSent = 0;
+    const mp = await mountAt(`${proxy.host}/library/debian:bookworm`, 'debian-lazy');
+    const before = proxy.bytesSent;
+    assert.equal(await readFile(join(mp, 'etc/krgo-release'), 'utf8'), 'built by krgo tests\n');
+    assert.match(await readFile(join(mp, 'etc/debian_version'), 'utf8'), /^12\./);
+    const layersBytes = (await readStatus(cache(), mp))!.layers.reduce((a, l) => a + l.size, 0);
+    const fetched = proxy.bytesSent - before;
+    assert.ok(fetched < layersBytes * 0.1, `reading two small files fetched ${fetched} of ${layersBytes} bytes`);
+    assert.ok(before < layersBytes * 0.05, `mounting with cached indexes fetched ${before} bytes (manifest and config only)`);
+    const status = await krgo(['status', mp, '--cache-dir', cache()]);
+    assert.match(status.stdout, /up \(pid \d+\)/);
+    assert.match(status.stdout, /total .* of .*%/);
+    await unmount(mp, cache());
+  });
+
+  it('SIGTERM unmounts cleanly and exits 0; a SIGKILLed mount is cleared by krgo umount', async () => {
+    const mp = join(work.path, 'mnt', 'signals');
+    await mkdir(mp, { recursive: true });
+    mounted.push(mp);
+    const waitReady = async (pid: number | undefined) => {
+      for (let i = 0; i < 600; i++) {
+        const status = await readStatus(cache(), mp);
+        if (status?.pid === pid && status?.readyAt) return;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      throw new Error('mount not ready');
+    };
+    const child = spawn(process.execPath, [KRGO_BIN, 'mount', `${registry.host}/busybox:latest`, mp, '--cache-dir', cache(), '-q'], { stdio: 'ignore' });
+    await waitReady(child.pid);
+    assert.ok(isMounted(mp));
+    const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+    child.kill('SIGTERM');
+    assert.equal(await exited, 0);
+    assert.equal(isMounted(mp), false, 'no mount left behind');
+
+    const killed = spawn(process.execPath, [KRGO_BIN, 'mount', `${registry.host}/busybox:latest`, mp, '--cache-dir', cache(), '-q'], { stdio: 'ignore' });
+    await waitReady(killed.pid);
+    const gone = new Promise((r) => killed.once('exit', r));
+    killed.kill('SIGKILL');
+    await gone;
+    const res = await krgo(['umount', mp, '--cache-dir', cache()]);
+    assert.equal(res.code, 0, res.stderr);
+    assert.equal(isMounted(mp), false);
+    assert.deepEqual(await readdir(mp), [], 'the mountpoint is usable again');
+  });
+});
