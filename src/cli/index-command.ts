@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { encodeIndex } from '../index/index-codec.js';
 import { prepareImage } from '../mount/prepare-image.js';
+import { pushIndexArtifact } from '../index/index-artifact.js';
 import { formatBytes, formatDuration } from '../util/format.js';
 import { imageSource, withImageOptions, type ImageFlags } from './image-options.js';
 
@@ -10,18 +11,27 @@ export function registerIndex(program: Command): void {
       .command('index')
       .description('build (or check) the layer indexes a lazy mount needs, in the cache')
       .argument('<image>', 'image reference'),
-  ).action(async (image: string, flags: ImageFlags) => {
+  )
+    .option('--push', 'store the indexes in the registry, as an OCI artifact referring to the image, so other machines mount without a full pass')
+    .action(async (image: string, flags: ImageFlags & { push?: boolean }) => {
     const started = Date.now();
     const prepared = await prepareImage(imageSource(image, flags), {
       warn: (message) => process.stderr.write(`warning: ${message}\n`),
       layerIndexed: (layer, from, index) => {
         const bytes = encodeIndex(index).length;
         process.stdout.write(
-          `layer ${layer + 1} ${index.layerDigest.slice(7, 19)}: ${from === 'cache' ? 'cached' : 'built'}, ${index.entries.length} entries, ${index.checkpoints.length} seek points, index ${formatBytes(bytes)} for ${formatBytes(index.compressedSize)} ${index.format} (${((100 * bytes) / index.compressedSize).toFixed(1)}%)\n`,
+          `layer ${layer + 1} ${index.layerDigest.slice(7, 19)}: ${from}, ${index.entries.length} entries, ${index.checkpoints.length} seek points, index ${formatBytes(bytes)} for ${formatBytes(index.compressedSize)} ${index.format} (${((100 * bytes) / index.compressedSize).toFixed(1)}%)\n`,
         );
       },
     });
-    await prepared.client.close();
+    try {
+      if (flags.push) {
+        const digest = await pushIndexArtifact(prepared.client, prepared.image, prepared.indexes);
+        process.stdout.write(`pushed index artifact ${digest} (subject ${prepared.image.manifestDigest})\n`);
+      }
+    } finally {
+      await prepared.client.close();
+    }
     process.stdout.write(`indexed ${prepared.indexes.length} layers in ${formatDuration(Date.now() - started)}\n`);
   });
 }

@@ -73,7 +73,7 @@ Examples:
         events: {
           warn: (message) => process.stderr.write(`warning: ${message}\n`),
           layerIndexed: (layer, from, index) =>
-            say(`layer ${layer + 1} ${index.layerDigest.slice(7, 19)}: index ${from === 'cache' ? 'from the cache' : 'built'} (${index.entries.length} entries, ${index.checkpoints.length} seek points, ${index.format})`),
+            say(`layer ${layer + 1} ${index.layerDigest.slice(7, 19)}: index ${from === 'built' ? 'built' : `from the ${from}`} (${index.entries.length} entries, ${index.checkpoints.length} seek points, ${index.format})`),
         },
       });
       const status = handle.status();

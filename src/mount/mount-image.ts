@@ -7,7 +7,7 @@ import { encodeIndex } from '../index/index-codec.js';
 import { MergedTree } from '../vfs/merged-tree.js';
 import { LayerReader, SpanCache } from '../vfs/layer-reader.js';
 import { mountTree } from '../fuse/fuse-adapter.js';
-import { prepareImage, type IndexEvents } from './prepare-image.js';
+import { prepareImage, type IndexEvents, type IndexSource } from './prepare-image.js';
 import type { ImageSource } from '../registry/image-source.js';
 import { removeStatus, writeStatus, type MountStatus } from './mount-status.js';
 import { isMounted } from './mount-table.js';
@@ -41,7 +41,7 @@ export async function mountImage(options: MountOptions): Promise<MountHandle> {
   const mountpoint = resolve(options.mountpoint);
   const warn = (message: string) => options.events?.warn?.(message);
   await assertMountpoint(mountpoint);
-  const sources: ('cache' | 'built')[] = [];
+  const sources: IndexSource[] = [];
   const prepared = await prepareImage(options, {
     ...options.events,
     layerIndexed: (layer, source, index) => {

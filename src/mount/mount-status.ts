@@ -13,7 +13,7 @@ export interface MountStatus {
   /** Milliseconds from start until the mount answered. */
   readyMs?: number;
   requests: number;
-  layers: { digest: string; size: number; fetched: number; indexSource: 'cache' | 'built'; indexBytes: number }[];
+  layers: { digest: string; size: number; fetched: number; indexSource: 'cache' | 'registry' | 'built'; indexBytes: number }[];
 }
 
 export function statusPath(cacheDir: string, mountpoint: string): string {

@@ -6,11 +6,14 @@ import { clientFor, type ImageSource } from '../registry/image-source.js';
 import { resumableChunks } from '../blob/resumable-chunks.js';
 import { buildLayerIndex, type LayerIndex } from '../index/layer-index.js';
 import { IndexStore } from '../index/index-store.js';
+import { fetchIndexArtifact } from '../index/index-artifact.js';
 import { limitConcurrency } from '../util/concurrency.js';
 
+export type IndexSource = 'cache' | 'registry' | 'built';
+
 export interface IndexEvents {
-  /** `source` tells where the index came from: the cache, or a full pass over the layer. */
-  layerIndexed?(layer: number, source: 'cache' | 'built', index: LayerIndex): void;
+  /** Where the index came from: the cache, the registry (an index artifact), or a full pass. */
+  layerIndexed?(layer: number, source: IndexSource, index: LayerIndex): void;
   warn?(message: string): void;
 }
 
@@ -31,16 +34,28 @@ export async function prepareImage(source: ImageSource, events: IndexEvents = {}
     const image = await client.resolveImage(source.platform ?? hostPlatform());
     const store = new IndexStore(source.cacheDir);
     const limit = limitConcurrency(3);
+    const cached = await Promise.all(image.manifest.layers.map((layer) => store.load(layer.digest, layer.size, (why) => warn(`${why}; rebuilding it`))));
+    // Before scanning any layer, ask the registry for indexes another machine pushed.
+    const fromRegistry = cached.some((c) => !c) ? await fetchIndexArtifact(client, image, warn).catch((err: unknown) => {
+      warn(`could not look for index artifacts: ${(err as Error).message}`);
+      return new Map<string, LayerIndex>();
+    }) : new Map<string, LayerIndex>();
     const indexes = await Promise.all(
       image.manifest.layers.map((layer, i) =>
         limit(async () => {
           if (layerCompression(layer.mediaType) === undefined) {
             throw new KrgoError('UNSUPPORTED_MEDIA_TYPE', `layer ${layer.digest} has media type ${layer.mediaType}, which krgo cannot present`);
           }
-          const cached = await store.load(layer.digest, layer.size, (why) => warn(`${why}; rebuilding it`));
-          if (cached) {
-            events.layerIndexed?.(i, 'cache', cached);
-            return cached;
+          const inCache = cached[i];
+          if (inCache) {
+            events.layerIndexed?.(i, 'cache', inCache);
+            return inCache;
+          }
+          const pushed = fromRegistry.get(layer.digest);
+          if (pushed) {
+            await store.save(pushed);
+            events.layerIndexed?.(i, 'registry', pushed);
+            return pushed;
           }
           const index = await buildLayerIndex(resumableChunks(client, layer.digest, layer.size, 0, { log: warn }), layer.digest, layer.size);
           await store.save(index);

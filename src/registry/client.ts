@@ -74,10 +74,11 @@ export class RegistryClient {
       headers: { accept: MANIFEST_ACCEPT },
     });
     const bytes = await readLimited(res, MAX_MANIFEST_BYTES, 'manifest');
-    const hasher = createDigester(target.startsWith('sha') ? parseDigest(target) : ('sha256:' as Digest));
+    const isDigest = target.includes(':');
+    const hasher = createDigester(isDigest ? parseDigest(target) : ('sha256:' as Digest));
     const actualHex = hasher.update(bytes).digest('hex');
     let digest: Digest;
-    if (target.includes(':')) {
+    if (isDigest) {
       digest = parseDigest(target);
       checkDigest(digest, actualHex, 'manifest');
     } else {

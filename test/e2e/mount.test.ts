@@ -98,6 +98,27 @@ describe('krgo mount: a lazy FUSE mount equal to umoci unpack', () => {
     await unmount(mp, cache());
   });
 
+  it('indexes pushed to the registry let a second machine mount without scanning any layer', async () => {
+    const pushed = await krgo(['index', '--push', `${registry.host}/library/debian:bookworm`, '--cache-dir', join(work.path, 'cache-machine-a')]);
+    assert.equal(pushed.code, 0, pushed.stderr);
+    assert.match(pushed.stdout, /pushed index artifact sha256:[a-f0-9]{64} \(subject sha256:/);
+    proxy.seen.length = 0;
+    proxy.bytesSent = 0;
+    const mp = join(work.path, 'mnt', 'machine-b');
+    mounted.push(mp);
+    const machineB = join(work.path, 'cache-machine-b');
+    await mountDaemon(`${proxy.host}/library/debian:bookworm`, mp, machineB);
+    const status = (await readStatus(machineB, mp))!;
+    assert.deepEqual(status.layers.map((l) => l.indexSource), ['registry', 'registry', 'registry']);
+    const layersBytes = status.layers.reduce((a, l) => a + l.size, 0);
+    const indexBytes = status.layers.reduce((a, l) => a + l.indexBytes, 0);
+    assert.ok(proxy.bytesSent < indexBytes + 100_000, `ready after ${proxy.bytesSent} bytes: indexes (${indexBytes}) and manifests, no layer (${layersBytes})`);
+    assert.ok(proxy.seen.some((r) => /\/manifests\/sha256-[a-f0-9]{64}$/.test(r.path)), 'found through the referrers tag fallback');
+    const run42 = await run('chroot', [mp, '/usr/bin/python3', '-c', 'print(42)']);
+    assert.equal(run42.stdout, '42\n', run42.stderr);
+    await unmount(mp, machineB);
+  });
+
   it('SIGTERM unmounts cleanly and exits 0; a SIGKILLed mount is cleared by krgo umount', async () => {
     const mp = join(work.path, 'mnt', 'signals');
     await mkdir(mp, { recursive: true });

@@ -1,0 +1,115 @@
+import { KrgoError } from '../errors.js';
+import { parseDigest, sha256Of, digestHex, type Digest } from '../digest.js';
+import { MediaType } from '../image/media-types.js';
+import type { Descriptor } from '../image/manifest.js';
+import type { RegistryClient, ResolvedImage } from '../registry/client.js';
+import { headerValue } from '../registry/transport.js';
+import { pushBlob, putManifest } from '../registry/upload.js';
+import { decodeIndex, encodeIndex } from './index-codec.js';
+import type { LayerIndex } from './layer-index.js';
+
+export const INDEX_ARTIFACT_TYPE = 'application/vnd.krgo.layer-indexes.v1';
+export const LAYER_INDEX_MEDIA_TYPE = 'application/vnd.krgo.layer-index.v1';
+const LAYER_ANNOTATION = 'dev.krgo.layer.digest';
+const EMPTY_CONFIG = Buffer.from('{}');
+const EMPTY_MEDIA_TYPE = 'application/vnd.oci.empty.v1+json';
+
+interface ArtifactManifest {
+  artifactType?: string;
+  layers: (Descriptor & { annotations?: Record<string, string> })[];
+  subject?: { digest: string };
+}
+
+/** The `sha256-<hex>` tag where referrers live when the registry has no referrers API. */
+function fallbackTag(digest: Digest): string {
+  return `${digest.slice(0, digest.indexOf(':'))}-${digestHex(digest)}`;
+}
+
+/** Referrers of a manifest: the referrers API first, then the tag fallback (Debian's registry 2.8). */
+async function referrers(client: RegistryClient, subject: Digest): Promise<Descriptor[]> {
+  const repo = client.reference.repository;
+  const api = await client.transport.request({
+    path: `/v2/${repo}/referrers/${subject}?artifactType=${encodeURIComponent(INDEX_ARTIFACT_TYPE)}`,
+    scopes: [client.pullScope],
+    headers: { accept: MediaType.ociIndex },
+    expect: [200, 404],
+  });
+  if (api.status === 200 && (headerValue(api.headers, 'content-type') ?? '').startsWith(MediaType.ociIndex)) {
+    const index = (await api.body.json()) as { manifests?: Descriptor[] };
+    return index.manifests ?? [];
+  }
+  await api.body.dump();
+  try {
+    const tagged = await client.getManifest(fallbackTag(subject));
+    return tagged.parsed.kind === 'index' ? tagged.parsed.manifests : [];
+  } catch (err) {
+    if (err instanceof KrgoError && err.code === 'NOT_FOUND') return [];
+    throw err;
+  }
+}
+
+/**
+ * Stores a mount's layer indexes in the registry as an OCI artifact whose subject is the image
+ * manifest, and lists it in the `sha256-<hex>` referrers tag for registries without the API.
+ */
+export async function pushIndexArtifact(client: RegistryClient, image: ResolvedImage, indexes: LayerIndex[]): Promise<Digest> {
+  const configDigest = await pushBlob(client, EMPTY_CONFIG);
+  const layers = [];
+  for (const index of indexes) {
+    const data = encodeIndex(index);
+    layers.push({ mediaType: LAYER_INDEX_MEDIA_TYPE, digest: await pushBlob(client, data), size: data.length, annotations: { [LAYER_ANNOTATION]: index.layerDigest } });
+  }
+  const manifest = Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: MediaType.ociManifest,
+      artifactType: INDEX_ARTIFACT_TYPE,
+      config: { mediaType: EMPTY_MEDIA_TYPE, digest: configDigest, size: EMPTY_CONFIG.length },
+      layers,
+      subject: { mediaType: image.manifest.mediaType, digest: image.manifestDigest, size: image.manifestBytes.length },
+      annotations: { 'org.opencontainers.image.created': new Date().toISOString() },
+    }),
+  );
+  const digest = sha256Of(manifest);
+  await putManifest(client, digest, MediaType.ociManifest, manifest);
+  const existing = (await referrers(client, image.manifestDigest)).filter((d) => d.digest !== digest);
+  const index = Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: MediaType.ociIndex,
+      manifests: [...existing, { mediaType: MediaType.ociManifest, digest, size: manifest.length, artifactType: INDEX_ARTIFACT_TYPE }],
+    }),
+  );
+  await putManifest(client, fallbackTag(image.manifestDigest), MediaType.ociIndex, index);
+  return digest;
+}
+
+/**
+ * The layer indexes stored for this image in the registry, verified (format, checksum, layer
+ * digest and size) before use; layers the artifact lacks or gets wrong are left out.
+ */
+export async function fetchIndexArtifact(client: RegistryClient, image: ResolvedImage, warn: (message: string) => void): Promise<Map<Digest, LayerIndex>> {
+  const found = new Map<Digest, LayerIndex>();
+  const candidates = (await referrers(client, image.manifestDigest)).filter((d) => (d as { artifactType?: string }).artifactType === INDEX_ARTIFACT_TYPE);
+  const newest = candidates[candidates.length - 1];
+  if (!newest) return found;
+  const fetched = await client.getManifest(newest.digest);
+  const artifact = JSON.parse(fetched.bytes.toString('utf8')) as ArtifactManifest;
+  if (artifact.subject?.digest !== image.manifestDigest) {
+    warn(`index artifact ${newest.digest} refers to ${artifact.subject?.digest ?? 'nothing'}, not this image; ignored`);
+    return found;
+  }
+  const sizes = new Map(image.manifest.layers.map((l) => [l.digest as string, l.size]));
+  for (const layer of artifact.layers) {
+    const layerDigest = layer.annotations?.[LAYER_ANNOTATION];
+    if (!layerDigest || !sizes.has(layerDigest) || layer.mediaType !== LAYER_INDEX_MEDIA_TYPE) continue;
+    try {
+      const index = decodeIndex(await client.getBlobBytes({ ...layer, digest: parseDigest(layer.digest) }, 256 * 1024 * 1024));
+      if (index.layerDigest !== layerDigest || index.compressedSize !== sizes.get(layerDigest)) throw new KrgoError('INDEX_INVALID', 'it describes another layer');
+      found.set(index.layerDigest, index);
+    } catch (err) {
+      warn(`index of layer ${layerDigest} from the registry is not usable (${(err as Error).message}); the layer will be scanned`);
+    }
+  }
+  return found;
+}
