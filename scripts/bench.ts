@@ -1,92 +1,215 @@
 /**
- * npm run bench: krgo against its peers, side by side in one run, ratios reported.
- * Today: the eager pull (krgo pull vs skopeo copy + umoci unpack) of a real three-layer Debian
- * image on a loopback registry. Runs alternate between the tools; the median of each is kept.
+ * npm run bench: krgo against its peers over an emulated WAN link (default 25 ms each way,
+ * 100 Mbit/s; BENCH_DELAY_MS, BENCH_MBIT), side by side in one run, medians of BENCH_REPEAT
+ * runs, reported as ratios. Prints one table and writes bench-results.json.
  */
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
+import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { cpus, totalmem } from 'node:os';
+import { Readable } from 'node:stream';
 import { startRegistry } from '../test/support/registry.js';
+import { startWanEmulator } from '../test/support/wan-emulator.js';
 import { skopeoPush } from '../test/support/oci-layout.js';
 import { debianImageLayout, DEBIAN_TAG } from '../test/support/debian-image.js';
 import { tempDir } from '../test/support/temp.js';
 import { runOk } from '../test/support/run.js';
 import { KRGO_BIN } from '../test/support/krgo-cli.js';
+import { GzipIndexBuilder } from '../src/gzip/gzip-index.js';
+import { encodeIndex } from '../src/index/index-codec.js';
+import { buildLayerIndex } from '../src/index/layer-index.js';
+import { parseDigest } from '../src/digest.js';
 
-const REPEAT = Number(process.env['BENCH_REPEAT'] ?? 5);
-
-interface Sample {
-  seconds: number;
-  peakRssMb?: number;
-}
-
-/** Wall time of a command, and its peak RSS through GNU time when present. */
-async function timed(cmd: string, args: string[]): Promise<Sample> {
-  // Start each tool with no dirty pages left by the one before: writeback would bill it.
-  await runOk('sync', []);
-  const started = process.hrtime.bigint();
-  const res = await runOk('/usr/bin/time', ['-f', 'KRGO_RSS_KB=%M', cmd, ...args]);
-  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-  const rss = /KRGO_RSS_KB=(\d+)/.exec(res.stderr)?.[1];
-  return { seconds, ...(rss ? { peakRssMb: Number(rss) / 1024 } : {}) };
-}
-
+const REPEAT = Number(process.env['BENCH_REPEAT'] ?? 3);
+const DELAY = Number(process.env['BENCH_DELAY_MS'] ?? 25);
+const MBIT = Number(process.env['BENCH_MBIT'] ?? 100);
+const log = (line: string) => process.stderr.write(`# ${line}\n`);
 const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
+  const s = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
+  if (!s.length) return NaN;
   const mid = Math.floor(s.length / 2);
   return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
 };
+const now = () => performance.now() / 1000;
 
-const layout = await debianImageLayout((line) => process.stderr.write(`# ${line}\n`));
+/** Wall time and peak RSS (GNU time) of a command, after a sync so no tool pays for another's writeback. */
+async function timed(cmd: string, args: string[]): Promise<{ seconds: number; rssMb: number }> {
+  await runOk('sync', []);
+  const t = now();
+  const res = await runOk('/usr/bin/time', ['-f', 'KRGO_RSS_KB=%M', cmd, ...args]);
+  return { seconds: now() - t, rssMb: Number(/KRGO_RSS_KB=(\d+)/.exec(res.stderr)?.[1] ?? NaN) / 1024 };
+}
+
+/** Runs `krgo mount` in the foreground; resolves when it prints its ready line. */
+async function mountForeground(image: string, mountpoint: string, cacheDir: string) {
+  await mkdir(mountpoint, { recursive: true });
+  const t = now();
+  const child = spawn(process.execPath, [KRGO_BIN, 'mount', image, mountpoint, '--cache-dir', cacheDir, '-q'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  await new Promise<void>((resolve, reject) => {
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (out.includes('ready:')) resolve();
+    });
+    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+    child.once('exit', (code) => reject(new Error(`krgo mount exited ${code}: ${out}`)));
+  });
+  const readySeconds = now() - t;
+  return {
+    readySeconds,
+    async peakRssMb(): Promise<number> {
+      const s = await readFile(`/proc/${child.pid}/status`, 'utf8');
+      return Number(/VmHWM:\s+(\d+)/.exec(s)?.[1] ?? NaN) / 1024;
+    },
+    async stop(): Promise<void> {
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
+
+async function filesUnder(root: string, rel: string): Promise<string[]> {
+  const out: string[] = [];
+  const walk = async (dir: string) => {
+    for (const entry of await readdir(join(root, dir), { withFileTypes: true })) {
+      const path = join(dir, entry.name);
+      if (entry.isDirectory()) await walk(path);
+      else if (entry.isFile()) out.push(path);
+    }
+  };
+  await walk(rel);
+  return out;
+}
+
+/** Reads every file once; returns MB/s. */
+async function readAll(root: string, files: string[]): Promise<{ mbps: number; bytes: number }> {
+  const t = now();
+  let bytes = 0;
+  for (const f of files) bytes += (await readFile(join(root, f))).length;
+  return { mbps: bytes / 1e6 / (now() - t), bytes };
+}
+
+async function statWalk(root: string): Promise<number> {
+  const t = now();
+  const walk = async (dir: string): Promise<void> => {
+    for (const entry of await readdir(dir, { withFileTypes: true })) {
+      await stat(join(dir, entry.name)).catch(() => undefined);
+      if (entry.isDirectory()) await walk(join(dir, entry.name));
+    }
+  };
+  await walk(root);
+  return now() - t;
+}
+
+const layout = await debianImageLayout(log);
 const registry = await startRegistry();
+const wan = await startWanEmulator(registry.host, { delayMs: DELAY, bitsPerSecond: MBIT * 1e6 });
 const work = await tempDir('bench');
 try {
-  const image = `${registry.host}/library/debian:bookworm`;
-  await skopeoPush(layout, DEBIAN_TAG, image, 'v2s2');
-  const krgoRuns: Sample[] = [];
-  const peerRuns: Sample[] = [];
-  const skopeoRuns: Sample[] = [];
-  const umociRuns: Sample[] = [];
+  await skopeoPush(layout, DEBIAN_TAG, `${registry.host}/bench/noindex:bookworm`, 'v2s2');
+  await skopeoPush(layout, DEBIAN_TAG, `${registry.host}/bench/indexed:bookworm`, 'v2s2');
+  const viaWan = (repo: string) => `${wan.host}/bench/${repo}:bookworm`;
+  const indexed = await runOk(process.execPath, [KRGO_BIN, 'index', '--push', `${registry.host}/bench/indexed:bookworm`, '--cache-dir', join(work.path, 'cache-indexer')]);
+  log(indexed.stdout.trim().split('\n').pop() ?? '');
+  const manifestPath = JSON.parse(await readFile(join(layout, 'index.json'), 'utf8')).manifests[0].digest.slice(7);
+  const manifest = JSON.parse(await readFile(join(layout, 'blobs/sha256', manifestPath), 'utf8')) as { layers: { digest: string; size: number }[] };
+  const imageBytes = manifest.layers.reduce((a, l) => a + l.size, 0);
+
+  const r = { pull: [] as number[], pullRss: [] as number[], skopeo: [] as number[], skopeoRss: [] as number[], umoci: [] as number[], umociRss: [] as number[],
+    coldReady: [] as number[], warmReady: [] as number[], python: [] as number[], lazyBytes: [] as number[], mountRss: [] as number[],
+    readMount: [] as number[], readDisk: [] as number[], walkMount: [] as number[], walkDisk: [] as number[] };
   for (let i = 0; i < REPEAT; i++) {
     const dir = join(work.path, `run${i}`);
     await mkdir(dir);
-    krgoRuns.push(await timed(process.execPath, [KRGO_BIN, 'pull', image, '-r', join(dir, 'krgo'), '--cache-dir', join(dir, 'cache'), '-q']));
-    const copy = await timed('skopeo', ['copy', '--quiet', '--src-tls-verify=false', `docker://${image}`, `oci:${join(dir, 'layout')}:img`]);
+    const pull = await timed(process.execPath, [KRGO_BIN, 'pull', viaWan('noindex'), '-r', join(dir, 'rootfs'), '--cache-dir', join(dir, 'cache-pull'), '-q']);
+    const copy = await timed('skopeo', ['copy', '--quiet', '--src-tls-verify=false', `docker://${viaWan('noindex')}`, `oci:${join(dir, 'layout')}:img`]);
     const unpack = await timed('umoci', ['unpack', '--image', `${join(dir, 'layout')}:img`, join(dir, 'bundle')]);
-    skopeoRuns.push(copy);
-    umociRuns.push(unpack);
-    peerRuns.push({ seconds: copy.seconds + unpack.seconds });
+    r.pull.push(pull.seconds); r.pullRss.push(pull.rssMb);
+    r.skopeo.push(copy.seconds); r.skopeoRss.push(copy.rssMb);
+    r.umoci.push(unpack.seconds); r.umociRss.push(unpack.rssMb);
+
+    // First mount, no index anywhere: one pass over every layer.
+    const cold = await mountForeground(viaWan('noindex'), join(dir, 'mnt-cold'), join(dir, 'cache-cold'));
+    r.coldReady.push(cold.readySeconds);
+    await cold.stop();
+
+    // Index in the registry, empty cache: time to ready, then python3 in a chroot.
+    wan.reset();
+    const t = now();
+    const warm = await mountForeground(viaWan('indexed'), join(dir, 'mnt'), join(dir, 'cache-lazy'));
+    r.warmReady.push(warm.readySeconds);
+    await runOk('chroot', [join(dir, 'mnt'), '/usr/bin/python3', '-c', 'print(42)']);
+    r.python.push(now() - t);
+    r.lazyBytes.push(wan.bytesToClient);
+
+    // Warm reads (second pass, spans cached) and a stat walk, against the pulled tree on disk.
+    const files = await filesUnder(join(dir, 'rootfs'), 'usr/lib/python3.11');
+    await readAll(join(dir, 'mnt'), files);
+    r.readMount.push((await readAll(join(dir, 'mnt'), files)).mbps);
+    r.readDisk.push((await readAll(join(dir, 'rootfs'), files)).mbps);
+    r.walkMount.push(await statWalk(join(dir, 'mnt')));
+    r.walkDisk.push(await statWalk(join(dir, 'rootfs')));
+    r.mountRss.push(await warm.peakRssMb());
+    await warm.stop();
     await rm(dir, { recursive: true, force: true });
-    process.stderr.write(`# run ${i + 1}/${REPEAT}: krgo ${krgoRuns[i]!.seconds.toFixed(2)} s, skopeo+umoci ${peerRuns[i]!.seconds.toFixed(2)} s\n`);
+    log(`run ${i + 1}/${REPEAT}: pull ${pull.seconds.toFixed(2)} s, skopeo+umoci ${(copy.seconds + unpack.seconds).toFixed(2)} s, cold mount ${cold.readySeconds.toFixed(2)} s, lazy ready ${warm.readySeconds.toFixed(2)} s, python ${r.python[i]!.toFixed(2)} s, ${(r.lazyBytes[i]! / 1e6).toFixed(1)} MB`);
   }
-  const k = median(krgoRuns.map((s) => s.seconds));
-  const p = median(peerRuns.map((s) => s.seconds));
+
+  // Index size and build throughput against gzip -dc, on the largest layer (local, no link).
+  const largest = manifest.layers.reduce((a, b) => (a.size > b.size ? a : b));
+  const blobPath = join(layout, 'blobs/sha256', largest.digest.slice(7));
+  const blob = await readFile(blobPath);
+  const gz: number[] = [];
+  const build: number[] = [];
+  let indexBytes = 0;
+  for (let i = 0; i < 3; i++) {
+    gz.push((await timed('sh', ['-c', `gzip -dc ${blobPath} > /dev/null`])).seconds);
+    const t = now();
+    const index = await buildLayerIndex(Readable.from([blob]), parseDigest(largest.digest), blob.length);
+    build.push(now() - t);
+    indexBytes = encodeIndex(index).length;
+  }
+  void GzipIndexBuilder;
+
+  const m = (xs: number[]) => median(xs);
+  const peer = m(r.skopeo) + m(r.umoci);
   const results = {
     date: new Date().toISOString(),
     machine: `${cpus().length} cores (${cpus()[0]?.model ?? '?'}), ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`,
-    image: 'debian bookworm, 3 layers (debootstrap minbase; python3-minimal; deletions), loopback registry',
+    link: `${DELAY} ms each way, ${MBIT} Mbit/s`,
+    image: `debian bookworm, 3 layers (debootstrap minbase; python3-minimal; deletions), ${(imageBytes / 1e6).toFixed(1)} MB compressed`,
     repeat: REPEAT,
-    eager: {
-      krgoPullSeconds: k,
-      skopeoCopySeconds: median(skopeoRuns.map((s) => s.seconds)),
-      umociUnpackSeconds: median(umociRuns.map((s) => s.seconds)),
-      peerSeconds: p,
-      ratio: k / p,
-      krgoPeakRssMb: median(krgoRuns.map((s) => s.peakRssMb ?? NaN)),
-      skopeoPeakRssMb: median(skopeoRuns.map((s) => s.peakRssMb ?? NaN)),
-      umociPeakRssMb: median(umociRuns.map((s) => s.peakRssMb ?? NaN)),
+    eager: { krgoPull: m(r.pull), skopeoCopy: m(r.skopeo), umociUnpack: m(r.umoci), ratio: m(r.pull) / peer, goal: 0.6 },
+    coldMount: { ready: m(r.coldReady), skopeoCopy: m(r.skopeo), ratio: m(r.coldReady) / m(r.skopeo), goal: 1.1 },
+    lazyMount: {
+      ready: m(r.warmReady), pythonDone: m(r.python), bytes: m(r.lazyBytes), imageBytes,
+      timeVsPull: m(r.python) / m(r.pull), timeVsSkopeo: m(r.python) / m(r.skopeo), bytesShare: m(r.lazyBytes) / imageBytes, goalTime: 0.25, goalBytes: 0.15,
     },
+    warmReads: { mountMBps: m(r.readMount), diskMBps: m(r.readDisk), ratio: m(r.readMount) / m(r.readDisk), goal: 0.5, walkMount: m(r.walkMount), walkDisk: m(r.walkDisk), walkRatio: m(r.walkMount) / m(r.walkDisk), walkGoal: 3 },
+    index: { layerBytes: largest.size, indexBytes, share: indexBytes / largest.size, buildSeconds: median(build), gzipDcSeconds: median(gz), speedVsGzip: median(gz) / median(build) },
+    rssMb: { krgoPull: m(r.pullRss), krgoMount: m(r.mountRss), skopeo: m(r.skopeoRss), umoci: m(r.umociRss) },
   };
+  const f = (x: number, d = 2) => x.toFixed(d);
   const rows = [
-    ['case', 'krgo', 'peer', 'ratio (krgo/peer)'],
-    ['eager pull, median s', k.toFixed(2), `${p.toFixed(2)} (skopeo ${results.eager.skopeoCopySeconds.toFixed(2)} + umoci ${results.eager.umociUnpackSeconds.toFixed(2)})`, results.eager.ratio.toFixed(2)],
-    ['peak RSS, MB', results.eager.krgoPeakRssMb.toFixed(0), `skopeo ${results.eager.skopeoPeakRssMb.toFixed(0)}, umoci ${results.eager.umociPeakRssMb.toFixed(0)}`, ''],
+    ['case', 'krgo', 'peer', 'ratio', 'goal'],
+    ['1. eager pull (s)', f(results.eager.krgoPull), `skopeo copy + umoci unpack ${f(peer)}`, f(results.eager.ratio), '≤ 0.6'],
+    ['2. first mount, no index: ready (s)', f(results.coldMount.ready), `skopeo copy ${f(results.coldMount.skopeoCopy)}`, f(results.coldMount.ratio), '≤ 1.1'],
+    ['3. mount, index in registry, empty cache: ready (s)', f(results.lazyMount.ready), `krgo pull ${f(results.eager.krgoPull)}`, f(results.lazyMount.ready / results.eager.krgoPull), ''],
+    ['3. … until `python3 -c` ran in chroot (s)', f(results.lazyMount.pythonDone), `krgo pull ${f(results.eager.krgoPull)} / skopeo copy ${f(results.eager.skopeoCopy)}`, `${f(results.lazyMount.timeVsPull)} / ${f(results.lazyMount.timeVsSkopeo)}`, '≤ 0.25'],
+    ['3. … bytes fetched (MB)', f(results.lazyMount.bytes / 1e6, 1), `image ${f(imageBytes / 1e6, 1)}`, `${f(100 * results.lazyMount.bytesShare, 1)}%`, '≤ 15%'],
+    ['4. warm reads, python stdlib (MB/s)', f(results.warmReads.mountMBps, 0), `local disk ${f(results.warmReads.diskMBps, 0)}`, f(results.warmReads.ratio), '≥ 0.5'],
+    ['4. stat walk of the tree (s)', f(results.warmReads.walkMount), `local disk ${f(results.warmReads.walkDisk)}`, f(results.warmReads.walkRatio), '≤ 3'],
+    ['5. index size (largest layer)', `${f(indexBytes / 1e6)} MB`, `layer ${f(largest.size / 1e6, 1)} MB`, `${f(100 * results.index.share, 1)}%`, ''],
+    ['5. index build (s)', f(results.index.buildSeconds), `gzip -dc ${f(results.index.gzipDcSeconds)}`, `${f(results.index.speedVsGzip)}× faster`, ''],
+    ['6. peak RSS (MB)', `pull ${f(results.rssMb.krgoPull, 0)}, mount ${f(results.rssMb.krgoMount, 0)}`, `skopeo ${f(results.rssMb.skopeo, 0)}, umoci ${f(results.rssMb.umoci, 0)}`, '', ''],
   ];
-  const table = rows.map((r) => `| ${r.join(' | ')} |`);
+  const table = rows.map((row) => `| ${row.join(' | ')} |`);
   table.splice(1, 0, `|${rows[0]!.map(() => '---').join('|')}|`);
-  process.stdout.write(`${results.machine}; ${results.date}; ${results.image}; median of ${REPEAT}\n\n${table.join('\n')}\n`);
+  process.stdout.write(`${results.machine}; link ${results.link}; ${results.image}; median of ${REPEAT}; ${results.date}\n\n${table.join('\n')}\n`);
   await writeFile(join(process.cwd(), 'bench-results.json'), `${JSON.stringify(results, null, 2)}\n`);
 } finally {
+  await wan.stop();
   await registry.stop();
   await work.remove();
 }

@@ -1,7 +1,4 @@
 import type { Command } from 'commander';
-import { encodeIndex } from '../index/index-codec.js';
-import { prepareImage } from '../mount/prepare-image.js';
-import { pushIndexArtifact } from '../index/index-artifact.js';
 import { formatBytes, formatDuration } from '../util/format.js';
 import { imageSource, withImageOptions, type ImageFlags } from './image-options.js';
 
@@ -14,11 +11,11 @@ export function registerIndex(program: Command): void {
   )
     .option('--push', 'store the indexes in the registry, as an OCI artifact referring to the image, so other machines mount without a full pass')
     .action(async (image: string, flags: ImageFlags & { push?: boolean }) => {
+    const [{ prepareImage }, { pushIndexArtifact }] = await Promise.all([import('../mount/prepare-image.js'), import('../index/index-artifact.js')]);
     const started = Date.now();
     const prepared = await prepareImage(imageSource(image, flags), {
       warn: (message) => process.stderr.write(`warning: ${message}\n`),
-      layerIndexed: (layer, from, index) => {
-        const bytes = encodeIndex(index).length;
+      layerIndexed: (layer, from, index, bytes) => {
         process.stdout.write(
           `layer ${layer + 1} ${index.layerDigest.slice(7, 19)}: ${from}, ${index.entries.length} entries, ${index.checkpoints.length} seek points, index ${formatBytes(bytes)} for ${formatBytes(index.compressedSize)} ${index.format} (${((100 * bytes) / index.compressedSize).toFixed(1)}%)\n`,
         );

@@ -3,7 +3,6 @@ import { spawn } from 'node:child_process';
 import { mkdir, open } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { KrgoError } from '../errors.js';
-import { mountImage } from '../mount/mount-image.js';
 import { processAlive, readStatus } from '../mount/mount-status.js';
 import { formatBytes, formatDuration } from '../util/format.js';
 import { imageSource, withImageOptions, type ImageFlags } from './image-options.js';
@@ -67,6 +66,7 @@ Examples:
       const say = (line: string) => {
         if (!flags.quiet) process.stdout.write(`${line}\n`);
       };
+      const { mountImage } = await import('../mount/mount-image.js');
       const handle = await mountImage({
         ...source,
         mountpoint,

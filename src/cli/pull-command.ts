@@ -1,6 +1,4 @@
 import type { Command } from 'commander';
-import { pullImage } from '../pull/pull-image.js';
-import { progressReporter } from './progress.js';
 import { imageSource, withImageOptions, type ImageFlags } from './image-options.js';
 
 interface PullFlags extends ImageFlags {
@@ -34,6 +32,7 @@ Examples:
   krgo pull alpine --platform linux/arm64/v8 -r alpine-arm64`,
     )
     .action(async (image: string, flags: PullFlags) => {
+      const [{ pullImage }, { progressReporter }] = await Promise.all([import('../pull/pull-image.js'), import('./progress.js')]);
       const mode = flags.quiet ? 'quiet' : process.stdout.isTTY ? 'tty' : 'plain';
       const progress = progressReporter(process.stdout, mode);
       const jobs = Number(flags.jobs);

@@ -6,6 +6,8 @@ import { Errno, errnoFor } from './errno.js';
 export interface FuseMountOptions {
   /** Reads `length` bytes of a file at `offset`; may fetch from the registry. */
   readFile(inode: Inode, offset: number, length: number): Promise<Buffer>;
+  /** Told when a file is opened, so its bytes can be fetched ahead of the reads. */
+  opened?(inode: Inode): void;
   log(message: string): void;
   fsname: string;
   /** Above the slowest range fetch, retries included (fuse-native answers ETIMEDOUT past it). */
@@ -78,6 +80,7 @@ export function mountTree(mountpoint: string, tree: MergedTree, options: FuseMou
         if ((flags & 3) !== constants.O_RDONLY) return cb(Errno.EROFS);
         const fd = nextFd++;
         open.set(fd, inode);
+        options.opened?.(inode);
         cb(0, fd);
       }),
     release: (_path: string, fd: number, cb: Cb) => {

@@ -12,8 +12,9 @@ export interface Checkpoint {
   window: Buffer;
 }
 
-export const DEFAULT_SPAN = 2 * 1024 * 1024;
+export const DEFAULT_SPAN = 1024 * 1024;
 const PULL_BYTES = 1 << 20;
+const PUSH_BYTES = 256 * 1024;
 
 function gzipError(err: unknown): never {
   throw new KrgoError('BAD_TAR', `layer data is not valid gzip: ${(err as Error).message}`, { cause: err });
@@ -33,8 +34,11 @@ export class GzipIndexBuilder {
 
   async *inflate(source: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
     for await (const chunk of source) {
-      nativeFs.gzipIndexerPush(this.handle, chunk);
-      yield* this.drain();
+      // Bounded pieces: the native side compacts its input buffer after each pull.
+      for (let off = 0; off < chunk.length; off += PUSH_BYTES) {
+        nativeFs.gzipIndexerPush(this.handle, chunk.subarray(off, off + PUSH_BYTES));
+        yield* this.drain();
+      }
     }
     yield* this.drain();
     const state = nativeFs.gzipIndexerState(this.handle);

@@ -28,6 +28,15 @@ function fallbackTag(digest: Digest): string {
 /** Referrers of a manifest: the referrers API first, then the tag fallback (Debian's registry 2.8). */
 async function referrers(client: RegistryClient, subject: Digest): Promise<Descriptor[]> {
   const repo = client.reference.repository;
+  // Both at once: one round trip instead of two on registries without the API.
+  const viaTag = client.getManifest(fallbackTag(subject)).then(
+    (tagged) => (tagged.parsed.kind === 'index' ? tagged.parsed.manifests : []),
+    (err: unknown) => {
+      if (err instanceof KrgoError && err.code === 'NOT_FOUND') return [];
+      throw err;
+    },
+  );
+  viaTag.catch(() => undefined);
   const api = await client.transport.request({
     path: `/v2/${repo}/referrers/${subject}?artifactType=${encodeURIComponent(INDEX_ARTIFACT_TYPE)}`,
     scopes: [client.pullScope],
@@ -39,13 +48,7 @@ async function referrers(client: RegistryClient, subject: Digest): Promise<Descr
     return index.manifests ?? [];
   }
   await api.body.dump();
-  try {
-    const tagged = await client.getManifest(fallbackTag(subject));
-    return tagged.parsed.kind === 'index' ? tagged.parsed.manifests : [];
-  } catch (err) {
-    if (err instanceof KrgoError && err.code === 'NOT_FOUND') return [];
-    throw err;
-  }
+  return viaTag;
 }
 
 /**
@@ -88,7 +91,11 @@ export async function pushIndexArtifact(client: RegistryClient, image: ResolvedI
  * The layer indexes stored for this image in the registry, verified (format, checksum, layer
  * digest and size) before use; layers the artifact lacks or gets wrong are left out.
  */
-export async function fetchIndexArtifact(client: RegistryClient, image: ResolvedImage, warn: (message: string) => void): Promise<Map<Digest, LayerIndex>> {
+export async function fetchIndexArtifact(
+  client: RegistryClient,
+  image: Pick<ResolvedImage, 'manifest' | 'manifestDigest'>,
+  warn: (message: string) => void,
+): Promise<Map<Digest, LayerIndex>> {
   const found = new Map<Digest, LayerIndex>();
   const candidates = (await referrers(client, image.manifestDigest)).filter((d) => (d as { artifactType?: string }).artifactType === INDEX_ARTIFACT_TYPE);
   const newest = candidates[candidates.length - 1];
@@ -100,16 +107,18 @@ export async function fetchIndexArtifact(client: RegistryClient, image: Resolved
     return found;
   }
   const sizes = new Map(image.manifest.layers.map((l) => [l.digest as string, l.size]));
-  for (const layer of artifact.layers) {
-    const layerDigest = layer.annotations?.[LAYER_ANNOTATION];
-    if (!layerDigest || !sizes.has(layerDigest) || layer.mediaType !== LAYER_INDEX_MEDIA_TYPE) continue;
-    try {
-      const index = decodeIndex(await client.getBlobBytes({ ...layer, digest: parseDigest(layer.digest) }, 256 * 1024 * 1024));
-      if (index.layerDigest !== layerDigest || index.compressedSize !== sizes.get(layerDigest)) throw new KrgoError('INDEX_INVALID', 'it describes another layer');
-      found.set(index.layerDigest, index);
-    } catch (err) {
-      warn(`index of layer ${layerDigest} from the registry is not usable (${(err as Error).message}); the layer will be scanned`);
-    }
-  }
+  await Promise.all(
+    artifact.layers.map(async (layer) => {
+      const layerDigest = layer.annotations?.[LAYER_ANNOTATION];
+      if (!layerDigest || !sizes.has(layerDigest) || layer.mediaType !== LAYER_INDEX_MEDIA_TYPE) return;
+      try {
+        const index = decodeIndex(await client.getBlobBytes({ ...layer, digest: parseDigest(layer.digest) }, 256 * 1024 * 1024));
+        if (index.layerDigest !== layerDigest || index.compressedSize !== sizes.get(layerDigest)) throw new KrgoError('INDEX_INVALID', 'it describes another layer');
+        found.set(index.layerDigest, index);
+      } catch (err) {
+        warn(`index of layer ${layerDigest} from the registry is not usable (${(err as Error).message}); the layer will be scanned`);
+      }
+    }),
+  );
   return found;
 }

@@ -14,20 +14,22 @@ export class IndexStore {
     return join(this.cacheDir, 'index', digestAlgorithm(digest), `${digestHex(digest)}.v${INDEX_FORMAT_VERSION}.idx`);
   }
 
-  async save(index: LayerIndex): Promise<string> {
+  /** Writes the index atomically; returns its size in bytes. */
+  async save(index: LayerIndex): Promise<number> {
     const path = this.pathFor(index.layerDigest);
     await mkdir(dirname(path), { recursive: true });
     const tmp = `${path}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
-    await writeFile(tmp, encodeIndex(index));
+    const encoded = encodeIndex(index);
+    await writeFile(tmp, encoded);
     await rename(tmp, path);
-    return path;
+    return encoded.length;
   }
 
   /**
    * The index of a layer when a valid one is stored for exactly this digest and size. A corrupt
    * or foreign file is removed and reported through `onInvalid`, so the caller rebuilds it.
    */
-  async load(digest: Digest, size: number, onInvalid: (why: string) => void = () => undefined): Promise<LayerIndex | undefined> {
+  async load(digest: Digest, size: number, onInvalid: (why: string) => void = () => undefined): Promise<{ index: LayerIndex; bytes: number } | undefined> {
     const path = this.pathFor(digest);
     let file: Buffer;
     try {
@@ -41,7 +43,7 @@ export class IndexStore {
       if (index.layerDigest !== digest || index.compressedSize !== size) {
         throw new KrgoError('INDEX_INVALID', `layer index ${path} describes ${index.layerDigest} (${index.compressedSize} bytes), not ${digest} (${size} bytes)`);
       }
-      return index;
+      return { index, bytes: file.length };
     } catch (err) {
       if (!(err instanceof KrgoError && err.code === 'INDEX_INVALID')) throw err;
       onInvalid(err.message);

@@ -3,7 +3,6 @@ import { resolve } from 'node:path';
 import { KrgoError } from '../errors.js';
 import { formatReference } from '../registry/reference.js';
 import { RegistryRangeSource } from '../blob/range-source.js';
-import { encodeIndex } from '../index/index-codec.js';
 import { MergedTree } from '../vfs/merged-tree.js';
 import { LayerReader, SpanCache } from '../vfs/layer-reader.js';
 import { mountTree } from '../fuse/fuse-adapter.js';
@@ -42,11 +41,13 @@ export async function mountImage(options: MountOptions): Promise<MountHandle> {
   const warn = (message: string) => options.events?.warn?.(message);
   await assertMountpoint(mountpoint);
   const sources: IndexSource[] = [];
+  const indexBytes: number[] = [];
   const prepared = await prepareImage(options, {
     ...options.events,
-    layerIndexed: (layer, source, index) => {
+    layerIndexed: (layer, source, index, bytes) => {
       sources[layer] = source;
-      options.events?.layerIndexed?.(layer, source, index);
+      indexBytes[layer] = bytes;
+      options.events?.layerIndexed?.(layer, source, index, bytes);
     },
   });
   const { client, image, indexes } = prepared;
@@ -56,7 +57,6 @@ export async function mountImage(options: MountOptions): Promise<MountHandle> {
     const rangeSource = new RegistryRangeSource(client);
     const cache = new SpanCache(options.memoryCacheBytes);
     const readers = indexes.map((index) => new LayerReader(index, rangeSource, cache, (err) => warn(`read-ahead failed: ${(err as Error).message}`)));
-    const indexBytes = indexes.map((index) => encodeIndex(index).length);
     const status = (): MountStatus => ({
       pid: process.pid,
       reference: formatReference(image.reference),
@@ -77,6 +77,10 @@ export async function mountImage(options: MountOptions): Promise<MountHandle> {
     const mounted = await mountTree(mountpoint, tree, {
       fsname: `krgo:${formatReference(image.reference)}`,
       log: warn,
+      opened: (inode) => {
+        const plan = tree.readPlan(inode, 0, inode.size);
+        if (plan && process.env['KRGO_PREFETCH_ON_OPEN'] !== '0') readers[plan.layer]!.prefetch(plan.offset, plan.length);
+      },
       readFile: async (inode, offset, length) => {
         const plan = tree.readPlan(inode, offset, length);
         return plan ? readers[plan.layer]!.read(plan.offset, plan.length) : Buffer.alloc(0);

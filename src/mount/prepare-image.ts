@@ -13,7 +13,7 @@ export type IndexSource = 'cache' | 'registry' | 'built';
 
 export interface IndexEvents {
   /** Where the index came from: the cache, the registry (an index artifact), or a full pass. */
-  layerIndexed?(layer: number, source: IndexSource, index: LayerIndex): void;
+  layerIndexed?(layer: number, source: IndexSource, index: LayerIndex, bytes: number): void;
   warn?(message: string): void;
 }
 
@@ -31,15 +31,21 @@ export async function prepareImage(source: ImageSource, events: IndexEvents = {}
   const warn = (message: string) => events.warn?.(message);
   const client = clientFor(source, warn);
   try {
-    const image = await client.resolveImage(source.platform ?? hostPlatform());
+    const resolved = await client.resolveManifest(source.platform ?? hostPlatform());
     const store = new IndexStore(source.cacheDir);
     const limit = limitConcurrency(3);
-    const cached = await Promise.all(image.manifest.layers.map((layer) => store.load(layer.digest, layer.size, (why) => warn(`${why}; rebuilding it`))));
-    // Before scanning any layer, ask the registry for indexes another machine pushed.
-    const fromRegistry = cached.some((c) => !c) ? await fetchIndexArtifact(client, image, warn).catch((err: unknown) => {
-      warn(`could not look for index artifacts: ${(err as Error).message}`);
-      return new Map<string, LayerIndex>();
-    }) : new Map<string, LayerIndex>();
+    const cached = await Promise.all(resolved.manifest.layers.map((layer) => store.load(layer.digest, layer.size, (why) => warn(`${why}; rebuilding it`))));
+    // Before scanning any layer, ask the registry for indexes another machine pushed
+    // (alongside the config: one round trip less).
+    const [image, fromRegistry] = await Promise.all([
+      client.withConfig(resolved),
+      cached.some((c) => !c)
+        ? fetchIndexArtifact(client, resolved, warn).catch((err: unknown) => {
+            warn(`could not look for index artifacts: ${(err as Error).message}`);
+            return new Map<string, LayerIndex>();
+          })
+        : new Map<string, LayerIndex>(),
+    ]);
     const indexes = await Promise.all(
       image.manifest.layers.map((layer, i) =>
         limit(async () => {
@@ -48,18 +54,16 @@ export async function prepareImage(source: ImageSource, events: IndexEvents = {}
           }
           const inCache = cached[i];
           if (inCache) {
-            events.layerIndexed?.(i, 'cache', inCache);
-            return inCache;
+            events.layerIndexed?.(i, 'cache', inCache.index, inCache.bytes);
+            return inCache.index;
           }
           const pushed = fromRegistry.get(layer.digest);
           if (pushed) {
-            await store.save(pushed);
-            events.layerIndexed?.(i, 'registry', pushed);
+            events.layerIndexed?.(i, 'registry', pushed, await store.save(pushed));
             return pushed;
           }
           const index = await buildLayerIndex(resumableChunks(client, layer.digest, layer.size, 0, { log: warn }), layer.digest, layer.size);
-          await store.save(index);
-          events.layerIndexed?.(i, 'built', index);
+          events.layerIndexed?.(i, 'built', index, await store.save(index));
           return index;
         }),
       ),

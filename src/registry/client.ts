@@ -93,6 +93,11 @@ export class RegistryClient {
 
   /** Resolves a reference to one image manifest (choosing a platform from an index) and its config. */
   async resolveImage(platform: Platform): Promise<ResolvedImage> {
+    return this.withConfig(await this.resolveManifest(platform));
+  }
+
+  /** The image manifest for a platform, without its config (so callers can fetch more alongside). */
+  async resolveManifest(platform: Platform): Promise<Omit<ResolvedImage, 'config' | 'configBytes'>> {
     const top = await this.getManifest(referenceTarget(this.reference));
     let chosen = top;
     let indexDigest: Digest | undefined;
@@ -106,7 +111,18 @@ export class RegistryClient {
         throw new KrgoError('UNSUPPORTED_MANIFEST', `the index entry for ${formatPlatform(platform)} is itself an index; nested indexes are not supported`);
       }
     }
-    const manifest = chosen.parsed as ImageManifest;
+    return {
+      reference: this.reference,
+      manifest: chosen.parsed as ImageManifest,
+      manifestBytes: chosen.bytes,
+      manifestDigest: chosen.digest,
+      ...(indexDigest ? { indexDigest } : {}),
+      ...(chosenPlatform ? { platform: chosenPlatform } : {}),
+    };
+  }
+
+  async withConfig(resolved: Omit<ResolvedImage, 'config' | 'configBytes'>): Promise<ResolvedImage> {
+    const manifest = resolved.manifest;
     const configBytes = await this.getBlobBytes(manifest.config, MAX_CONFIG_BYTES);
     let config: ImageConfig;
     try {
@@ -114,16 +130,7 @@ export class RegistryClient {
     } catch {
       throw new KrgoError('UNSUPPORTED_MANIFEST', `image config ${manifest.config.digest} of ${formatReference(this.reference)} is not JSON`);
     }
-    return {
-      reference: this.reference,
-      manifest,
-      manifestBytes: chosen.bytes,
-      manifestDigest: chosen.digest,
-      ...(indexDigest ? { indexDigest } : {}),
-      ...(chosenPlatform ? { platform: chosenPlatform } : {}),
-      config,
-      configBytes,
-    };
+    return { ...resolved, config, configBytes };
   }
 
   /** A small blob, read whole and verified. */

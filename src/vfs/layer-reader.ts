@@ -35,6 +35,8 @@ const TAR_SPAN = 1024 * 1024;
  */
 export class LayerReader {
   private readonly spans: Span[];
+  /** End of the previous read: a read starting there is sequential and earns a read-ahead. */
+  private lastEnd = -1;
 
   constructor(
     private readonly index: LayerIndex,
@@ -66,10 +68,19 @@ export class LayerReader {
       filled += to - from;
     }
     const lastSpan = this.spans[last]!;
-    if (last + 1 < this.spans.length && end > lastSpan.out + (lastSpan.outEnd - lastSpan.out) / 2) {
+    const sequential = offset === this.lastEnd;
+    this.lastEnd = end;
+    if (sequential && last + 1 < this.spans.length && end > lastSpan.out + (lastSpan.outEnd - lastSpan.out) / 2) {
       this.load(last + 1, last + 1).catch(this.onBackgroundError);
     }
     return out;
+  }
+
+  /** Starts fetching the spans of [offset, offset+length) in the background (one request per run). */
+  prefetch(offset: number, length: number): void {
+    const end = Math.min(offset + length, this.index.uncompressedSize);
+    if (end <= offset) return;
+    this.load(this.spanAt(offset), this.spanAt(end - 1)).catch(this.onBackgroundError);
   }
 
   private spanAt(offset: number): number {

@@ -97,8 +97,9 @@ describe('layer index', () => {
     const tmp = await tempDir('store');
     try {
       const store = new IndexStore(tmp.path);
-      const path = await store.save(index);
-      assert.deepEqual(await store.load(index.layerDigest, index.compressedSize), index);
+      const bytes = await store.save(index);
+      const path = store.pathFor(index.layerDigest);
+      assert.deepEqual(await store.load(index.layerDigest, index.compressedSize), { index, bytes });
       const reasons: string[] = [];
       assert.equal(await store.load(index.layerDigest, index.compressedSize + 1, (r) => reasons.push(r)), undefined, 'foreign: another size');
       await store.save(index);
