@@ -1,5 +1,3 @@
-import { isKrgoError } from '../errors.js';
-
 /** The one place errors become errno values (negative, as libfuse wants them). */
 export const Errno = {
   EPERM: -1,
@@ -15,8 +13,10 @@ export const Errno = {
   ENODATA: -61,
 } as const;
 
-export function errnoFor(err: unknown): number {
-  if (isKrgoError(err, 'NOT_FOUND')) return Errno.ENOENT;
-  // Network failures, corrupt data, digest errors: the read fails, the mount stays up.
+/**
+ * A read that fails (network, registry refusal, missing blob, corrupt data) is EIO: the file
+ * exists, its bytes could not be had. The mount stays up and a later read may succeed.
+ */
+export function errnoForRead(_err: unknown): number {
   return Errno.EIO;
 }

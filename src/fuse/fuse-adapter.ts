@@ -1,7 +1,7 @@
 import Fuse from 'fuse-native';
 import { constants } from 'node:fs';
 import type { Inode, MergedTree } from '../vfs/merged-tree.js';
-import { Errno, errnoFor } from './errno.js';
+import { Errno, errnoForRead } from './errno.js';
 
 export interface FuseMountOptions {
   /** Reads `length` bytes of a file at `offset`; may fetch from the registry. */
@@ -98,7 +98,7 @@ export function mountTree(mountpoint: string, tree: MergedTree, options: FuseMou
         },
         (err: unknown) => {
           options.log(`read of ${path} at ${pos} failed: ${(err as Error).message}`);
-          cb(errnoFor(err));
+          cb(errnoForRead(err));
         },
       );
     },

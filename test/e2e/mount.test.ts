@@ -119,6 +119,20 @@ describe('krgo mount: a lazy FUSE mount equal to umoci unpack', () => {
     await unmount(mp, machineB);
   });
 
+  it('a failed fetch answers EIO, is logged, and the mount stays up', async () => {
+    proxy.setFaults((r) => (r.path.includes('/blobs/') && r.method === 'GET' && r.range ? { kind: 'status', status: 403 } : undefined));
+    const mp = await mountAt(`${proxy.host}/busybox:latest`, 'faulty');
+    const failed = await run('cat', [join(mp, 'bin/busybox')]);
+    assert.notEqual(failed.code, 0);
+    assert.match(failed.stderr, /Input\/output error/);
+    proxy.setFaults(() => undefined);
+    const again = await run('chroot', [mp, '/bin/sh', '-c', 'cat /etc/motd']);
+    assert.equal(again.stdout, 'hello from krgo\n', again.stderr);
+    const log = await readFile(join(cache(), 'mounts', `${mp.replace(/[^A-Za-z0-9]+/g, '_')}.log`), 'utf8');
+    assert.match(log, /read of \/bin\/busybox at \d+ failed: .*HTTP 403|access denied/);
+    await unmount(mp, cache());
+  });
+
   it('SIGTERM unmounts cleanly and exits 0; a SIGKILLed mount is cleared by krgo umount', async () => {
     const mp = join(work.path, 'mnt', 'signals');
     await mkdir(mp, { recursive: true });
