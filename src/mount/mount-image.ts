@@ -1,5 +1,6 @@
 import { readdir, stat } from 'node:fs/promises';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
+import { DiskSpanStore } from '../blob/disk-span-store.js';
 import { KrgoError } from '../errors.js';
 import { formatReference } from '../registry/reference.js';
 import { RegistryRangeSource } from '../blob/range-source.js';
@@ -15,6 +16,8 @@ export interface MountOptions extends ImageSource {
   mountpoint: string;
   /** Bytes of decompressed spans kept in memory. */
   memoryCacheBytes?: number;
+  /** Bytes of decompressed spans kept on disk, across mounts. */
+  diskCacheBytes?: number;
   events?: IndexEvents;
 }
 
@@ -55,7 +58,7 @@ export async function mountImage(options: MountOptions): Promise<MountHandle> {
     const tree = new MergedTree(warn);
     for (const index of indexes) await tree.addLayerEntries(index.entries);
     const rangeSource = new RegistryRangeSource(client);
-    const cache = new SpanCache(options.memoryCacheBytes);
+    const cache = new SpanCache(options.memoryCacheBytes, new DiskSpanStore(join(options.cacheDir, 'spans'), options.diskCacheBytes));
     const readers = indexes.map((index) => new LayerReader(index, rangeSource, cache, (err) => warn(`read-ahead failed: ${(err as Error).message}`)));
     const status = (): MountStatus => ({
       pid: process.pid,

@@ -4,13 +4,17 @@ import { KrgoError } from '../errors.js';
 import { extractGzipRange } from '../gzip/gzip-index.js';
 import type { LayerIndex } from '../index/layer-index.js';
 import type { RangeSource } from '../blob/range-source.js';
+import type { DiskSpanStore } from '../blob/disk-span-store.js';
 
-/** Decompressed spans of layers, shared by all readers of a mount, bounded in bytes. */
+/** Decompressed spans of layers, shared by all readers of a mount: memory (bounded in bytes), then disk. */
 export class SpanCache {
   readonly lru: LRUCache<string, Buffer>;
   readonly inflight = new Map<string, Promise<Buffer>>();
 
-  constructor(maxBytes = 256 * 1024 * 1024) {
+  constructor(
+    maxBytes = 256 * 1024 * 1024,
+    readonly disk?: DiskSpanStore,
+  ) {
     this.lru = new LRUCache<string, Buffer>({ maxSize: maxBytes, sizeCalculation: (b) => Math.max(1, b.length) });
   }
 }
@@ -100,31 +104,56 @@ export class LayerReader {
 
   /** Spans first..last, each fetched at most once however many readers want it. */
   private load(first: number, last: number): Promise<Buffer[]> {
-    const results: (Buffer | Promise<Buffer>)[] = [];
-    let run: number[] = [];
-    const flush = () => {
-      if (run.length === 0) return;
-      const batch = this.fetchRun(run);
-      run.forEach((i, k) => {
-        const p = batch.then((buffers) => buffers[k]!);
-        this.cache.inflight.set(this.key(i), p);
-        p.then(
-          (b) => this.cache.lru.set(this.key(i), b),
-          () => undefined,
-        ).finally(() => this.cache.inflight.delete(this.key(i)));
-        results[i - first] = p;
-      });
-      run = [];
-    };
+    const results: Promise<Buffer>[] = [];
+    const missing: number[] = [];
     for (let i = first; i <= last; i++) {
-      const cached = this.cache.lru.get(this.key(i)) ?? this.cache.inflight.get(this.key(i));
-      if (cached) {
-        flush();
-        results[i - first] = cached;
-      } else run.push(i);
+      const cached = this.cache.lru.get(this.key(i));
+      const pending = this.cache.inflight.get(this.key(i));
+      if (cached) results[i - first] = Promise.resolve(cached);
+      else if (pending) results[i - first] = pending;
+      else missing.push(i);
     }
-    flush();
+    if (missing.length) {
+      const batch = this.loadMissing(missing);
+      for (const i of missing) {
+        const key = this.key(i);
+        const p = batch.then((found) => found.get(i)!);
+        this.cache.inflight.set(key, p);
+        p.then(
+          (b) => this.cache.lru.set(key, b),
+          () => undefined,
+        ).finally(() => this.cache.inflight.delete(key));
+        results[i - first] = p;
+      }
+    }
     return Promise.all(results);
+  }
+
+  /** From the disk cache when there, else one request per run of adjacent missing spans. */
+  private async loadMissing(missing: number[]): Promise<Map<number, Buffer>> {
+    const found = new Map<number, Buffer>();
+    const disk = this.cache.disk;
+    if (disk) {
+      const fromDisk = await Promise.all(missing.map((i) => disk.get(this.index.layerDigest, i)));
+      fromDisk.forEach((data, k) => data && found.set(missing[k]!, data));
+    }
+    const runs: number[][] = [];
+    for (const i of missing) {
+      if (found.has(i)) continue;
+      const run = runs[runs.length - 1];
+      if (run && run[run.length - 1] === i - 1) run.push(i);
+      else runs.push([i]);
+    }
+    await Promise.all(
+      runs.map(async (run) => {
+        const buffers = await this.fetchRun(run);
+        run.forEach((i, k) => {
+          found.set(i, buffers[k]!);
+          disk?.put(this.index.layerDigest, i, buffers[k]!).catch(this.onBackgroundError);
+        });
+      }),
+    );
+    return found;
   }
 
   /** One Range request for a run of adjacent spans, then each span decompressed on its own. */

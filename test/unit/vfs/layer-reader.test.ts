@@ -8,6 +8,10 @@ import { sha256Of, type Digest } from '../../../src/digest.js';
 import type { RangeSource } from '../../../src/blob/range-source.js';
 import { buildTar } from '../../../src/tar/tar-writer.js';
 import { busyboxBinary } from '../../support/fixtures.js';
+import { DiskSpanStore } from '../../../src/blob/disk-span-store.js';
+import { tempDir } from '../../support/temp.js';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 
 class MemorySource implements RangeSource {
   calls: [number, number][] = [];
@@ -19,13 +23,13 @@ class MemorySource implements RangeSource {
   }
 }
 
-async function setup(format: 'gzip' | 'tar') {
+async function setup(format: 'gzip' | 'tar', disk?: DiskSpanStore) {
   const files = Array.from({ length: 12 }, (_, i) => ({ path: `f${i}`, type: 'file' as const, content: Buffer.concat([busyboxBinary().subarray(i * 1000, i * 1000 + 400_000), Buffer.from(`file ${i}`)]) }));
   const tar = buildTar(files);
   const blob = format === 'gzip' ? gzipSync(tar) : tar;
   const index = await buildLayerIndex(Readable.from([blob]), sha256Of(blob), blob.length, 256 * 1024);
   const source = new MemorySource(blob);
-  return { tar, reader: new LayerReader(index, source, new SpanCache(64 * 1024 * 1024)), source };
+  return { tar, index, reader: new LayerReader(index, source, new SpanCache(64 * 1024 * 1024, disk)), source, blob };
 }
 
 describe('lazy layer reader', () => {
@@ -52,5 +56,37 @@ describe('lazy layer reader', () => {
     const demand = source.calls.filter(([start]) => start < 2_100_000);
     assert.ok(demand.length <= 2, `one request for the missing run (plus maybe a read-ahead): ${JSON.stringify(source.calls)}`);
     assert.ok(reader.spanCount > 5);
+  });
+
+  it('spans kept on disk serve a later reader without fetching; a corrupt one is fetched again; the size is bounded', async () => {
+    const tmp = await tempDir('spans');
+    try {
+      const disk = new DiskSpanStore(tmp.path);
+      const first = await setup('gzip', disk);
+      const want = first.tar.subarray(100_000, 2_000_000);
+      assert.ok((await first.reader.read(100_000, 1_900_000)).equals(want));
+      await new Promise((r) => setTimeout(r, 100)); // disk writes happen in the background
+      const again = new LayerReader(first.index, first.source, new SpanCache(64 * 1024 * 1024, disk));
+      first.source.calls.length = 0;
+      assert.ok((await again.read(100_000, 1_900_000)).equals(want));
+      assert.equal(first.source.calls.length, 0, 'served from disk');
+      const layerDir = join(tmp.path, first.index.layerDigest.slice(7));
+      const spanFile = join(layerDir, (await readdir(layerDir)).sort()[0]!);
+      const bytes = await readFile(spanFile);
+      bytes.writeUInt8(bytes.readUInt8(bytes.length - 1) ^ 1, bytes.length - 1);
+      await writeFile(spanFile, bytes);
+      const third = new LayerReader(first.index, first.source, new SpanCache(64 * 1024 * 1024, disk));
+      assert.ok((await third.read(100_000, 1_900_000)).equals(want), 'a corrupt span is never served');
+      assert.equal(first.source.calls.length, 1, 'only the corrupt span was fetched again');
+
+      const small = new DiskSpanStore(join(tmp.path, 'small'), 600 * 1024);
+      const bounded = await setup('tar', small);
+      await bounded.reader.read(0, 3_000_000);
+      await new Promise((r) => setTimeout(r, 200));
+      const files = await readdir(join(tmp.path, 'small', bounded.index.layerDigest.slice(7)));
+      assert.ok(files.filter((f) => !f.includes('.tmp')).length <= 1, `bounded to ~600 KiB: ${files.join(' ')}`);
+    } finally {
+      await tmp.remove();
+    }
   });
 });
