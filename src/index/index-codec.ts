@@ -23,14 +23,17 @@ interface Header {
   span: number;
   entries: number;
   checkpoints: number;
+  tocOffset?: number;
 }
 
-type EntryTuple = [string, number, number, number, number, number, number, number, string, number, number, number, number, Record<string, string> | 0, number?, number?];
+type ChunkTuple = [number, number, number, number, string?];
+type EntryTuple = [string, number, number, number, number, number, number, number, string, number, number, number, number, Record<string, string> | 0, (number | null)?, (number | null)?, ChunkTuple[]?];
 
 function toTuple(e: TarEntry): EntryTuple {
   const xattrs = Object.keys(e.xattrs).length ? Object.fromEntries(Object.entries(e.xattrs).map(([k, v]) => [k, v.toString('base64')])) : 0;
   const tuple: EntryTuple = [e.path, TYPES.indexOf(e.type), e.mode, e.uid, e.gid, e.size, e.mtime, e.mtimeNsec, e.linkname, e.devmajor, e.devminor, e.dataOffset, e.headerOffset, xattrs];
-  if (e.atime !== undefined) tuple.push(e.atime, e.atimeNsec ?? 0);
+  if (e.atime !== undefined || e.chunks) tuple.push(e.atime ?? null, e.atime !== undefined ? (e.atimeNsec ?? 0) : null);
+  if (e.chunks) tuple.push(e.chunks.map((c) => [c.fileOffset, c.size, c.memberOffset, c.innerOffset, ...(c.digest ? [c.digest] : [])] as ChunkTuple));
   return tuple;
 }
 
@@ -41,7 +44,8 @@ function fromTuple(t: EntryTuple): TarEntry {
     path: t[0], type, mode: t[2], uid: t[3], gid: t[4], size: t[5], mtime: t[6], mtimeNsec: t[7], linkname: t[8], devmajor: t[9], devminor: t[10],
     dataOffset: t[11], headerOffset: t[12],
     xattrs: t[13] ? Object.fromEntries(Object.entries(t[13]).map(([k, v]) => [k, Buffer.from(v, 'base64')])) : {},
-    ...(t[14] !== undefined ? { atime: t[14], atimeNsec: t[15] ?? 0 } : {}),
+    ...(t[14] !== undefined && t[14] !== null ? { atime: t[14], atimeNsec: t[15] ?? 0 } : {}),
+    ...(t[16] ? { chunks: t[16].map(([fileOffset, size, memberOffset, innerOffset, digest]) => ({ fileOffset, size, memberOffset, innerOffset, ...(digest ? { digest } : {}) })) } : {}),
   };
 }
 
@@ -49,6 +53,7 @@ export function encodeIndex(index: LayerIndex): Buffer {
   const header: Header = {
     layerDigest: index.layerDigest, compressedSize: index.compressedSize, uncompressedSize: index.uncompressedSize,
     format: index.format, span: index.span, entries: index.entries.length, checkpoints: index.checkpoints.length,
+    ...(index.tocOffset !== undefined ? { tocOffset: index.tocOffset } : {}),
   };
   const headerBytes = Buffer.from(JSON.stringify(header));
   const entriesBytes = Buffer.from(JSON.stringify(index.entries.map(toTuple)));
@@ -103,6 +108,7 @@ export function decodeIndex(file: Buffer): LayerIndex {
     return {
       version: INDEX_FORMAT_VERSION, layerDigest: parseDigest(header.layerDigest), compressedSize: header.compressedSize,
       uncompressedSize: header.uncompressedSize, format: header.format, span: header.span, entries: tuples.map(fromTuple), checkpoints,
+      ...(header.tocOffset !== undefined ? { tocOffset: header.tocOffset } : {}),
     };
   } catch (err) {
     if (err instanceof KrgoError) throw err;

@@ -8,7 +8,7 @@ import type { TarEntry } from '../tar/tar-entry.js';
 
 export const INDEX_FORMAT_VERSION = 1;
 
-export type LayerFormat = 'gzip' | 'tar' | 'zstd';
+export type LayerFormat = 'gzip' | 'tar' | 'zstd' | 'estargz';
 
 /**
  * Everything needed to present a layer without its bytes: every tar entry with its data offset
@@ -24,6 +24,8 @@ export interface LayerIndex {
   span: number;
   entries: TarEntry[];
   checkpoints: Checkpoint[];
+  /** eStargz: where the TOC's gzip member starts (the data members end there). */
+  tocOffset?: number;
 }
 
 /** Counts and hashes a blob as it streams by; the digest is checked when it ends. */

@@ -82,11 +82,16 @@ export async function mountImage(options: MountOptions): Promise<MountHandle> {
       log: warn,
       opened: (inode) => {
         const plan = tree.readPlan(inode, 0, inode.size);
-        if (plan && process.env['KRGO_PREFETCH_ON_OPEN'] !== '0') readers[plan.layer]!.prefetch(plan.offset, plan.length);
+        if (!plan) return;
+        const reader = readers[plan.layer]!;
+        if (plan.chunks) reader.readChunks(plan.chunks, 0, plan.length).catch(() => undefined);
+        else reader.prefetch(plan.offset, plan.length);
       },
       readFile: async (inode, offset, length) => {
         const plan = tree.readPlan(inode, offset, length);
-        return plan ? readers[plan.layer]!.read(plan.offset, plan.length) : Buffer.alloc(0);
+        if (!plan) return Buffer.alloc(0);
+        const reader = readers[plan.layer]!;
+        return plan.chunks ? reader.readChunks(plan.chunks, plan.offset, plan.length) : reader.read(plan.offset, plan.length);
       },
     });
     readyAt = Date.now();

@@ -7,6 +7,7 @@ import { resumableChunks } from '../blob/resumable-chunks.js';
 import { buildLayerIndex, type LayerIndex } from '../index/layer-index.js';
 import { IndexStore } from '../index/index-store.js';
 import { fetchIndexArtifact } from '../index/index-artifact.js';
+import { readStargzIndex, TOC_DIGEST_ANNOTATION } from '../index/estargz.js';
 import { limitConcurrency } from '../util/concurrency.js';
 
 export type IndexSource = 'cache' | 'registry' | 'built';
@@ -62,7 +63,10 @@ export async function prepareImage(source: ImageSource, events: IndexEvents = {}
             events.layerIndexed?.(i, 'registry', pushed, await store.save(pushed));
             return pushed;
           }
-          const index = await buildLayerIndex(resumableChunks(client, layer.digest, layer.size, 0, { log: warn }), layer.digest, layer.size);
+          // eStargz carries its own index: footer and TOC by range, no pass over the layer.
+          const index = layer.annotations?.[TOC_DIGEST_ANNOTATION]
+            ? await readStargzIndex(layer, (start, end) => client.readRange(layer.digest, start, end - start))
+            : await buildLayerIndex(resumableChunks(client, layer.digest, layer.size, 0, { log: warn }), layer.digest, layer.size);
           events.layerIndexed?.(i, 'built', index, await store.save(index));
           return index;
         }),

@@ -26,4 +26,20 @@ export interface TarEntry {
   headerOffset: number;
   /** Offset of the data in the uncompressed tar stream. */
   dataOffset: number;
+  /**
+   * eStargz: where the bytes are instead, as gzip members of the blob (each chunk of a file
+   * starts a member). Absent for plain layers.
+   */
+  chunks?: StargzChunk[];
+}
+
+export interface StargzChunk {
+  /** Offset of the chunk in the file. */
+  fileOffset: number;
+  size: number;
+  /** Compressed offset of the gzip member holding it, and where it starts once inflated. */
+  memberOffset: number;
+  innerOffset: number;
+  /** sha256:<hex> of the chunk's bytes, checked when read. */
+  digest?: string;
 }

@@ -1,5 +1,8 @@
 import { LRUCache } from 'lru-cache';
 import { decompress as zstdDecompress } from 'fzstd';
+import { createHash } from 'node:crypto';
+import { gunzipSync } from 'node:zlib';
+import type { StargzChunk } from '../tar/tar-entry.js';
 import { KrgoError } from '../errors.js';
 import { extractGzipRange } from '../gzip/gzip-index.js';
 import type { LayerIndex } from '../index/layer-index.js';
@@ -39,6 +42,7 @@ const TAR_SPAN = 1024 * 1024;
  */
 export class LayerReader {
   private readonly spans: Span[];
+  private memberStarts: number[] | undefined;
   /** End of the previous read: a read starting there is sequential and earns a read-ahead. */
   private lastEnd = -1;
 
@@ -182,12 +186,67 @@ export class LayerReader {
         const plain = zstdDecompress(slice);
         return Buffer.from(plain.buffer, plain.byteOffset, plain.byteLength);
       }
+      case 'estargz':
+        throw new KrgoError('INDEX_INVALID', 'eStargz layers are read by chunk, not by span');
     }
+  }
+
+  /**
+   * eStargz: bytes [fileOffset, fileOffset+length) of a file from its chunks. Each chunk's gzip
+   * member is fetched once (members end where the next begins), inflated, cached, and its
+   * chunk checked against the TOC's chunk digest before use.
+   */
+  async readChunks(chunks: readonly StargzChunk[], fileOffset: number, length: number): Promise<Buffer> {
+    const end = fileOffset + length;
+    const wanted = chunks.filter((c) => c.fileOffset < end && c.fileOffset + c.size > fileOffset);
+    const parts = await Promise.all(
+      wanted.map(async (c) => {
+        const data = await this.chunk(c);
+        return data.subarray(Math.max(fileOffset, c.fileOffset) - c.fileOffset, Math.min(end, c.fileOffset + c.size) - c.fileOffset);
+      }),
+    );
+    return Buffer.concat(parts);
+  }
+
+  private memberEnd(memberOffset: number): number {
+    this.memberStarts ??= [...new Set([...this.index.entries.flatMap((e) => (e.chunks ?? []).map((c) => c.memberOffset)), this.index.tocOffset ?? this.index.compressedSize])].sort((a, b) => a - b);
+    const starts = this.memberStarts;
+    let lo = 0;
+    let hi = starts.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (starts[mid]! <= memberOffset) lo = mid + 1;
+      else hi = mid;
+    }
+    return starts[lo] ?? this.index.compressedSize;
+  }
+
+  private chunk(c: StargzChunk): Promise<Buffer> {
+    const key = `${this.index.layerDigest}:c${c.memberOffset}:${c.innerOffset}:${c.size}`;
+    const cached = this.cache.lru.get(key) ?? this.cache.inflight.get(key);
+    if (cached) return Promise.resolve(cached);
+    const p = (async () => {
+      const end = c.memberOffset === this.index.tocOffset ? this.index.compressedSize : this.memberEnd(c.memberOffset);
+      const member = gunzipSync(await this.source.read(this.index.layerDigest, c.memberOffset, end));
+      const data = member.subarray(c.innerOffset, c.innerOffset + c.size);
+      if (data.length !== c.size) throw new KrgoError('BAD_TAR', `layer ${this.index.layerDigest}: chunk at member ${c.memberOffset} is short`);
+      if (c.digest && c.digest !== `sha256:${createHash('sha256').update(data).digest('hex')}`) {
+        throw new KrgoError('DIGEST_MISMATCH', `layer ${this.index.layerDigest}: chunk at member ${c.memberOffset} does not match its TOC digest ${c.digest}`);
+      }
+      return Buffer.from(data);
+    })();
+    this.cache.inflight.set(key, p);
+    p.then(
+      (b) => this.cache.lru.set(key, b),
+      () => undefined,
+    ).finally(() => this.cache.inflight.delete(key));
+    return p;
   }
 }
 
 function spansOf(index: LayerIndex): Span[] {
   const size = index.uncompressedSize;
+  if (index.format === 'estargz') return [];
   if (index.format === 'zstd') return [{ out: 0, outEnd: size, in: 0, inEnd: index.compressedSize }];
   if (index.format === 'tar') {
     const spans: Span[] = [];

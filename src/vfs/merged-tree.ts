@@ -1,4 +1,4 @@
-import type { EntryType, TarEntry } from '../tar/tar-entry.js';
+import type { EntryType, StargzChunk, TarEntry } from '../tar/tar-entry.js';
 import type { EntryData } from '../tar/tar-parser.js';
 import { LayerRules, type ApplyStats } from '../layers/layer-rules.js';
 import type { TreeOps } from '../layers/tree-ops.js';
@@ -10,6 +10,8 @@ export interface ContentRef {
   layer: number;
   offset: number;
   size: number;
+  /** eStargz layers: the file's chunks, in place of a range of the uncompressed stream. */
+  chunks?: StargzChunk[];
 }
 
 /** An inode of the merged image; hardlinked names share one. */
@@ -37,9 +39,10 @@ export interface Dentry {
 
 export interface ReadSpan {
   layer: number;
-  /** Offset in the layer's uncompressed stream. */
+  /** Offset in the layer's uncompressed stream (for eStargz: in the file, see `chunks`). */
   offset: number;
   length: number;
+  chunks?: StargzChunk[];
 }
 
 /** A name is gone: the inode loses a link; a directory takes its whole subtree with it. */
@@ -118,7 +121,7 @@ export class MergedTree implements TreeOps<Dentry> {
     }
     const dentry = existingDir ?? { inode: this.newInode(entry.type as NodeType, entry.mode) };
     this.setMetadata(dentry.inode, entry);
-    if (entry.type === 'file') dentry.inode.content = { layer: this.layer, offset: entry.dataOffset, size: entry.size };
+    if (entry.type === 'file') dentry.inode.content = { layer: this.layer, offset: entry.dataOffset, size: entry.size, ...(entry.chunks ? { chunks: entry.chunks } : {}) };
     dir.inode.children!.set(name, dentry);
     return dentry;
   }
@@ -169,6 +172,8 @@ export class MergedTree implements TreeOps<Dentry> {
   /** Which bytes of which layer hold [offset, offset+length) of a file; empty past its end. */
   readPlan(inode: Inode, offset: number, length: number): ReadSpan | undefined {
     if (!inode.content || offset >= inode.size || length <= 0) return undefined;
-    return { layer: inode.content.layer, offset: inode.content.offset + offset, length: Math.min(length, inode.size - offset) };
+    const chunks = inode.content.chunks;
+    const span = { layer: inode.content.layer, length: Math.min(length, inode.size - offset) };
+    return chunks ? { ...span, offset, chunks } : { ...span, offset: inode.content.offset + offset };
   }
 }

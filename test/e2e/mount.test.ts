@@ -6,7 +6,9 @@ import { spawn } from 'node:child_process';
 import { startRegistry, type RunningRegistry } from '../support/registry.js';
 import { startFaultProxy, type FaultProxy } from '../support/fault-proxy.js';
 import { OciLayoutWriter, skopeoPush, umociUnpack } from '../support/oci-layout.js';
-import { busyboxImage, edgeCaseImage } from '../support/fixtures.js';
+import { busyboxImage, edgeCaseImage, estargzEntries } from '../support/fixtures.js';
+import { buildEstargz } from '../support/estargz-writer.js';
+import { TOC_DIGEST_ANNOTATION } from '../../src/index/estargz.js';
 import { debianImageLayout, DEBIAN_TAG } from '../support/debian-image.js';
 import { diffTrees, snapshotTree } from '../support/tree-snapshot.js';
 import { mountDaemon, toMilliseconds, unmount } from '../support/mounts.js';
@@ -30,11 +32,14 @@ describe('krgo mount: a lazy FUSE mount equal to umoci unpack', () => {
     await layout.addImage('edge', edgeCaseImage());
     await layout.addImage('edge-mixed', edgeCaseImage(['gzip', 'none', 'zstd']));
     await layout.addImage('busybox', busyboxImage());
+    const stargz = buildEstargz(estargzEntries(), 64 * 1024);
+    await layout.addImage('estargz', { layers: [{ tar: stargz.tar, blob: stargz.blob, annotations: { [TOC_DIGEST_ANNOTATION]: stargz.tocDigest } }] });
     await layout.finish();
     const dir = join(work.path, 'layout');
     await skopeoPush(dir, 'edge', `${registry.host}/edge:v2s2`, 'v2s2');
     await skopeoPush(dir, 'edge-mixed', `${registry.host}/edge:mixed`, 'oci');
     await skopeoPush(dir, 'busybox', `${registry.host}/busybox:latest`, 'v2s2');
+    await skopeoPush(dir, 'estargz', `${registry.host}/estargz:latest`, 'oci');
     await skopeoPush(await debianImageLayout(), DEBIAN_TAG, `${registry.host}/library/debian:bookworm`, 'v2s2');
     proxy = await startFaultProxy(registry.host);
   });
@@ -65,6 +70,23 @@ describe('krgo mount: a lazy FUSE mount equal to umoci unpack', () => {
       assert.equal(isMounted(mp), false);
     });
   }
+
+  it('an eStargz image is indexed from its TOC by range requests (no pass) and equals umoci', async () => {
+    proxy.seen.length = 0;
+    proxy.bytesSent = 0;
+    const stargzCache = join(work.path, 'cache-stargz');
+    const mp = join(work.path, 'mnt', 'estargz');
+    mounted.push(mp);
+    await mountDaemon(`${proxy.host}/estargz:latest`, mp, stargzCache);
+    const status = (await readStatus(stargzCache, mp))!;
+    assert.ok(proxy.bytesSent < status.layers[0]!.size / 2, `ready after ${proxy.bytesSent} bytes of a ${status.layers[0]!.size}-byte layer`);
+    assert.ok(proxy.seen.filter((r) => r.path.includes('/blobs/sha256:') && r.range).length >= 2, 'footer and TOC read with Range');
+    const oracle = await umociUnpack(`${registry.host}/estargz:latest`, join(work.path, 'oracle-estargz'));
+    assert.deepEqual(diffTrees(toMilliseconds(await snapshotTree(oracle)), toMilliseconds(await snapshotTree(mp))), []);
+    const shell = await run('chroot', [mp, '/bin/busybox', 'cat', '/etc/motd']);
+    assert.equal(shell.stdout, 'hello from an eStargz layer\n', shell.stderr);
+    await unmount(mp, stargzCache);
+  });
 
   it('a real Debian image: tree equals umoci; python3 runs under chroot and systemd-nspawn', async () => {
     const mp = await mountAt(`${registry.host}/library/debian:bookworm`, 'debian');

@@ -142,3 +142,20 @@ export function hostileImages(hostDir: string): Record<string, Buffer[]> {
     'device-through-symlink': [buildTar([canary, link('devdir', hostDir), { path: 'devdir/mem', type: 'char', devmajor: 1, devminor: 1, mode: 0o666 }])],
   };
 }
+
+/** Entries for an eStargz layer: every type, xattrs, a hardlink, and files big enough to be chunked. */
+export function estargzEntries(): WriteEntry[] {
+  return [
+    dir('bin'),
+    file('bin/busybox', busyboxBinary(), { mode: 0o755 }),
+    link('bin/sh', 'busybox'),
+    dir('etc'),
+    file('etc/motd', 'hello from an eStargz layer\n'),
+    file('etc/shadow', 'root:*::::::\n', { mode: 0o640, gid: 42 }),
+    hard('etc/motd-link', 'etc/motd'),
+    file('etc/xattr', 'x', { xattrs: { 'user.krgo': 'stargz' } }),
+    file('empty', ''),
+    { path: 'fifo', type: 'fifo', mode: 0o600, mtime: T },
+    file('.wh.nothing-below', ''),
+  ];
+}

@@ -8,7 +8,8 @@ import { runOk } from './run.js';
 export type LayerCompression = 'gzip' | 'none' | 'zstd';
 
 export interface FixtureImage {
-  layers: { tar: Buffer; compression?: LayerCompression }[];
+  /** `blob`: the layer as stored when it is not the tar compressed here (eStargz); `tar` is its content. */
+  layers: { tar: Buffer; compression?: LayerCompression; blob?: Buffer; annotations?: Record<string, string> }[];
   architecture?: string;
   variant?: string;
   config?: Record<string, unknown>;
@@ -18,6 +19,7 @@ interface Blob {
   mediaType: string;
   digest: Digest;
   size: number;
+  annotations?: Record<string, string>;
 }
 
 async function compress(tar: Buffer, kind: LayerCompression): Promise<Buffer> {
@@ -45,11 +47,11 @@ export class OciLayoutWriter {
 
   constructor(readonly dir: string) {}
 
-  private async putBlob(mediaType: string, data: Buffer): Promise<Blob> {
+  private async putBlob(mediaType: string, data: Buffer, annotations?: Record<string, string>): Promise<Blob> {
     const digest = sha256Of(data);
     await mkdir(join(this.dir, 'blobs', 'sha256'), { recursive: true });
     await writeFile(join(this.dir, 'blobs', 'sha256', digestHex(digest)), data);
-    return { mediaType, digest, size: data.length };
+    return { mediaType, digest, size: data.length, ...(annotations ? { annotations } : {}) };
   }
 
   private async putImage(image: FixtureImage): Promise<Blob> {
@@ -57,7 +59,7 @@ export class OciLayoutWriter {
     const diffIds: string[] = [];
     for (const layer of image.layers) {
       const kind = layer.compression ?? 'gzip';
-      layers.push(await this.putBlob(LAYER_TYPES[kind], await compress(layer.tar, kind)));
+      layers.push(await this.putBlob(LAYER_TYPES[kind], layer.blob ?? (await compress(layer.tar, kind)), layer.annotations));
       diffIds.push(sha256Of(layer.tar));
     }
     const config = {
