@@ -5,6 +5,7 @@ import { registerMount } from './mount-command.js';
 import { registerUmount } from './umount-command.js';
 import { registerStatus } from './status-command.js';
 import { registerIndex } from './index-command.js';
+import { registerMaterialize } from './materialize-command.js';
 import { reportFailure } from './exit-codes.js';
 
 const program = new Command()
@@ -17,6 +18,7 @@ registerMount(program);
 registerUmount(program);
 registerStatus(program);
 registerIndex(program);
+registerMaterialize(program);
 
 program.parseAsync(process.argv).then(
   () => process.exit(process.exitCode ?? 0),

@@ -26,12 +26,14 @@ const FORBIDDEN_XATTR = /^trusted\.overlay\./;
  */
 class HostTree implements TreeOps<string> {
   private dirTimes = new Map<string, { atime: Time; mtime: Time }>();
-  private chownWarned = false;
+  private readonly metadata: HostMetadataWriter;
 
   constructor(
     readonly root: string,
-    private readonly warn: (message: string) => void,
-  ) {}
+    warn: (message: string) => void,
+  ) {
+    this.metadata = new HostMetadataWriter(warn);
+  }
 
   child(dir: string, name: string): string | undefined {
     const host = `${dir}/${name}`;
@@ -103,31 +105,60 @@ class HostTree implements TreeOps<string> {
     this.dirTimes = new Map();
   }
 
-  /** Owner, then mode (chown clears setuid), then xattrs, then times (directories at the end). */
   private applyMetadata(host: string, entry: TarEntry): void {
+    const mtime = { sec: entry.mtime, nsec: entry.mtimeNsec };
+    const atime = entry.atime !== undefined ? { sec: entry.atime, nsec: entry.atimeNsec ?? 0 } : mtime;
+    const meta = { path: entry.path, type: entry.type, uid: entry.uid, gid: entry.gid, mode: entry.mode, xattrs: entry.xattrs, atime, mtime };
+    const timesLater = this.metadata.apply(host, meta);
+    if (timesLater) this.dirTimes.set(host, { atime, mtime });
+  }
+}
+
+export interface HostMetadata {
+  /** For messages. */
+  path: string;
+  type: string;
+  uid: number;
+  gid: number;
+  mode: number;
+  xattrs: Record<string, Buffer>;
+  atime: Time;
+  mtime: Time;
+}
+
+/** Writes metadata onto host nodes with the rules both `pull` and `materialize` follow. */
+export class HostMetadataWriter {
+  private chownWarned = false;
+
+  constructor(private readonly warn: (message: string) => void) {}
+
+  /**
+   * Owner, then mode (chown clears setuid), then xattrs, then times. Directory times are left to
+   * the caller (they change as children are added): returns true when it did not set them.
+   */
+  apply(host: string, meta: HostMetadata): boolean {
     try {
-      lchownSync(host, entry.uid, entry.gid);
+      lchownSync(host, meta.uid, meta.gid);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EPERM') throw err;
       if (!this.chownWarned) this.warn('not running as root: file owners are not preserved');
       this.chownWarned = true;
     }
-    if (entry.type !== 'symlink') chmodSync(host, entry.mode & 0o7777);
-    for (const [name, value] of Object.entries(entry.xattrs)) {
+    if (meta.type !== 'symlink') chmodSync(host, meta.mode & 0o7777);
+    for (const [name, value] of Object.entries(meta.xattrs)) {
       if (FORBIDDEN_XATTR.test(name)) {
-        this.warn(`ignored xattr ${name} on ${JSON.stringify(entry.path)}: images may not set it`);
+        this.warn(`ignored xattr ${name} on ${JSON.stringify(meta.path)}: images may not set it`);
         continue;
       }
       try {
         setXattr(host, name, value);
       } catch (err) {
-        this.warn(`could not set xattr ${name} on ${JSON.stringify(entry.path)}: ${describeError(err)}`);
+        this.warn(`could not set xattr ${name} on ${JSON.stringify(meta.path)}: ${describeError(err)}`);
       }
     }
-    const mtime = { sec: entry.mtime, nsec: entry.mtimeNsec };
-    const atime = entry.atime !== undefined ? { sec: entry.atime, nsec: entry.atimeNsec ?? 0 } : mtime;
-    if (entry.type === 'dir') this.dirTimes.set(host, { atime, mtime });
-    else setTimes(host, atime, mtime);
+    if (meta.type === 'dir') return true;
+    setTimes(host, meta.atime, meta.mtime);
+    return false;
   }
 }
 

@@ -6,6 +6,7 @@ import { formatReference } from '../registry/reference.js';
 import { RegistryRangeSource } from '../blob/range-source.js';
 import { MergedTree } from '../vfs/merged-tree.js';
 import { LayerReader, SpanCache } from '../vfs/layer-reader.js';
+import { ImageReader } from '../vfs/image-reader.js';
 import { mountTree } from '../fuse/fuse-adapter.js';
 import { prepareImage, type IndexEvents, type IndexSource } from './prepare-image.js';
 import type { ImageSource } from '../registry/image-source.js';
@@ -60,6 +61,7 @@ export async function mountImage(options: MountOptions): Promise<MountHandle> {
     const rangeSource = new RegistryRangeSource(client);
     const cache = new SpanCache(options.memoryCacheBytes, new DiskSpanStore(join(options.cacheDir, 'spans'), options.diskCacheBytes));
     const readers = indexes.map((index) => new LayerReader(index, rangeSource, cache, (err) => warn(`read-ahead failed: ${(err as Error).message}`)));
+    const imageReader = new ImageReader(tree, readers);
     const status = (): MountStatus => ({
       pid: process.pid,
       reference: formatReference(image.reference),
@@ -80,19 +82,8 @@ export async function mountImage(options: MountOptions): Promise<MountHandle> {
     const mounted = await mountTree(mountpoint, tree, {
       fsname: `krgo:${formatReference(image.reference)}`,
       log: warn,
-      opened: (inode) => {
-        const plan = tree.readPlan(inode, 0, inode.size);
-        if (!plan) return;
-        const reader = readers[plan.layer]!;
-        if (plan.chunks) reader.readChunks(plan.chunks, 0, plan.length).catch(() => undefined);
-        else reader.prefetch(plan.offset, plan.length);
-      },
-      readFile: async (inode, offset, length) => {
-        const plan = tree.readPlan(inode, offset, length);
-        if (!plan) return Buffer.alloc(0);
-        const reader = readers[plan.layer]!;
-        return plan.chunks ? reader.readChunks(plan.chunks, plan.offset, plan.length) : reader.read(plan.offset, plan.length);
-      },
+      opened: (inode) => imageReader.prefetch(inode),
+      readFile: (inode, offset, length) => imageReader.read(inode, offset, length),
     });
     readyAt = Date.now();
     let lastWritten = '';

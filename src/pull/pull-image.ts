@@ -1,5 +1,6 @@
-import { mkdir, readdir, rename, rm, stat, writeFile, chmod, unlink } from 'node:fs/promises';
-import { basename, dirname, join, resolve } from 'node:path';
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { RootfsTarget } from '../materialize/rootfs-target.js';
 import { KrgoError } from '../errors.js';
 import { digestHex, type Digest } from '../digest.js';
 import { BlobDownload } from '../blob/blob-download.js';
@@ -31,29 +32,16 @@ export interface PullResult {
   skipped: number;
 }
 
-/** krgo's own records sit beside the rootfs, never in it: `.NAME.krgo/`. */
-export function metadataDirFor(rootfs: string): string {
-  return join(dirname(rootfs), `.${basename(rootfs)}.krgo`);
-}
-
-async function assertTargetFree(rootfs: string): Promise<void> {
-  const info = await stat(rootfs).catch(() => undefined);
-  if (!info) return;
-  if (!info.isDirectory() || (await readdir(rootfs)).length > 0) {
-    throw new KrgoError('TARGET_EXISTS', `${rootfs} already exists and is not an empty directory; remove it or choose another with -r`);
-  }
-}
-
 /**
  * The eager path: downloads every layer (in parallel, resumable, verified) and applies them in
  * order as they stream in, into a staging directory renamed into place only when all is done.
  */
 export async function pullImage(options: PullOptions): Promise<PullResult> {
   const reference = parseReference(options.image);
-  const rootfs = resolve(options.rootfs ?? reference.repository.split('/').pop()!);
+  const rootfsPath = options.rootfs ?? reference.repository.split('/').pop()!;
   const events = options.events ?? {};
   const warn = (message: string) => events.warn?.(message);
-  await assertTargetFree(rootfs);
+  await RootfsTarget.assertFree(rootfsPath);
 
   const client = clientFor(options, warn);
   try {
@@ -70,12 +58,8 @@ export async function pullImage(options: PullOptions): Promise<PullResult> {
       layers: layers.map((l) => ({ digest: l.digest, size: l.size })),
     });
 
-    const metadataDir = metadataDirFor(rootfs);
-    const staging = join(metadataDir, 'rootfs.partial');
-    await rm(staging, { recursive: true, force: true });
-    await unlink(join(metadataDir, 'image.json')).catch(() => undefined);
-    await mkdir(staging, { recursive: true, mode: 0o755 });
-    await chmod(staging, 0o755);
+    const target = await RootfsTarget.prepare(rootfsPath);
+    const staging = target.staging;
 
     const downloads = new Map<Digest, BlobDownload>();
     const runs = new Map<Digest, Promise<void>>();
@@ -110,24 +94,9 @@ export async function pullImage(options: PullOptions): Promise<PullResult> {
     }
     await Promise.all(runs.values());
 
-    await writeFile(join(metadataDir, 'manifest.json'), image.manifestBytes);
-    await writeFile(join(metadataDir, 'config.json'), image.configBytes);
-    await rename(staging, rootfs).catch((err: NodeJS.ErrnoException) => {
-      throw new KrgoError('TARGET_EXISTS', `cannot move the pulled tree into ${rootfs} (${err.code}); it is kept in ${staging}`, { cause: err });
-    });
-    const record = {
-      reference: formatReference(reference),
-      manifestDigest: image.manifestDigest,
-      ...(image.indexDigest ? { indexDigest: image.indexDigest } : {}),
-      ...(image.platform ? { platform: image.platform } : {}),
-      layers: layers.map((l) => ({ digest: l.digest, mediaType: l.mediaType, size: l.size })),
-      rootfs,
-      pulledAt: new Date().toISOString(),
-    };
-    // Written last: its presence says the rootfs is complete.
-    await writeFile(join(metadataDir, 'image.json'), `${JSON.stringify(record, null, 2)}\n`);
+    await target.commit(image, 'pull');
     if (!options.keepBlobs) await Promise.all([...downloads.values()].map((d) => rm(d.path, { force: true })));
-    return { rootfs, metadataDir, image, layers: layers.length, entries, skipped };
+    return { rootfs: target.rootfs, metadataDir: target.metadataDir, image, layers: layers.length, entries, skipped };
   } finally {
     await client.close();
   }

@@ -1,0 +1,27 @@
+import type { Command } from 'commander';
+import { formatBytes, formatDuration } from '../util/format.js';
+import { imageSource, withImageOptions, type ImageFlags } from './image-options.js';
+
+export function registerMaterialize(program: Command): void {
+  withImageOptions(
+    program
+      .command('materialize')
+      .description('write the full rootfs from the layer indexes and the span cache, fetching only what is missing')
+      .argument('<image>', 'image reference')
+      .option('-r, --rootfs <dir>', 'directory to write to (default: the image name); must not exist or be empty'),
+  )
+    .option('-q, --quiet', 'print nothing but errors')
+    .addHelpText('after', '\nThe result is the same tree `krgo pull` writes. Spans a mount of the same image already fetched\ncome from the cache; the rest is fetched with range requests, in parallel.')
+    .action(async (image: string, flags: ImageFlags & { rootfs?: string; quiet?: boolean }) => {
+      const { materializeImage } = await import('../materialize/materialize-image.js');
+      const started = Date.now();
+      const result = await materializeImage({
+        ...imageSource(image, flags),
+        ...(flags.rootfs ? { rootfs: flags.rootfs } : {}),
+        events: { warn: (message) => process.stderr.write(`warning: ${message}\n`) },
+      });
+      if (!flags.quiet) {
+        process.stdout.write(`${result.rootfs}: ${result.entries} entries, ${formatBytes(result.bytes)} of files, ${formatBytes(result.fetched)} fetched, in ${formatDuration(Date.now() - started)}\n`);
+      }
+    });
+}
