@@ -36,15 +36,20 @@ type Cb = (...args: unknown[]) => void;
  * Inode numbers come from the tree (use_ino), so hardlinks share one; see native-notes/fuse.md.
  */
 export function mountTree(mountpoint: string, tree: MergedTree, options: FuseMountOptions): Promise<MountedFs> {
-  const open = new Map<number, Inode>();
-  let nextFd = 1;
   let inodes = 0;
   let bytes = 0;
   for (const [, inode] of tree.walk()) {
     inodes++;
     bytes += inode.size;
   }
+  // Stat objects never change (the image is immutable): built once per inode.
+  const stats = new WeakMap<Inode, ReturnType<typeof buildStat>>();
   const stat = (inode: Inode) => {
+    let cached = stats.get(inode);
+    if (!cached) stats.set(inode, (cached = buildStat(inode)));
+    return cached;
+  };
+  const buildStat = (inode: Inode) => {
     const subdirs = inode.type === 'dir' ? [...inode.children!.values()].filter((d) => d.inode.type === 'dir').length : 0;
     const mtime = inode.mtime.sec * 1000 + Math.floor(inode.mtime.nsec / 1e6);
     return {
@@ -70,26 +75,21 @@ export function mountTree(mountpoint: string, tree: MergedTree, options: FuseMou
   const readOnly = (...args: unknown[]) => (args[args.length - 1] as Cb)(Errno.EROFS);
 
   const ops = {
+    // No fgetattr, access, release, opendir: libfuse answers those without a trip to this thread
+    // (default_permissions makes the kernel check access), which halves the calls per file.
     getattr: (path: string, cb: Cb) => withInode(path, cb, (inode) => cb(0, stat(inode))),
-    fgetattr: (path: string, _fd: number, cb: Cb) => withInode(path, cb, (inode) => cb(0, stat(inode))),
     readdir: (path: string, cb: Cb) =>
       withInode(path, cb, (inode) => (inode.type === 'dir' ? cb(0, ['.', '..', ...tree.readdir(inode)]) : cb(Errno.ENOTDIR))),
     readlink: (path: string, cb: Cb) => withInode(path, cb, (inode) => (inode.type === 'symlink' ? cb(0, inode.linkname) : cb(Errno.EINVAL))),
     open: (path: string, flags: number, cb: Cb) =>
       withInode(path, cb, (inode) => {
         if ((flags & 3) !== constants.O_RDONLY) return cb(Errno.EROFS);
-        const fd = nextFd++;
-        open.set(fd, inode);
         options.opened?.(inode);
-        cb(0, fd);
+        cb(0, 0);
       }),
-    release: (_path: string, fd: number, cb: Cb) => {
-      open.delete(fd);
-      cb(0);
-    },
-    read: (path: string, fd: number, buf: Buffer, len: number, pos: number, cb: Cb) => {
-      const inode = open.get(fd) ?? tree.lookup(path);
-      if (!inode) return cb(Errno.EBADF);
+    read: (path: string, _fd: number, buf: Buffer, len: number, pos: number, cb: Cb) => {
+      const inode = tree.lookup(path);
+      if (!inode) return cb(Errno.ENOENT);
       if (inode.type !== 'file') return cb(Errno.EISDIR);
       options.readFile(inode, pos, len).then(
         (data) => {
@@ -110,7 +110,6 @@ export function mountTree(mountpoint: string, tree: MergedTree, options: FuseMou
     listxattr: (path: string, cb: Cb) => withInode(path, cb, (inode) => cb(0, Object.keys(inode.xattrs))),
     statfs: (_path: string, cb: Cb) =>
       cb(0, { bsize: 4096, frsize: 4096, blocks: Math.ceil(bytes / 4096), bfree: 0, bavail: 0, files: inodes, ffree: 0, favail: 0, fsid: 0, flag: 1, namemax: 255 }),
-    access: (path: string, _mode: number, cb: Cb) => withInode(path, cb, () => cb(0)),
     write: readOnly, create: readOnly, unlink: readOnly, mkdir: readOnly, rmdir: readOnly, rename: readOnly,
     chmod: readOnly, chown: readOnly, truncate: readOnly, ftruncate: readOnly, utimens: readOnly,
     symlink: readOnly, link: readOnly, setxattr: readOnly, removexattr: readOnly, mknod: readOnly,
