@@ -53,48 +53,70 @@ async function* withHead(head: Buffer[], rest: AsyncIterator<Buffer>): AsyncGene
  * decompression pass and read by decompressing from the start (no seek points).
  */
 export async function buildLayerIndex(source: AsyncIterable<Buffer>, digest: Digest, size: number, span = DEFAULT_SPAN): Promise<LayerIndex> {
-  const seen = { bytes: 0 };
-  const iterator = verified(source, digest, size, seen)[Symbol.asyncIterator]();
-  const head: Buffer[] = [];
-  let headBytes = 0;
-  while (headBytes < 4) {
-    const next = await iterator.next();
-    if (next.done) break;
-    head.push(next.value);
-    headBytes += next.value.length;
-  }
-  const compression = sniffCompression(Buffer.concat(head));
-  const stream = withHead(head, iterator);
-  const entries: TarEntry[] = [];
-  let gzip: GzipIndexBuilder | undefined;
-  let tarStream: AsyncIterable<Buffer>;
-  if (compression === 'gzip') {
-    gzip = new GzipIndexBuilder(span);
-    tarStream = gzip.inflate(stream);
-  } else if (compression === 'zstd') tarStream = decompressLayer(stream);
-  else tarStream = stream;
-  let uncompressed = 0;
-  async function* counted(): AsyncGenerator<Buffer> {
-    for await (const chunk of tarStream) {
-      uncompressed += chunk.length;
+  const indexer = new StreamingIndexer(digest, size, span);
+  // parseTar reads to the end of the stream, so the digest check at its end always runs.
+  await parseTar(indexer.inflate(verified(source, digest, size, { bytes: 0 })), indexer.onEntry);
+  return indexer.finish();
+}
+
+/**
+ * Decompresses a layer stream for a consumer that parses the tar itself (the pull), keeping what
+ * an index needs: gzip checkpoints here, entries through `onEntry`. The digest is the caller's
+ * to check before the index is saved.
+ */
+export class StreamingIndexer {
+  private readonly entries: TarEntry[] = [];
+  private gzip: GzipIndexBuilder | undefined;
+  private format: LayerFormat = 'tar';
+  private uncompressed = 0;
+
+  constructor(
+    private readonly digest: Digest,
+    private readonly size: number,
+    private readonly span = DEFAULT_SPAN,
+  ) {}
+
+  readonly onEntry = (entry: TarEntry): void => {
+    this.entries.push(entry);
+  };
+
+  async *inflate(source: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+    const iterator = source[Symbol.asyncIterator]();
+    const head: Buffer[] = [];
+    let headBytes = 0;
+    while (headBytes < 4) {
+      const next = await iterator.next();
+      if (next.done) break;
+      head.push(next.value);
+      headBytes += next.value.length;
+    }
+    const compression = sniffCompression(Buffer.concat(head));
+    const stream = withHead(head, iterator);
+    let tar: AsyncIterable<Buffer>;
+    if (compression === 'gzip') {
+      this.format = 'gzip';
+      this.gzip = new GzipIndexBuilder(this.span);
+      tar = this.gzip.inflate(stream);
+    } else if (compression === 'zstd') {
+      this.format = 'zstd';
+      tar = decompressLayer(stream);
+    } else tar = stream;
+    for await (const chunk of tar) {
+      this.uncompressed += chunk.length;
       yield chunk;
     }
   }
-  await parseTar(counted(), (entry) => {
-    entries.push(entry);
-  });
-  // The tar may end before the blob does (padding): read on, so the digest is checked.
-  for await (const _ of counted()) {
-    // drained
+
+  finish(): LayerIndex {
+    return {
+      version: INDEX_FORMAT_VERSION,
+      layerDigest: this.digest,
+      compressedSize: this.size,
+      uncompressedSize: this.uncompressed,
+      format: this.format,
+      span: this.gzip ? this.span : 0,
+      entries: this.entries,
+      checkpoints: this.gzip?.checkpoints ?? [],
+    };
   }
-  return {
-    version: INDEX_FORMAT_VERSION,
-    layerDigest: digest,
-    compressedSize: size,
-    uncompressedSize: uncompressed,
-    format: compression === 'none' ? 'tar' : compression,
-    span: gzip ? span : 0,
-    entries,
-    checkpoints: gzip?.checkpoints ?? [],
-  };
 }

@@ -84,10 +84,17 @@ export class LayerRules<N> {
     private readonly warn: (message: string) => void,
   ) {}
 
-  /** Applies a layer given as its uncompressed tar stream. */
-  async applyLayer(tar: AsyncIterable<Buffer | Uint8Array | string>): Promise<ApplyStats> {
+  /** Applies a layer given as its uncompressed tar stream; `onEntry` sees every member (for an index). */
+  async applyLayer(tar: AsyncIterable<Buffer | Uint8Array | string>, onEntry?: (entry: TarEntry) => void): Promise<ApplyStats> {
     const stats = this.startLayer();
-    await parseTar(tar, (entry, data) => this.applyCounted(entry, data, stats), { warn: this.warn });
+    await parseTar(
+      tar,
+      (entry, data) => {
+        onEntry?.({ ...entry, xattrs: { ...entry.xattrs } });
+        return this.applyCounted(entry, data, stats);
+      },
+      { warn: this.warn },
+    );
     this.ops.finishLayer();
     return stats;
   }

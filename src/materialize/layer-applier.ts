@@ -173,7 +173,7 @@ export class LayerApplier {
     this.rules = new LayerRules(new HostTree(root, options.warn), options.warn);
   }
 
-  applyLayer(tar: AsyncIterable<Buffer | Uint8Array | string>): Promise<ApplyStats> {
-    return this.rules.applyLayer(tar);
+  applyLayer(tar: AsyncIterable<Buffer | Uint8Array | string>, onEntry?: (entry: TarEntry) => void): Promise<ApplyStats> {
+    return this.rules.applyLayer(tar, onEntry);
   }
 }

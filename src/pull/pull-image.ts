@@ -4,7 +4,9 @@ import { RootfsTarget } from '../materialize/rootfs-target.js';
 import { KrgoError } from '../errors.js';
 import { digestHex, type Digest } from '../digest.js';
 import { BlobDownload } from '../blob/blob-download.js';
-import { decompressLayer } from '../compression/decompress.js';
+import { StreamingIndexer } from '../index/layer-index.js';
+import type { LayerIndex } from '../index/layer-index.js';
+import { IndexStore } from '../index/index-store.js';
 import { layerCompression } from '../image/media-types.js';
 import { hostPlatform } from '../image/platform.js';
 import { LayerApplier } from '../materialize/layer-applier.js';
@@ -75,13 +77,17 @@ export async function pullImage(options: PullOptions): Promise<PullResult> {
     });
 
     const applier = new LayerApplier(staging, { warn });
+    const indexes: LayerIndex[] = [];
     let entries = 0;
     let skipped = 0;
     for (const [index, layer] of layers.entries()) {
       const download = downloads.get(layer.digest)!;
       events.applyStart?.(index);
       try {
-        const stats = await applier.applyLayer(decompressLayer(download.reader()));
+        // The layer's index comes for free with the pass: a later mount starts without one.
+        const indexer = new StreamingIndexer(layer.digest, layer.size);
+        const stats = await applier.applyLayer(indexer.inflate(download.reader()), indexer.onEntry);
+        indexes.push(indexer.finish());
         entries += stats.entries;
         skipped += stats.skipped;
         events.applyDone?.(index, stats);
@@ -93,6 +99,9 @@ export async function pullImage(options: PullOptions): Promise<PullResult> {
       }
     }
     await Promise.all(runs.values());
+    // Saved only now that every blob has passed its digest check.
+    const store = new IndexStore(options.cacheDir);
+    await Promise.all(indexes.map((index) => store.save(index).catch((err: unknown) => warn(`could not save the index of ${index.layerDigest}: ${(err as Error).message}`))));
 
     await target.commit(image, 'pull');
     if (!options.keepBlobs) await Promise.all([...downloads.values()].map((d) => rm(d.path, { force: true })));

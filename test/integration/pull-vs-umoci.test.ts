@@ -101,6 +101,14 @@ describe('krgo pull equals umoci unpack', () => {
     });
   }
 
+  it('leaves the layer indexes in the cache, so a later mount or index needs no pass', async () => {
+    const res = await krgo(['index', `${registry.host}/edge/mixed:v1`, '--cache-dir', join(work.path, 'cache')]);
+    assert.equal(res.code, 0, res.stderr);
+    assert.equal((res.stdout.match(/: cache,/g) ?? []).length, 3, res.stdout);
+    assert.match(res.stdout, /gzip/);
+    assert.match(res.stdout, /zstd/);
+  });
+
   it('writes metadata beside the rootfs, never in it, and runs a real shell in the result', async () => {
     const rootfs = join(work.path, 'bb');
     const res = await krgo(['pull', `${registry.host}/busybox`, '-r', rootfs, '--cache-dir', join(work.path, 'cache'), '-q']);
