@@ -20,11 +20,28 @@ const EXIT: Partial<Record<ErrorCode, number>> = {
   INTERRUPTED: 130,
 };
 
+/** System errors people can act on: said plainly, without a stack trace. */
+const SYSTEM_ERRORS: Record<string, string> = {
+  ENOSPC: 'no space left on the device',
+  EDQUOT: 'disk quota exceeded',
+  EACCES: 'permission denied',
+  EPERM: 'operation not permitted (krgo needs root for owners, devices and FUSE)',
+  EROFS: 'read-only file system',
+  EMFILE: 'too many open files',
+  ENOTCONN: 'a dead mount is in the way (run krgo umount on it)',
+};
+
 export function reportFailure(err: unknown): number {
   const message = describeError(err);
   if (err instanceof KrgoError) {
     process.stderr.write(`krgo: ${message}\n`);
     return EXIT[err.code] ?? 1;
+  }
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  if (code && SYSTEM_ERRORS[code]) {
+    const path = (err as NodeJS.ErrnoException).path;
+    process.stderr.write(`krgo: ${SYSTEM_ERRORS[code]}${path ? `: ${path}` : ''} (${code})\n`);
+    return 1;
   }
   process.stderr.write(`krgo: unexpected error: ${err instanceof Error ? (err.stack ?? message) : message}\n`);
   return 1;

@@ -35,6 +35,9 @@ export async function materializeImage(options: MaterializeOptions): Promise<Mat
     const stats = await materializeTree(tree, target.staging, new ImageReader(tree, readers), {
       warn,
       onFile: (bytes) => options.events?.progress?.((written += bytes)),
+    }).catch(async (err: unknown) => {
+      await target.abandon();
+      throw err;
     });
     await target.commit(image, 'materialize');
     return { ...stats, rootfs: target.rootfs, fetched: [...source.fetched.values()].reduce((a, b) => a + b, 0) };

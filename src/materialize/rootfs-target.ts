@@ -42,6 +42,11 @@ export class RootfsTarget {
     return target;
   }
 
+  /** After a failure: the partial tree goes (a rerun rebuilds it; downloads resume on their own). */
+  async abandon(): Promise<void> {
+    await rm(this.staging, { recursive: true, force: true });
+  }
+
   /** Writes manifest and config beside the tree, moves it into place, then marks it complete. */
   async commit(image: ResolvedImage, how: 'pull' | 'materialize'): Promise<void> {
     await writeFile(join(this.metadataDir, 'manifest.json'), image.manifestBytes);

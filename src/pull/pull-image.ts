@@ -95,10 +95,14 @@ export async function pullImage(options: PullOptions): Promise<PullResult> {
         // Let downloads settle (their partial files stay consistent for a resume), then report
         // the root cause: a blob that failed verification explains any decoding error after it.
         await Promise.allSettled(runs.values());
+        await target.abandon();
         throw layerFailure(download.failure ?? err, index, layer.digest);
       }
     }
-    await Promise.all(runs.values());
+    await Promise.all(runs.values()).catch(async (err: unknown) => {
+      await target.abandon();
+      throw err;
+    });
     // Saved only now that every blob has passed its digest check.
     const store = new IndexStore(options.cacheDir);
     await Promise.all(indexes.map((index) => store.save(index).catch((err: unknown) => warn(`could not save the index of ${index.layerDigest}: ${(err as Error).message}`))));

@@ -115,6 +115,7 @@ describe('pull survives a faulty registry and refuses corrupt data', () => {
     assert.notEqual(res.code, 0);
     assert.match(res.stderr, new RegExp(`blob ${bigLayer.digest} failed verification`));
     await assert.rejects(stat(join(work.path, 'corrupt')));
+    await assert.rejects(stat(join(work.path, '.corrupt.krgo', 'rootfs.partial')), 'the partial tree is removed');
     // The corrupt download is not kept for a resume: the next run fetches it afresh and succeeds.
     reset();
     const again = await pullThroughProxy('corrupt');
