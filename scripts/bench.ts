@@ -90,6 +90,18 @@ async function readAll(root: string, files: string[]): Promise<{ mbps: number; b
   return { mbps: bytes / 1e6 / (now() - t), bytes };
 }
 
+async function countEntries(root: string): Promise<number> {
+  let n = 0;
+  const walk = async (dir: string): Promise<void> => {
+    for (const entry of await readdir(dir, { withFileTypes: true })) {
+      n++;
+      if (entry.isDirectory()) await walk(join(dir, entry.name));
+    }
+  };
+  await walk(root);
+  return n;
+}
+
 async function statWalk(root: string): Promise<number> {
   const t = now();
   const walk = async (dir: string): Promise<void> => {
@@ -115,10 +127,12 @@ try {
   const manifestPath = JSON.parse(await readFile(join(layout, 'index.json'), 'utf8')).manifests[0].digest.slice(7);
   const manifest = JSON.parse(await readFile(join(layout, 'blobs/sha256', manifestPath), 'utf8')) as { layers: { digest: string; size: number }[] };
   const imageBytes = manifest.layers.reduce((a, l) => a + l.size, 0);
+  const largestBlobPath = join(layout, 'blobs/sha256', manifest.layers.reduce((a, b) => (a.size > b.size ? a : b)).digest.slice(7));
 
   const r = { pull: [] as number[], pullRss: [] as number[], skopeo: [] as number[], skopeoRss: [] as number[], umoci: [] as number[], umociRss: [] as number[],
     coldReady: [] as number[], warmReady: [] as number[], python: [] as number[], lazyBytes: [] as number[], mountRss: [] as number[],
-    readMount: [] as number[], readDisk: [] as number[], walkMount: [] as number[], walkDisk: [] as number[] };
+    readMount: [] as number[], readDisk: [] as number[], walkMount: [] as number[], walkDisk: [] as number[],
+    libMount: [] as number[], libArchive: [] as number[], libDisk: [] as number[], walkArchive: [] as number[], perEntryMount: [] as number[], perEntryArchive: [] as number[] };
   for (let i = 0; i < REPEAT; i++) {
     const dir = join(work.path, `run${i}`);
     await mkdir(dir);
@@ -151,6 +165,25 @@ try {
     r.walkMount.push(await statWalk(join(dir, 'mnt')));
     r.walkDisk.push(await statWalk(join(dir, 'rootfs')));
     r.mountRss.push(await warm.peakRssMb());
+
+    // archivemount of the base layer (the same files, one layer): warm reads and a walk.
+    const archive = join(dir, 'mnt-archivemount');
+    await mkdir(archive);
+    await runOk('archivemount', ['-o', 'ro,readonly', largestBlobPath, archive]);
+    try {
+      const libFiles = await filesUnder(join(dir, 'rootfs'), 'usr/lib/x86_64-linux-gnu');
+      for (const root of [join(dir, 'mnt'), archive]) await readAll(root, libFiles);
+      r.libMount.push((await readAll(join(dir, 'mnt'), libFiles)).mbps);
+      r.libArchive.push((await readAll(archive, libFiles)).mbps);
+      r.libDisk.push((await readAll(join(dir, 'rootfs'), libFiles)).mbps);
+      const [entriesMount, entriesArchive] = [await countEntries(join(dir, 'mnt')), await countEntries(archive)];
+      const walkArchive = await statWalk(archive);
+      r.walkArchive.push(walkArchive);
+      r.perEntryMount.push((r.walkMount[i]! / entriesMount) * 1e6);
+      r.perEntryArchive.push((walkArchive / entriesArchive) * 1e6);
+    } finally {
+      await runOk('fusermount', ['-u', archive]);
+    }
     await warm.stop();
     await rm(dir, { recursive: true, force: true });
     log(`run ${i + 1}/${REPEAT}: pull ${pull.seconds.toFixed(2)} s, skopeo+umoci ${(copy.seconds + unpack.seconds).toFixed(2)} s, cold mount ${cold.readySeconds.toFixed(2)} s, lazy ready ${warm.readySeconds.toFixed(2)} s, python ${r.python[i]!.toFixed(2)} s, ${(r.lazyBytes[i]! / 1e6).toFixed(1)} MB`);
@@ -187,6 +220,7 @@ try {
       timeVsPull: m(r.python) / m(r.pull), timeVsSkopeo: m(r.python) / m(r.skopeo), bytesShare: m(r.lazyBytes) / imageBytes, goalTime: 0.25, goalBytes: 0.15,
     },
     warmReads: { mountMBps: m(r.readMount), diskMBps: m(r.readDisk), ratio: m(r.readMount) / m(r.readDisk), goal: 0.5, walkMount: m(r.walkMount), walkDisk: m(r.walkDisk), walkRatio: m(r.walkMount) / m(r.walkDisk), walkGoal: 3 },
+    archivemount: { libMountMBps: m(r.libMount), libArchiveMBps: m(r.libArchive), libDiskMBps: m(r.libDisk), walkArchive: m(r.walkArchive), usPerEntryMount: m(r.perEntryMount), usPerEntryArchive: m(r.perEntryArchive) },
     index: { layerBytes: largest.size, indexBytes, share: indexBytes / largest.size, buildSeconds: median(build), gzipDcSeconds: median(gz), speedVsGzip: median(gz) / median(build) },
     rssMb: { krgoPull: m(r.pullRss), krgoMount: m(r.mountRss), skopeo: m(r.skopeoRss), umoci: m(r.umociRss) },
   };
@@ -200,6 +234,8 @@ try {
     ['3. … bytes fetched (MB)', f(results.lazyMount.bytes / 1e6, 1), `image ${f(imageBytes / 1e6, 1)}`, `${f(100 * results.lazyMount.bytesShare, 1)}%`, '≤ 15%'],
     ['4. warm reads, python stdlib (MB/s)', f(results.warmReads.mountMBps, 0), `local disk ${f(results.warmReads.diskMBps, 0)}`, f(results.warmReads.ratio), '≥ 0.5'],
     ['4. stat walk of the tree (s)', f(results.warmReads.walkMount), `local disk ${f(results.warmReads.walkDisk)}`, f(results.warmReads.walkRatio), '≤ 3'],
+    ['4. warm reads, base-layer libraries (MB/s)', f(results.archivemount.libMountMBps, 0), `archivemount ${f(results.archivemount.libArchiveMBps, 0)}, disk ${f(results.archivemount.libDiskMBps, 0)}`, `${f(results.archivemount.libMountMBps / results.archivemount.libArchiveMBps)} / ${f(results.archivemount.libMountMBps / results.archivemount.libDiskMBps)}`, '≥ 0.5 of disk'],
+    ['4. stat walk, µs per entry', f(results.archivemount.usPerEntryMount, 0), `archivemount ${f(results.archivemount.usPerEntryArchive, 0)}`, f(results.archivemount.usPerEntryMount / results.archivemount.usPerEntryArchive), ''],
     ['5. index size (largest layer)', `${f(indexBytes / 1e6)} MB`, `layer ${f(largest.size / 1e6, 1)} MB`, `${f(100 * results.index.share, 1)}%`, ''],
     ['5. index build (s)', f(results.index.buildSeconds), `gzip -dc ${f(results.index.gzipDcSeconds)}`, `${f(results.index.speedVsGzip)}× faster`, ''],
     ['6. peak RSS (MB)', `pull ${f(results.rssMb.krgoPull, 0)}, mount ${f(results.rssMb.krgoMount, 0)}`, `skopeo ${f(results.rssMb.skopeo, 0)}, umoci ${f(results.rssMb.umoci, 0)}`, '', ''],
