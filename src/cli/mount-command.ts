@@ -67,9 +67,11 @@ Examples:
         if (!flags.quiet) process.stdout.write(`${line}\n`);
       };
       const { mountImage } = await import('../mount/mount-image.js');
+      let lost: () => void = () => undefined;
       const handle = await mountImage({
         ...source,
         mountpoint,
+        onLost: () => lost(),
         events: {
           warn: (message) => process.stderr.write(`warning: ${message}\n`),
           layerIndexed: (layer, from, index) =>
@@ -88,6 +90,7 @@ Examples:
         };
         process.once('SIGINT', () => stop('SIGINT'));
         process.once('SIGTERM', () => stop('SIGTERM'));
+        lost = () => stop('unmounted from outside');
       });
       const fetched = handle.status().layers.reduce((a, l) => a + l.fetched, 0);
       say(`unmounted; fetched ${formatBytes(fetched)} in ${handle.status().requests} requests`);

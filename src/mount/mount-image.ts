@@ -19,6 +19,8 @@ export interface MountOptions extends ImageSource {
   memoryCacheBytes?: number;
   /** Bytes of decompressed spans kept on disk, across mounts. */
   diskCacheBytes?: number;
+  /** Called when the mount disappears from under us (umount, fusermount -u by someone else). */
+  onLost?: () => void;
   events?: IndexEvents;
 }
 
@@ -94,8 +96,15 @@ export async function mountImage(options: MountOptions): Promise<MountHandle> {
       await writeStatus(options.cacheDir, status()).catch(() => undefined);
     };
     await publish();
-    const timer = setInterval(() => void publish(), 1000);
     let stopping: Promise<void> | undefined;
+    const timer = setInterval(() => {
+      if (!stopping && !isMounted(mountpoint)) {
+        clearInterval(timer);
+        options.onLost?.();
+        return;
+      }
+      void publish();
+    }, 1000);
     return {
       status,
       tree,

@@ -22,7 +22,7 @@ describe('krgo mount: a lazy FUSE mount equal to umoci unpack', () => {
   let registry: RunningRegistry;
   let proxy: FaultProxy;
   let work: Awaited<ReturnType<typeof tempDir>>;
-  const mounted: string[] = [];
+  const mounted: { mp: string; cacheDir: string }[] = [];
   const cache = () => join(work.path, 'cache');
 
   before(async () => {
@@ -45,7 +45,7 @@ describe('krgo mount: a lazy FUSE mount equal to umoci unpack', () => {
   });
 
   after(async () => {
-    for (const mp of mounted) await unmount(mp, cache()).catch(() => undefined);
+    for (const { mp, cacheDir } of mounted) await unmount(mp, cacheDir).catch(() => undefined);
     await proxy?.stop();
     await registry?.stop();
     await work?.remove();
@@ -53,7 +53,7 @@ describe('krgo mount: a lazy FUSE mount equal to umoci unpack', () => {
 
   async function mountAt(image: string, name: string): Promise<string> {
     const mp = join(work.path, 'mnt', name);
-    mounted.push(mp);
+    mounted.push({ mp, cacheDir: cache() });
     await mountDaemon(image, mp, cache());
     return mp;
   }
@@ -76,7 +76,7 @@ describe('krgo mount: a lazy FUSE mount equal to umoci unpack', () => {
     proxy.bytesSent = 0;
     const stargzCache = join(work.path, 'cache-stargz');
     const mp = join(work.path, 'mnt', 'estargz');
-    mounted.push(mp);
+    mounted.push({ mp, cacheDir: stargzCache });
     await mountDaemon(`${proxy.host}/estargz:latest`, mp, stargzCache);
     const status = (await readStatus(stargzCache, mp))!;
     assert.ok(proxy.bytesSent < status.layers[0]!.size / 2, `ready after ${proxy.bytesSent} bytes of a ${status.layers[0]!.size}-byte layer`);
@@ -110,7 +110,7 @@ describe('krgo mount: a lazy FUSE mount equal to umoci unpack', () => {
     proxy.seen.length = 0;
     proxy.bytesSent = 0;
     const mp = join(work.path, 'mnt', 'debian-lazy');
-    mounted.push(mp);
+    mounted.push({ mp, cacheDir: lazyCache });
     await mountDaemon(`${proxy.host}/library/debian:bookworm`, mp, lazyCache);
     const before = proxy.bytesSent;
     assert.equal(await readFile(join(mp, 'etc/krgo-release'), 'utf8'), 'built by krgo tests\n');
@@ -133,7 +133,7 @@ describe('krgo mount: a lazy FUSE mount equal to umoci unpack', () => {
     proxy.seen.length = 0;
     proxy.bytesSent = 0;
     const mp = join(work.path, 'mnt', 'machine-b');
-    mounted.push(mp);
+    mounted.push({ mp, cacheDir: join(work.path, 'cache-machine-b') });
     const machineB = join(work.path, 'cache-machine-b');
     await mountDaemon(`${proxy.host}/library/debian:bookworm`, mp, machineB);
     const status = (await readStatus(machineB, mp))!;
@@ -164,7 +164,7 @@ describe('krgo mount: a lazy FUSE mount equal to umoci unpack', () => {
   it('SIGTERM unmounts cleanly and exits 0; a SIGKILLed mount is cleared by krgo umount', async () => {
     const mp = join(work.path, 'mnt', 'signals');
     await mkdir(mp, { recursive: true });
-    mounted.push(mp);
+    mounted.push({ mp, cacheDir: cache() });
     const waitReady = async (pid: number | undefined) => {
       for (let i = 0; i < 600; i++) {
         const status = await readStatus(cache(), mp);
@@ -190,5 +190,12 @@ describe('krgo mount: a lazy FUSE mount equal to umoci unpack', () => {
     assert.equal(res.code, 0, res.stderr);
     assert.equal(isMounted(mp), false);
     assert.deepEqual(await readdir(mp), [], 'the mountpoint is usable again');
+
+    // Unmounted from outside (umount, fusermount -u): the mount process notices and exits 0.
+    const outside = spawn(process.execPath, [KRGO_BIN, 'mount', `${registry.host}/busybox:latest`, mp, '--cache-dir', cache(), '-q'], { stdio: 'ignore' });
+    await waitReady(outside.pid);
+    const outsideExit = new Promise<number | null>((r) => outside.once('exit', (code) => r(code)));
+    await run('fusermount', ['-u', mp]);
+    assert.equal(await outsideExit, 0, 'the mount process ends when its mount is gone');
   });
 });
