@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { KrgoError } from '../errors.js';
 import { checkDigest, digestAlgorithm, type Digest } from '../digest.js';
-import { decompressLayer, sniffCompression } from '../compression/decompress.js';
+import { decompressZstd, sniffCompression } from '../compression/decompress.js';
 import { DEFAULT_SPAN, GzipIndexBuilder, type Checkpoint } from '../gzip/gzip-index.js';
 import { parseTar } from '../tar/tar-parser.js';
 import type { TarEntry } from '../tar/tar-entry.js';
@@ -99,7 +99,7 @@ export class StreamingIndexer {
       tar = this.gzip.inflate(stream);
     } else if (compression === 'zstd') {
       this.format = 'zstd';
-      tar = decompressLayer(stream);
+      tar = decompressZstd(stream);
     } else tar = stream;
     for await (const chunk of tar) {
       this.uncompressed += chunk.length;
