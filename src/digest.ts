@@ -1,5 +1,4 @@
 import { createHash, type Hash } from 'node:crypto';
-import { Transform, type TransformCallback } from 'node:stream';
 import { KrgoError } from './errors.js';
 
 /** A validated content digest. Validation happens before a digest is ever used in a path or URL. */
@@ -48,40 +47,18 @@ export function checkDigest(expected: Digest, actualHex: string, what: string): 
 }
 
 /**
- * Pass-through stream that hashes and counts what flows through it and fails at the end
- * when the digest or the size differ from what the manifest promised.
+ * Passes a blob's bytes through, hashing and counting them, and fails when they exceed the
+ * declared size or, at the end, when the size or the digest differ from what was promised.
  */
-export class VerifyingStream extends Transform {
-  private readonly hash: Hash;
-  private seen = 0;
-  constructor(
-    private readonly expected: Digest,
-    private readonly expectedSize: number | undefined,
-    private readonly what: string,
-    alreadyHashed?: { hash: Hash; bytes: number },
-  ) {
-    super();
-    this.hash = alreadyHashed?.hash ?? createDigester(expected);
-    this.seen = alreadyHashed?.bytes ?? 0;
+export async function* verifyChunks(source: AsyncIterable<Buffer>, expected: Digest, expectedSize: number, what: string): AsyncGenerator<Buffer> {
+  const hash = createDigester(expected);
+  let seen = 0;
+  for await (const chunk of source) {
+    seen += chunk.length;
+    if (seen > expectedSize) throw new KrgoError('SIZE_MISMATCH', `${what} ${expected} is larger than its declared ${expectedSize} bytes`);
+    hash.update(chunk);
+    yield chunk;
   }
-  override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
-    this.seen += chunk.length;
-    if (this.expectedSize !== undefined && this.seen > this.expectedSize) {
-      done(new KrgoError('SIZE_MISMATCH', `${this.what} ${this.expected} is larger than its declared ${this.expectedSize} bytes`));
-      return;
-    }
-    this.hash.update(chunk);
-    done(null, chunk);
-  }
-  override _flush(done: TransformCallback): void {
-    try {
-      if (this.expectedSize !== undefined && this.seen !== this.expectedSize) {
-        throw new KrgoError('SIZE_MISMATCH', `${this.what} ${this.expected} has ${this.seen} bytes, expected ${this.expectedSize}`);
-      }
-      checkDigest(this.expected, this.hash.digest('hex'), this.what);
-      done();
-    } catch (err) {
-      done(err as Error);
-    }
-  }
+  if (seen !== expectedSize) throw new KrgoError('SIZE_MISMATCH', `${what} ${expected} has ${seen} bytes, expected ${expectedSize}`);
+  checkDigest(expected, hash.digest('hex'), what);
 }

@@ -1,10 +1,10 @@
 import { EventEmitter } from 'node:events';
-import { open, rename, stat, mkdir, type FileHandle } from 'node:fs/promises';
+import { open, rename, rm, stat, mkdir, type FileHandle } from 'node:fs/promises';
 import { read as fsRead, open as fsOpenCb, close as fsCloseCb } from 'node:fs';
 import { Readable } from 'node:stream';
 import { dirname } from 'node:path';
 import { KrgoError } from '../errors.js';
-import { checkDigest, createDigester, VerifyingStream, type Digest } from '../digest.js';
+import { checkDigest, createDigester, digestHex, type Digest } from '../digest.js';
 import type { RegistryClient } from '../registry/client.js';
 import { resumableChunks, type ResumeOptions } from './resumable-chunks.js';
 
@@ -20,7 +20,7 @@ export class BlobDownload extends EventEmitter {
   finished = false;
   failure: Error | undefined;
   readonly partialPath: string;
-  /** Set when the file was already complete in the cache: the reader verifies instead. */
+  /** Set when a complete, rehashed copy was already in the cache. */
   private fromCache = false;
   private readonly started: Promise<void>;
   private markStarted!: () => void;
@@ -55,8 +55,7 @@ export class BlobDownload extends EventEmitter {
 
   private async download(): Promise<void> {
     await mkdir(dirname(this.path), { recursive: true });
-    const existing = await stat(this.path).catch(() => undefined);
-    if (existing?.size === this.size) {
+    if (await this.cachedCopyIsGood()) {
       this.fromCache = true;
       this.written = this.size;
       this.markStarted();
@@ -87,6 +86,28 @@ export class BlobDownload extends EventEmitter {
       throw err;
     }
     await rename(this.partialPath, this.path);
+  }
+
+  /**
+   * A complete blob left in the cache by an earlier run is trusted only once rehashed; a bad one
+   * is dropped (and downloaded again) rather than failing every run after it.
+   */
+  private async cachedCopyIsGood(): Promise<boolean> {
+    const existing = await stat(this.path).catch(() => undefined);
+    if (!existing) return false;
+    if (existing.size === this.size) {
+      const hash = createDigester(this.digest);
+      const fh = await open(this.path, 'r');
+      try {
+        await this.hashExisting(fh, hash);
+      } finally {
+        await fh.close();
+      }
+      if (digestHex(this.digest) === hash.digest('hex')) return true;
+    }
+    this.options.log?.(`cached copy of ${this.digest} is corrupt; downloading it again`);
+    await rm(this.path, { force: true });
+    return false;
   }
 
   /** Rehashes a partial file left by an earlier run so the download resumes after it. */
@@ -148,11 +169,7 @@ export class BlobDownload extends EventEmitter {
         else cb(err);
       },
     });
-    if (!this.fromCache) return readable;
-    // A blob found complete in the cache is checked again as it is read.
-    const verifier = new VerifyingStream(this.digest, this.size, 'cached blob');
-    readable.on('error', (err) => verifier.destroy(err));
-    return readable.pipe(verifier);
+    return readable;
   }
 }
 

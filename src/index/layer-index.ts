@@ -1,6 +1,4 @@
-import { createHash } from 'node:crypto';
-import { KrgoError } from '../errors.js';
-import { checkDigest, digestAlgorithm, type Digest } from '../digest.js';
+import { verifyChunks, type Digest } from '../digest.js';
 import { decompressZstd, sniffCompression } from '../compression/decompress.js';
 import { DEFAULT_SPAN, GzipIndexBuilder, type Checkpoint } from '../gzip/gzip-index.js';
 import { parseTar } from '../tar/tar-parser.js';
@@ -28,19 +26,6 @@ export interface LayerIndex {
   tocOffset?: number;
 }
 
-/** Counts and hashes a blob as it streams by; the digest is checked when it ends. */
-async function* verified(source: AsyncIterable<Buffer>, digest: Digest, size: number, seen: { bytes: number }): AsyncGenerator<Buffer> {
-  const hash = createHash(digestAlgorithm(digest));
-  for await (const chunk of source) {
-    seen.bytes += chunk.length;
-    if (seen.bytes > size) throw new KrgoError('SIZE_MISMATCH', `layer ${digest} is larger than its declared ${size} bytes`);
-    hash.update(chunk);
-    yield chunk;
-  }
-  if (seen.bytes !== size) throw new KrgoError('SIZE_MISMATCH', `layer ${digest} has ${seen.bytes} bytes, expected ${size}`);
-  checkDigest(digest, hash.digest('hex'), 'layer');
-}
-
 /** Prepends the bytes already read for sniffing back onto the stream. */
 async function* withHead(head: Buffer[], rest: AsyncIterator<Buffer>): AsyncGenerator<Buffer> {
   yield* head;
@@ -55,7 +40,7 @@ async function* withHead(head: Buffer[], rest: AsyncIterator<Buffer>): AsyncGene
 export async function buildLayerIndex(source: AsyncIterable<Buffer>, digest: Digest, size: number, span = DEFAULT_SPAN): Promise<LayerIndex> {
   const indexer = new StreamingIndexer(digest, size, span);
   // parseTar reads to the end of the stream, so the digest check at its end always runs.
-  await parseTar(indexer.inflate(verified(source, digest, size, { bytes: 0 })), indexer.onEntry);
+  await parseTar(indexer.inflate(verifyChunks(source, digest, size, 'layer')), indexer.onEntry);
   return indexer.finish();
 }
 

@@ -1,7 +1,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { readdir, stat } from 'node:fs/promises';
+import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { spawn } from 'node:child_process';
 import { startRegistry, type RunningRegistry } from '../support/registry.js';
 import { startFaultProxy, type FaultProxy, type SeenRequest } from '../support/fault-proxy.js';
@@ -132,6 +132,23 @@ describe('pull survives a faulty registry and refuses corrupt data', () => {
     assert.notEqual(res.code, 0);
     assert.match(res.stderr, new RegExp(`blob ${bigLayer.digest} failed verification`));
     await assert.rejects(stat(join(work.path, 'corrupt-tail')));
+  });
+
+  it('a corrupt blob left complete in the cache is rehashed, dropped and fetched again', async () => {
+    reset();
+    const cache = join(work.path, 'cache-kept');
+    const first = await krgo(['pull', `${proxy.host}/busybox:latest`, '-r', join(work.path, 'kept-1'), '--cache-dir', cache, '-q', '--keep-blobs']);
+    assert.equal(first.code, 0, first.stderr);
+    const kept = join(cache, 'blobs', 'sha256', bigLayer.digest.slice(7));
+    const bytes = await readFile(kept);
+    bytes.writeUInt8(bytes.readUInt8(bytes.length - 1) ^ 1, bytes.length - 1);
+    await writeFile(kept, bytes);
+    reset();
+    const again = await krgo(['pull', `${proxy.host}/busybox:latest`, '-r', join(work.path, 'kept-2'), '--cache-dir', cache]);
+    assert.equal(again.code, 0, again.stderr);
+    assert.match(again.stderr, new RegExp(`cached copy of ${bigLayer.digest} is corrupt; downloading it again`));
+    assert.equal(proxy.seen.filter(isBigBlob).length, 1, 'fetched again');
+    await assertSameAsReference('kept-2');
   });
 
   it('a killed pull leaves no rootfs, and running it again resumes the download', async () => {
