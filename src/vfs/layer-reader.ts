@@ -20,6 +20,22 @@ export class SpanCache {
   ) {
     this.lru = new LRUCache<string, Buffer>({ maxSize: maxBytes, sizeCalculation: (b) => Math.max(1, b.length) });
   }
+
+  /** What is cached or already being fetched under `key`. */
+  lookup(key: string): Promise<Buffer> | undefined {
+    const cached = this.lru.get(key);
+    return cached ? Promise.resolve(cached) : this.inflight.get(key);
+  }
+
+  /** Registers a fetch so concurrent readers share it; its result is cached, a failure is not. */
+  share(key: string, fetch: Promise<Buffer>): Promise<Buffer> {
+    this.inflight.set(key, fetch);
+    fetch.then(
+      (b) => this.lru.set(key, b),
+      () => undefined,
+    ).finally(() => this.inflight.delete(key));
+    return fetch;
+  }
 }
 
 interface Span {
@@ -111,24 +127,13 @@ export class LayerReader {
     const results: Promise<Buffer>[] = [];
     const missing: number[] = [];
     for (let i = first; i <= last; i++) {
-      const cached = this.cache.lru.get(this.key(i));
-      const pending = this.cache.inflight.get(this.key(i));
-      if (cached) results[i - first] = Promise.resolve(cached);
-      else if (pending) results[i - first] = pending;
+      const known = this.cache.lookup(this.key(i));
+      if (known) results[i - first] = known;
       else missing.push(i);
     }
     if (missing.length) {
       const batch = this.loadMissing(missing);
-      for (const i of missing) {
-        const key = this.key(i);
-        const p = batch.then((found) => found.get(i)!);
-        this.cache.inflight.set(key, p);
-        p.then(
-          (b) => this.cache.lru.set(key, b),
-          () => undefined,
-        ).finally(() => this.cache.inflight.delete(key));
-        results[i - first] = p;
-      }
+      for (const i of missing) results[i - first] = this.cache.share(this.key(i), batch.then((found) => found.get(i)!));
     }
     return Promise.all(results);
   }
@@ -223,9 +228,9 @@ export class LayerReader {
 
   private chunk(c: StargzChunk): Promise<Buffer> {
     const key = `${this.index.layerDigest}:c${c.memberOffset}:${c.innerOffset}:${c.size}`;
-    const cached = this.cache.lru.get(key) ?? this.cache.inflight.get(key);
-    if (cached) return Promise.resolve(cached);
-    const p = (async () => {
+    const known = this.cache.lookup(key);
+    if (known) return known;
+    const fetch = (async () => {
       const end = c.memberOffset === this.index.tocOffset ? this.index.compressedSize : this.memberEnd(c.memberOffset);
       const member = gunzipSync(await this.source.read(this.index.layerDigest, c.memberOffset, end));
       const data = member.subarray(c.innerOffset, c.innerOffset + c.size);
@@ -235,12 +240,7 @@ export class LayerReader {
       }
       return Buffer.from(data);
     })();
-    this.cache.inflight.set(key, p);
-    p.then(
-      (b) => this.cache.lru.set(key, b),
-      () => undefined,
-    ).finally(() => this.cache.inflight.delete(key));
-    return p;
+    return this.cache.share(key, fetch);
   }
 }
 
