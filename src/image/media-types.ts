@@ -1,3 +1,5 @@
+import { KrgoError } from '../errors.js';
+
 export const MediaType = {
   dockerManifest: 'application/vnd.docker.distribution.manifest.v2+json',
   dockerManifestList: 'application/vnd.docker.distribution.manifest.list.v2+json',
@@ -33,6 +35,15 @@ export function layerCompression(mediaType: string): Compression | undefined {
       return 'zstd';
     default:
       return undefined;
+  }
+}
+
+/** Refuses, before any layer is fetched, an image with a layer krgo cannot read. */
+export function assertSupportedLayers(layers: readonly { mediaType: string; digest: string }[]): void {
+  for (const layer of layers) {
+    if (layerCompression(layer.mediaType) === undefined) {
+      throw new KrgoError('UNSUPPORTED_MEDIA_TYPE', `layer ${layer.digest} has media type ${layer.mediaType}, which krgo cannot read`);
+    }
   }
 }
 

@@ -1,13 +1,7 @@
-import { join } from 'node:path';
-import { RegistryRangeSource } from '../blob/range-source.js';
-import { DiskSpanStore } from '../blob/disk-span-store.js';
-import { MergedTree } from '../vfs/merged-tree.js';
-import { LayerReader, SpanCache } from '../vfs/layer-reader.js';
-import { ImageReader } from '../vfs/image-reader.js';
-import { prepareImage, type IndexEvents } from '../mount/prepare-image.js';
+import { openLazyImage, prepareImage, type IndexEvents } from '../mount/prepare-image.js';
 import type { ImageSource } from '../registry/image-source.js';
 import { parseReference } from '../registry/reference.js';
-import { RootfsTarget } from './rootfs-target.js';
+import { RootfsTarget, defaultRootfs } from './rootfs-target.js';
 import { materializeTree, type MaterializeStats } from './materialize-tree.js';
 
 export interface MaterializeOptions extends ImageSource {
@@ -21,18 +15,15 @@ export interface MaterializeOptions extends ImageSource {
  */
 export async function materializeImage(options: MaterializeOptions): Promise<MaterializeStats & { rootfs: string; fetched: number }> {
   const warn = (message: string) => options.events?.warn?.(message);
-  const rootfsPath = options.rootfs ?? parseReference(options.image).repository.split('/').pop()!;
+  const rootfsPath = options.rootfs ?? defaultRootfs(parseReference(options.image));
   await RootfsTarget.assertFree(rootfsPath);
-  const { client, image, indexes } = await prepareImage(options, options.events);
+  const prepared = await prepareImage(options, options.events);
+  const { client, image } = prepared;
   try {
-    const tree = new MergedTree(warn);
-    for (const index of indexes) await tree.addLayerEntries(index.entries);
-    const source = new RegistryRangeSource(client);
-    const cache = new SpanCache(256 * 1024 * 1024, new DiskSpanStore(join(options.cacheDir, 'spans')));
-    const readers = indexes.map((index) => new LayerReader(index, source, cache, (err) => warn(`prefetch failed: ${(err as Error).message}`)));
+    const { tree, reader, source } = await openLazyImage(prepared, { cacheDir: options.cacheDir, warn });
     const target = await RootfsTarget.prepare(rootfsPath);
     let written = 0;
-    const stats = await materializeTree(tree, target.staging, new ImageReader(tree, readers), {
+    const stats = await materializeTree(tree, target.staging, reader, {
       warn,
       onFile: (bytes) => options.events?.progress?.((written += bytes)),
     }).catch(async (err: unknown) => {

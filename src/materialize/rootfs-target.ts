@@ -2,7 +2,12 @@ import { chmod, mkdir, readdir, rename, rm, stat, unlink, writeFile } from 'node
 import { basename, dirname, join, resolve } from 'node:path';
 import { KrgoError } from '../errors.js';
 import type { ResolvedImage } from '../registry/client.js';
-import { formatReference } from '../registry/reference.js';
+import { formatReference, type ImageReference } from '../registry/reference.js';
+
+/** The rootfs when none is given: the image's name, as in the original krgo (`debian` → ./debian). */
+export function defaultRootfs(reference: ImageReference): string {
+  return reference.repository.split('/').pop()!;
+}
 
 /** krgo's own records sit beside the rootfs, never in it: `.NAME.krgo/`. */
 export function metadataDirFor(rootfs: string): string {

@@ -1,14 +1,10 @@
 import { readdir, stat } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
-import { DiskSpanStore } from '../blob/disk-span-store.js';
+import { resolve } from 'node:path';
 import { KrgoError } from '../errors.js';
 import { formatReference } from '../registry/reference.js';
-import { RegistryRangeSource } from '../blob/range-source.js';
 import { MergedTree } from '../vfs/merged-tree.js';
-import { LayerReader, SpanCache } from '../vfs/layer-reader.js';
-import { ImageReader } from '../vfs/image-reader.js';
 import { mountTree } from '../fuse/fuse-adapter.js';
-import { prepareImage, type IndexEvents, type IndexSource } from './prepare-image.js';
+import { openLazyImage, prepareImage, type IndexEvents, type IndexSource } from './prepare-image.js';
 import type { ImageSource } from '../registry/image-source.js';
 import { removeStatus, writeStatus, type MountStatus } from './mount-status.js';
 import { isMounted } from './mount-table.js';
@@ -56,14 +52,9 @@ export async function mountImage(options: MountOptions): Promise<MountHandle> {
       options.events?.layerIndexed?.(layer, source, index, bytes);
     },
   });
-  const { client, image, indexes } = prepared;
+  const { client, image } = prepared;
   try {
-    const tree = new MergedTree(warn);
-    for (const index of indexes) await tree.addLayerEntries(index.entries);
-    const rangeSource = new RegistryRangeSource(client);
-    const cache = new SpanCache(options.memoryCacheBytes, new DiskSpanStore(join(options.cacheDir, 'spans'), options.diskCacheBytes));
-    const readers = indexes.map((index) => new LayerReader(index, rangeSource, cache, (err) => warn(`read-ahead failed: ${(err as Error).message}`)));
-    const imageReader = new ImageReader(tree, readers);
+    const { tree, reader: imageReader, source: rangeSource } = await openLazyImage(prepared, { ...options, warn });
     const status = (): MountStatus => ({
       pid: process.pid,
       reference: formatReference(image.reference),
@@ -90,10 +81,11 @@ export async function mountImage(options: MountOptions): Promise<MountHandle> {
     readyAt = Date.now();
     let lastWritten = '';
     const publish = async () => {
-      const text = JSON.stringify(status());
+      const current = status();
+      const text = JSON.stringify(current);
       if (text === lastWritten) return;
       lastWritten = text;
-      await writeStatus(options.cacheDir, status()).catch(() => undefined);
+      await writeStatus(options.cacheDir, current).catch(() => undefined);
     };
     await publish();
     let stopping: Promise<void> | undefined;

@@ -1,5 +1,4 @@
-import { KrgoError } from '../errors.js';
-import { layerCompression } from '../image/media-types.js';
+import { assertSupportedLayers } from '../image/media-types.js';
 import { hostPlatform } from '../image/platform.js';
 import type { RegistryClient, ResolvedImage } from '../registry/client.js';
 import { clientFor, type ImageSource } from '../registry/image-source.js';
@@ -9,6 +8,12 @@ import { IndexStore } from '../index/index-store.js';
 import { fetchIndexArtifact } from '../index/index-artifact.js';
 import { readStargzIndex, TOC_DIGEST_ANNOTATION } from '../index/estargz.js';
 import { limitConcurrency } from '../util/concurrency.js';
+import { join } from 'node:path';
+import { RegistryRangeSource } from '../blob/range-source.js';
+import { DiskSpanStore } from '../blob/disk-span-store.js';
+import { MergedTree } from '../vfs/merged-tree.js';
+import { LayerReader, SpanCache } from '../vfs/layer-reader.js';
+import { ImageReader } from '../vfs/image-reader.js';
 
 export type IndexSource = 'cache' | 'registry' | 'built';
 
@@ -33,6 +38,7 @@ export async function prepareImage(source: ImageSource, events: IndexEvents = {}
   const client = clientFor(source, warn);
   try {
     const resolved = await client.resolveManifest(source.platform ?? hostPlatform());
+    assertSupportedLayers(resolved.manifest.layers);
     const store = new IndexStore(source.cacheDir);
     const limit = limitConcurrency(3);
     const cached = await Promise.all(resolved.manifest.layers.map((layer) => store.load(layer.digest, layer.size, (why) => warn(`${why}; rebuilding it`))));
@@ -50,9 +56,6 @@ export async function prepareImage(source: ImageSource, events: IndexEvents = {}
     const indexes = await Promise.all(
       image.manifest.layers.map((layer, i) =>
         limit(async () => {
-          if (layerCompression(layer.mediaType) === undefined) {
-            throw new KrgoError('UNSUPPORTED_MEDIA_TYPE', `layer ${layer.digest} has media type ${layer.mediaType}, which krgo cannot present`);
-          }
           const inCache = cached[i];
           if (inCache) {
             events.layerIndexed?.(i, 'cache', inCache.index, inCache.bytes);
@@ -77,4 +80,27 @@ export async function prepareImage(source: ImageSource, events: IndexEvents = {}
     await client.close();
     throw err;
   }
+}
+
+export interface LazyImage {
+  tree: MergedTree;
+  reader: ImageReader;
+  source: RegistryRangeSource;
+}
+
+/**
+ * The read side shared by mount and materialize: the layers stacked in memory, and file bytes
+ * fetched by range through span caches in memory and on disk (`<cacheDir>/spans`).
+ */
+export async function openLazyImage(
+  prepared: PreparedImage,
+  options: { cacheDir: string; memoryCacheBytes?: number; diskCacheBytes?: number; warn: (message: string) => void },
+): Promise<LazyImage> {
+  const tree = new MergedTree(options.warn);
+  for (const index of prepared.indexes) await tree.addLayerEntries(index.entries);
+  const source = new RegistryRangeSource(prepared.client);
+  const cache = new SpanCache(options.memoryCacheBytes, new DiskSpanStore(join(options.cacheDir, 'spans'), options.diskCacheBytes));
+  const background = (err: unknown) => options.warn(`background fetch failed: ${(err as Error).message}`);
+  const readers = prepared.indexes.map((index) => new LayerReader(index, source, cache, background));
+  return { tree, reader: new ImageReader(tree, readers), source };
 }

@@ -1,13 +1,13 @@
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { RootfsTarget } from '../materialize/rootfs-target.js';
+import { RootfsTarget, defaultRootfs } from '../materialize/rootfs-target.js';
 import { KrgoError } from '../errors.js';
 import { digestHex, type Digest } from '../digest.js';
 import { BlobDownload } from '../blob/blob-download.js';
 import { StreamingIndexer } from '../index/layer-index.js';
 import type { LayerIndex } from '../index/layer-index.js';
 import { IndexStore } from '../index/index-store.js';
-import { layerCompression } from '../image/media-types.js';
+import { assertSupportedLayers } from '../image/media-types.js';
 import { hostPlatform } from '../image/platform.js';
 import { LayerApplier } from '../materialize/layer-applier.js';
 import type { ResolvedImage } from '../registry/client.js';
@@ -40,7 +40,7 @@ export interface PullResult {
  */
 export async function pullImage(options: PullOptions): Promise<PullResult> {
   const reference = parseReference(options.image);
-  const rootfsPath = options.rootfs ?? reference.repository.split('/').pop()!;
+  const rootfsPath = options.rootfs ?? defaultRootfs(reference);
   const events = options.events ?? {};
   const warn = (message: string) => events.warn?.(message);
   await RootfsTarget.assertFree(rootfsPath);
@@ -49,11 +49,7 @@ export async function pullImage(options: PullOptions): Promise<PullResult> {
   try {
     const image = await client.resolveImage(options.platform ?? hostPlatform());
     const layers = image.manifest.layers;
-    for (const layer of layers) {
-      if (layerCompression(layer.mediaType) === undefined) {
-        throw new KrgoError('UNSUPPORTED_MEDIA_TYPE', `layer ${layer.digest} has media type ${layer.mediaType}, which krgo cannot apply`);
-      }
-    }
+    assertSupportedLayers(layers);
     events.resolved?.({
       reference: formatReference(reference),
       manifestDigest: image.manifestDigest,
