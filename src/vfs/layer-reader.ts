@@ -156,10 +156,14 @@ export class LayerReader {
     await Promise.all(
       runs.map(async (run) => {
         const buffers = await this.fetchRun(run);
-        run.forEach((i, k) => {
-          found.set(i, buffers[k]!);
-          disk?.put(this.index.layerDigest, i, buffers[k]!).catch(this.onBackgroundError);
-        });
+        // On disk before it counts as loaded, so nothing fetched is lost when the process ends;
+        // a failed disk write only costs a later fetch.
+        await Promise.all(
+          run.map((i, k) => {
+            found.set(i, buffers[k]!);
+            return disk?.put(this.index.layerDigest, i, buffers[k]!).catch(this.onBackgroundError);
+          }),
+        );
       }),
     );
     return found;
