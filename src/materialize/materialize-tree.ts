@@ -19,7 +19,7 @@ function metadataOf(path: string, inode: Inode): HostMetadata {
 
 /**
  * Writes a merged tree into an empty directory: the layers are already stacked, so every path is
- * written once. File bytes are fetched with bounded parallelism; hardlinked names are linked to
+ * written once. File bytes are fetched by the bounded writers (spans shared by single flight); hardlinked names are linked to
  * the first one written; directory times are set last, deepest first.
  */
 export async function materializeTree(
@@ -66,7 +66,6 @@ export async function materializeTree(
           tasks.push(first.then((target) => linkSync(target, host)));
           break;
         }
-        reader.prefetch(inode);
         const task = limit(() => writeFile(host, path, inode));
         written.set(inode.ino, task);
         tasks.push(task);
