@@ -17,7 +17,10 @@ export type ErrorCode =
   | 'CREDENTIALS'
   | 'USAGE'
   | 'INTERRUPTED'
-  | 'INDEX_INVALID';
+  | 'INDEX_INVALID'
+  | 'GIT_FAILED'
+  | 'GIT_STATE'
+  | 'NOTHING_TO_COMMIT';
 
 export class KrgoError extends Error {
   readonly code: ErrorCode;

@@ -17,6 +17,8 @@ const EXIT: Partial<Record<ErrorCode, number>> = {
   UNSUPPORTED_MANIFEST: 7,
   UNSUPPORTED_MEDIA_TYPE: 7,
   TARGET_EXISTS: 8,
+  GIT_STATE: 9,
+  NOTHING_TO_COMMIT: 10,
   INTERRUPTED: 130,
 };
 

@@ -6,6 +6,8 @@ import { registerUmount } from './umount-command.js';
 import { registerStatus } from './status-command.js';
 import { registerIndex } from './index-command.js';
 import { registerMaterialize } from './materialize-command.js';
+import { registerCommit } from './commit-command.js';
+import { registerPush } from './push-command.js';
 import { reportFailure } from './exit-codes.js';
 
 const program = new Command()
@@ -19,8 +21,25 @@ registerUmount(program);
 registerStatus(program);
 registerIndex(program);
 registerMaterialize(program);
+registerCommit(program);
+registerPush(program);
+
+// A command whose work can no longer progress (a promise nothing will settle) would otherwise
+// end with status 0 as if it had succeeded.
+let settled = false;
+process.on('exit', (code) => {
+  if (settled || code !== 0) return;
+  process.stderr.write('krgo: internal error: the command stopped before finishing its work\n');
+  process.exitCode = 70;
+});
 
 program.parseAsync(process.argv).then(
-  () => process.exit(process.exitCode ?? 0),
-  (err: unknown) => process.exit(reportFailure(err)),
+  () => {
+    settled = true;
+    process.exit(process.exitCode ?? 0);
+  },
+  (err: unknown) => {
+    settled = true;
+    process.exit(reportFailure(err));
+  },
 );

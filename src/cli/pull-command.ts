@@ -6,6 +6,7 @@ interface PullFlags extends ImageFlags {
   quiet?: boolean;
   jobs: string;
   keepBlobs?: boolean;
+  git?: boolean;
 }
 
 export function registerPull(program: Command): void {
@@ -19,17 +20,25 @@ export function registerPull(program: Command): void {
     .option('-q, --quiet', 'print nothing but errors')
     .option('-j, --jobs <n>', 'layers downloaded at once', '3')
     .option('--keep-blobs', 'keep the compressed layers in the cache after the pull')
+    .option('-g, --git', 'also make ROOTFS a git work tree with one branch per layer (for krgo commit and push)')
     .addHelpText(
       'after',
       `
 The rootfs holds exactly the image's files. The manifest and config are written beside it, in
-.ROOTFS.krgo/ (image.json there marks a complete pull). An interrupted pull leaves no ROOTFS;
+.ROOTFS.krgo/ (image.json there marks a complete pull).
+
+With -g, .ROOTFS.krgo/git is a git repository whose work tree is ROOTFS: branch
+layer_<n>_<digest> holds the tree after layer n (n from 0), each made from the one before, the
+last checked out. Owners, modes, empty directories, devices, hardlinks and xattrs, which git
+does not keep, are recorded per branch in the ref refs/krgo/state, with the manifest and config.
+Use git on it with: git --git-dir .ROOTFS.krgo/git log --all An interrupted pull leaves no ROOTFS;
 run the same command again and the downloads resume where they stopped.
 
 Examples:
   krgo pull debian                        # docker.io/library/debian:latest into ./debian
   krgo pull localhost:5000/app:1.2 -r /srv/app
-  krgo pull alpine --platform linux/arm64/v8 -r alpine-arm64`,
+  krgo pull alpine --platform linux/arm64/v8 -r alpine-arm64
+  krgo pull debian -g && echo hi > debian/hi && krgo commit -r debian -m hi`,
     )
     .action(async (image: string, flags: PullFlags) => {
       const [{ pullImage }, { progressReporter }] = await Promise.all([import('../pull/pull-image.js'), import('./progress.js')]);
@@ -40,6 +49,7 @@ Examples:
         ...imageSource(image, flags),
         ...(flags.rootfs ? { rootfs: flags.rootfs } : {}),
         ...(flags.keepBlobs ? { keepBlobs: true } : {}),
+        ...(flags.git ? { git: true } : {}),
         concurrency: Number.isInteger(jobs) && jobs > 0 ? jobs : 3,
         events: progress,
       });

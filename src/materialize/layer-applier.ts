@@ -26,6 +26,8 @@ const FORBIDDEN_XATTR = /^trusted\.overlay\./;
  */
 class HostTree implements TreeOps<string> {
   private dirTimes = new Map<string, { atime: Time; mtime: Time }>();
+  /** Times of directories a layer changed without describing them, put back when it ends. */
+  private untouchedTimes = new Map<string, { atime: Time; mtime: Time }>();
   private readonly metadata: HostMetadataWriter;
 
   constructor(
@@ -52,7 +54,20 @@ class HostTree implements TreeOps<string> {
     return host;
   }
   remove(dir: string, name: string): void {
+    this.keepParentTimes(dir);
     rmSync(`${dir}/${name}`, { recursive: true, force: true });
+  }
+
+  /**
+   * A layer sets only the times it carries: adding or removing an entry must not leave its
+   * parent with the time of the extraction (as umoci, which restores the parent after each
+   * entry; the root excepted).
+   */
+  private keepParentTimes(dir: string): void {
+    if (dir === this.root || this.untouchedTimes.has(dir)) return;
+    const st = lstatSync(dir, { bigint: true });
+    const split = (ns: bigint): Time => ({ sec: Number(ns / 1_000_000_000n), nsec: Number(ns % 1_000_000_000n) });
+    this.untouchedTimes.set(dir, { atime: split(st.atimeNs), mtime: split(st.mtimeNs) });
   }
   childNames(dir: string): string[] {
     return readdirSync(dir);
@@ -60,6 +75,7 @@ class HostTree implements TreeOps<string> {
 
   async create(dir: string, name: string, entry: TarEntry, data: EntryData, existingDir: string | undefined, linkTarget: string | undefined): Promise<string> {
     const host = `${dir}/${name}`;
+    this.keepParentTimes(dir);
     switch (entry.type) {
       case 'file': {
         const fd = openSync(host, CREATE_FLAGS, 0o600);
@@ -96,7 +112,10 @@ class HostTree implements TreeOps<string> {
   }
 
   finishLayer(): void {
-    // Directory times last, deepest first, once their children are in place.
+    // Directory times last, deepest first, once their children are in place; a directory's own
+    // entry wins over the times it had before the layer.
+    for (const [host, times] of this.untouchedTimes) if (!this.dirTimes.has(host)) this.dirTimes.set(host, times);
+    this.untouchedTimes = new Map();
     const dirs = [...this.dirTimes.entries()].sort((a, b) => b[0].length - a[0].length);
     for (const [host, t] of dirs) {
       // A later entry of the same layer may have removed the directory.

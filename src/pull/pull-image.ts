@@ -10,6 +10,7 @@ import { IndexStore } from '../index/index-store.js';
 import { assertSupportedLayers } from '../image/media-types.js';
 import { hostPlatform } from '../image/platform.js';
 import { LayerApplier } from '../materialize/layer-applier.js';
+import { LayerBranchWriter, layerDiffIds } from '../git/layer-branches.js';
 import type { ResolvedImage } from '../registry/client.js';
 import { clientFor, type ImageSource } from '../registry/image-source.js';
 import { formatReference, parseReference } from '../registry/reference.js';
@@ -22,6 +23,8 @@ export interface PullOptions extends ImageSource {
   /** Layers downloaded at once. */
   concurrency?: number;
   keepBlobs?: boolean;
+  /** Also write a git repository with one branch per layer (`pull -g`). */
+  git?: boolean;
   events?: PullEvents;
 }
 
@@ -73,6 +76,8 @@ export async function pullImage(options: PullOptions): Promise<PullResult> {
     });
 
     const applier = new LayerApplier(staging, { warn });
+    const branches = options.git ? await LayerBranchWriter.create(target.rootfs, staging) : undefined;
+    const diffIds = options.git ? layerDiffIds(image) : [];
     const indexes: LayerIndex[] = [];
     let entries = 0;
     let skipped = 0;
@@ -84,6 +89,7 @@ export async function pullImage(options: PullOptions): Promise<PullResult> {
         const indexer = new StreamingIndexer(layer.digest, layer.size);
         const stats = await applier.applyLayer(indexer.inflate(download.reader()), indexer.onEntry);
         indexes.push(indexer.finish());
+        await branches?.commitLayer(index, layer, diffIds[index]!);
         entries += stats.entries;
         skipped += stats.skipped;
         events.applyDone?.(index, stats);
@@ -103,6 +109,10 @@ export async function pullImage(options: PullOptions): Promise<PullResult> {
     const store = new IndexStore(options.cacheDir);
     await Promise.all(indexes.map((index) => store.save(index).catch((err: unknown) => warn(`could not save the index of ${index.layerDigest}: ${(err as Error).message}`))));
 
+    await branches?.finish(image).catch(async (err: unknown) => {
+      await target.abandon();
+      throw err;
+    });
     await target.commit(image, 'pull');
     if (!options.keepBlobs) await Promise.all([...downloads.values()].map((d) => rm(d.path, { force: true })));
     return { rootfs: target.rootfs, metadataDir: target.metadataDir, image, layers: layers.length, entries, skipped };

@@ -58,32 +58,45 @@ function header(name: string, typeflag: string, size: number, e: WriteEntry): Bu
   return block;
 }
 
-const pad = (size: number): Buffer => Buffer.alloc((BLOCK - (size % BLOCK)) % BLOCK);
+/** Zero bytes that bring a member's data to a whole block. */
+export const padding = (size: number): Buffer => Buffer.alloc((BLOCK - (size % BLOCK)) % BLOCK);
 
-/** Serializes one member (PAX header first when a field does not fit ustar). */
-export function encodeEntry(e: WriteEntry): Buffer {
-  const content = e.type === 'file' ? Buffer.from(e.content ?? '') : Buffer.alloc(0);
+/** The two zero blocks that end an archive. */
+export const END_OF_ARCHIVE = Buffer.alloc(BLOCK * 2);
+
+/**
+ * The header blocks of one member whose data is `size` bytes (a PAX header first when a field
+ * does not fit ustar); the data and its padding follow, written by the caller.
+ */
+export function encodeHeader(e: WriteEntry, size: number): Buffer {
   const pax: Buffer[] = [];
   const fits = (s: string) => Buffer.byteLength(s) < 100 && /^[\x20-\x7e]*$/.test(s);
   if (!fits(e.path)) pax.push(paxRecord('path', Buffer.from(e.path)));
   if (e.linkname && !fits(e.linkname)) pax.push(paxRecord('linkpath', Buffer.from(e.linkname)));
   if ((e.uid ?? 0) > OCTAL_MAX[8]) pax.push(paxRecord('uid', Buffer.from(String(e.uid))));
   if ((e.gid ?? 0) > OCTAL_MAX[8]) pax.push(paxRecord('gid', Buffer.from(String(e.gid))));
+  if (size > OCTAL_MAX[12]) pax.push(paxRecord('size', Buffer.from(String(size))));
   if (e.mtimeNsec) pax.push(paxRecord('mtime', Buffer.from(`${Math.floor(e.mtime ?? 0)}.${String(e.mtimeNsec).padStart(9, '0')}`)));
   else if (e.mtime !== undefined && !Number.isInteger(e.mtime)) pax.push(paxRecord('mtime', Buffer.from(e.mtime.toFixed(9).replace(/0+$/, ''))));
   for (const [k, v] of Object.entries(e.xattrs ?? {})) pax.push(paxRecord(`SCHILY.xattr.${k}`, Buffer.from(v)));
   const parts: Buffer[] = [];
   if (pax.length) {
     const body = Buffer.concat(pax);
-    parts.push(header('PaxHeaders/entry', 'x', body.length, { path: '', type: 'file' }), body, pad(body.length));
+    parts.push(header('PaxHeaders/entry', 'x', body.length, { path: '', type: 'file' }), body, padding(body.length));
   }
   const shortName = Buffer.from(e.path).subarray(0, 99).toString('utf8');
   const shortLink = e.linkname ? Buffer.from(e.linkname).subarray(0, 99).toString('utf8') : '';
-  parts.push(header(shortName, TYPEFLAG[e.type], content.length, { ...e, linkname: shortLink }), content, pad(content.length));
+  parts.push(header(shortName, TYPEFLAG[e.type], Math.min(size, OCTAL_MAX[12]), { ...e, linkname: shortLink }));
   return Buffer.concat(parts);
+}
+
+/** Serializes one member held in memory. */
+export function encodeEntry(e: WriteEntry): Buffer {
+  const content = e.type === 'file' ? Buffer.from(e.content ?? '') : Buffer.alloc(0);
+  return Buffer.concat([encodeHeader(e, content.length), content, padding(content.length)]);
 }
 
 /** A whole archive in memory, with the two-block end marker. */
 export function buildTar(entries: WriteEntry[]): Buffer {
-  return Buffer.concat([...entries.map(encodeEntry), Buffer.alloc(BLOCK * 2)]);
+  return Buffer.concat([...entries.map(encodeEntry), END_OF_ARCHIVE]);
 }

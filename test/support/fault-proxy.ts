@@ -11,13 +11,17 @@ export type Fault =
   /** Forward without the Range header, so the registry answers 200 with the whole blob. */
   | { kind: 'ignore-range' }
   /** Send the headers and this many bytes, then hang (until the client gives up or is killed). */
-  | { kind: 'stall-after'; bytes: number };
+  | { kind: 'stall-after'; bytes: number }
+  /** Forward the answer with these headers added (e.g. OCI-Chunk-Min-Length, which distribution 2.8 never sends). */
+  | { kind: 'add-headers'; headers: Record<string, string> };
 
 export interface SeenRequest {
   method: string;
   path: string;
   range?: string;
   authorization?: string;
+  contentRange?: string;
+  contentLength?: number;
 }
 
 export interface FaultProxy {
@@ -57,6 +61,8 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
       path: req.url ?? '/',
       ...(req.headers.range ? { range: req.headers.range } : {}),
       ...(req.headers.authorization ? { authorization: req.headers.authorization } : {}),
+      ...(req.headers['content-range'] ? { contentRange: req.headers['content-range'] } : {}),
+      ...(req.headers['content-length'] ? { contentLength: Number(req.headers['content-length']) } : {}),
     };
     const index = proxy.seen.push(seen) - 1;
     const fault = decide(seen, index);
@@ -69,7 +75,7 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
     if (fault?.kind === 'ignore-range') delete headers.range;
     const upstreamReq = request({ host: upHost, port: Number(upPort), method: req.method, path: req.url, headers }, (up) => {
       // Redirects to the registry itself are rewritten to come back through the proxy.
-      const outHeaders = { ...up.headers };
+      const outHeaders = { ...up.headers, ...(fault?.kind === 'add-headers' ? fault.headers : {}) };
       if (typeof outHeaders.location === 'string') outHeaders.location = outHeaders.location.replace(`http://${upstream}`, `http://${proxy.host}`);
       res.writeHead(up.statusCode ?? 502, outHeaders);
       let sent = 0;

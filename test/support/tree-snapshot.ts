@@ -39,8 +39,12 @@ async function userXattrs(root: string): Promise<Map<string, string>> {
   return out;
 }
 
-/** Every path under root with what the comparison against umoci checks. */
-export async function snapshotTree(root: string): Promise<Map<string, NodeRecord>> {
+/**
+ * Every path under root with what the comparison against umoci checks. Directory mtimes only
+ * with `dirMtimes` (two extractions of the same layers agree on them; a tree changed by hand
+ * and one unpacked from its layers may not for untouched directories).
+ */
+export async function snapshotTree(root: string, options: { dirMtimes?: boolean } = {}): Promise<Map<string, NodeRecord>> {
   const records = new Map<string, NodeRecord>();
   const inodes = new Map<string, string[]>();
   const walk = async (rel: string): Promise<void> => {
@@ -55,7 +59,7 @@ export async function snapshotTree(root: string): Promise<Map<string, NodeRecord
       }
       if (type === 'symlink') record.link = await readlink(root + path);
       if (type === 'char' || type === 'block') record.rdev = `${st.rdev >> 8n & 0xfffn}:${(st.rdev & 0xffn) | ((st.rdev >> 12n) & 0xfff00n)}`;
-      if (type !== 'dir') record.mtime = st.mtimeNs.toString();
+      if (type !== 'dir' || options.dirMtimes) record.mtime = st.mtimeNs.toString();
       if (type !== 'dir' && st.nlink > 1n) {
         const key = `${st.dev}:${st.ino}`;
         inodes.set(key, [...(inodes.get(key) ?? []), path]);

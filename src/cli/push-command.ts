@@ -1,0 +1,48 @@
+import type { Command } from 'commander';
+import { formatBytes } from '../util/format.js';
+import type { ImageFlags } from './image-options.js';
+import { imageSource, withImageOptions } from './image-options.js';
+
+export function registerPush(program: Command): void {
+  withImageOptions(
+    program
+      .command('push')
+      .description('push a rootfs pulled with -g (and its committed layers) to a registry')
+      .argument('<image>', 'where to push: host:port/name:tag (a tag, not a digest)')
+      .option('-r, --rootfs <dir>', 'the rootfs written by `krgo pull -g` or `krgo materialize -g` (default: the image name)'),
+  )
+    .option('-q, --quiet', 'print nothing but errors')
+    .option('-j, --jobs <n>', 'layers sent at once', '3')
+    .addHelpText(
+      'after',
+      `
+Layers the target already has are not sent (HEAD check). Layers of the pulled image are mounted
+from the source repository when it is on the same registry, otherwise copied from the source
+registry (verified on the way); layers made by \`krgo commit\` are uploaded from
+.ROOTFS.krgo/blobs (in chunks above 16 MiB, honouring the registry's OCI-Chunk-Min-Length).
+Then the config and the manifest, in the source image's format (Docker v2s2 or OCI).
+-u gives the target's credentials; the source uses ~/.docker/config.json or anonymous access.`,
+    )
+    .action(async (image: string, flags: ImageFlags & { rootfs?: string; quiet?: boolean; jobs: string }) => {
+      const { pushImage } = await import('../push/push-image.js');
+      const say = (line: string) => {
+        if (!flags.quiet) process.stdout.write(`${line}\n`);
+      };
+      const sizes = new Map<number, number>();
+      const jobs = Number(flags.jobs);
+      const result = await pushImage({
+        ...imageSource(image, flags),
+        ...(flags.rootfs ? { rootfs: flags.rootfs } : {}),
+        concurrency: Number.isInteger(jobs) && jobs > 0 ? jobs : 3,
+        events: {
+          layerStart: (index, _digest, size) => sizes.set(index, size),
+          layerDone: (index, outcome, from) => {
+            const what = { present: 'already there', mounted: `mounted from ${from}`, uploaded: 'uploaded', copied: `copied from ${from}` }[outcome];
+            say(`layer ${index} (${formatBytes(sizes.get(index) ?? 0)}): ${what}`);
+          },
+          warn: (message) => process.stderr.write(`warning: ${message}\n`),
+        },
+      });
+      say(`${result.reference}: pushed, manifest ${result.manifestDigest} (${formatBytes(result.bytesSent)} of layers sent)`);
+    });
+}

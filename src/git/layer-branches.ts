@@ -1,0 +1,62 @@
+import { rm } from 'node:fs/promises';
+import { KrgoError } from '../errors.js';
+import { parseDigest } from '../digest.js';
+import type { Descriptor } from '../image/manifest.js';
+import type { ResolvedImage } from '../registry/client.js';
+import { formatReference } from '../registry/reference.js';
+import { GitRepo } from './git-repo.js';
+import { branchName, gitDirFor, LayerRepo, STATE_VERSION, type LayerBranch } from './layer-state.js';
+import { recordTree, type TreeRecord } from './tree-record.js';
+
+/**
+ * Writes one branch per layer while a rootfs is built layer by layer (`pull -g`,
+ * `materialize -g`): after each layer, the whole tree is staged and committed on
+ * `layer_<n>_<hex>`, made from the previous branch, and what git drops is recorded.
+ */
+export class LayerBranchWriter {
+  private readonly layers: LayerBranch[] = [];
+  private readonly records = new Map<number, TreeRecord>();
+
+  private constructor(private readonly repo: GitRepo) {}
+
+  /** A new repository for `finalRootfs`, working on `workTree` (its staging directory) meanwhile. */
+  static async create(finalRootfs: string, workTree: string): Promise<LayerBranchWriter> {
+    const gitDir = gitDirFor(finalRootfs);
+    await rm(gitDir, { recursive: true, force: true });
+    const repo = new GitRepo(gitDir, workTree);
+    await repo.init(finalRootfs);
+    return new LayerBranchWriter(repo);
+  }
+
+  /** Commits the work tree as it is now as the branch of layer `index`. */
+  async commitLayer(index: number, layer: Descriptor, diffId: string): Promise<void> {
+    const branch = branchName(index, layer.digest);
+    await this.repo.stageAll();
+    await this.repo.startBranch(branch);
+    const commit = await this.repo.commit(`layer ${index}: ${layer.digest}\n\ndiff_id ${diffId}\nmedia type ${layer.mediaType}\nsize ${layer.size}\n`);
+    this.records.set(index, await recordTree(this.repo.workTree));
+    this.layers.push({
+      index,
+      branch,
+      commit,
+      descriptor: { mediaType: layer.mediaType, digest: layer.digest, size: layer.size },
+      diffId: parseDigest(diffId),
+      origin: 'source',
+    });
+  }
+
+  /** Records the image beside the branches; call before the tree moves to its final place. */
+  async finish(image: ResolvedImage): Promise<void> {
+    const state = { version: STATE_VERSION, source: formatReference(image.reference), sourceManifestDigest: image.manifestDigest, layers: this.layers } as const;
+    await LayerRepo.save(this.repo, state, image.manifestBytes, image.configBytes, this.records, `image ${formatReference(image.reference)} (${image.manifestDigest})`);
+  }
+}
+
+/** The config's diff_ids, one per layer (branches record them; `commit` extends them). */
+export function layerDiffIds(image: ResolvedImage): string[] {
+  const ids = image.config.rootfs?.diff_ids ?? [];
+  if (ids.length !== image.manifest.layers.length) {
+    throw new KrgoError('UNSUPPORTED_MANIFEST', `the image config lists ${ids.length} diff_ids for ${image.manifest.layers.length} layers`);
+  }
+  return ids;
+}

@@ -1,0 +1,114 @@
+import { createHash } from 'node:crypto';
+import { constants, createWriteStream } from 'node:fs';
+import { mkdir, open, rename, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { Transform } from 'node:stream';
+import { createGzip } from 'node:zlib';
+import { KrgoError } from '../errors.js';
+import type { Digest } from '../digest.js';
+import { encodeHeader, END_OF_ARCHIVE, padding, type WriteEntry } from '../tar/tar-writer.js';
+import { memberName, type LayerChange } from './layer-diff.js';
+
+const READ_PIECE = 1024 * 1024;
+
+export interface WrittenLayer {
+  /** Of the gzip blob (the layer digest in the manifest). */
+  digest: Digest;
+  /** Of the uncompressed tar (the diff_id in the config). */
+  diffId: Digest;
+  size: number;
+  uncompressedSize: number;
+  entries: number;
+}
+
+function headerOf(change: LayerChange): WriteEntry {
+  const name = memberName(change);
+  if (change.kind !== 'entry') return { path: name, type: 'file', mode: 0o644, mtime: 0 };
+  const r = change.record;
+  const ns = BigInt(r.mtime);
+  const entry: WriteEntry = {
+    path: name,
+    type: r.linkedTo ? 'hardlink' : (r.type as WriteEntry['type']),
+    mode: r.mode,
+    uid: r.uid,
+    gid: r.gid,
+    mtime: Number(ns / 1_000_000_000n),
+    mtimeNsec: Number(ns % 1_000_000_000n),
+  };
+  if (r.linkedTo) entry.linkname = r.linkedTo.slice(1);
+  else if (r.type === 'symlink') entry.linkname = r.link!;
+  if (r.rdev) [entry.devmajor, entry.devminor] = r.rdev;
+  if (r.xattrs) entry.xattrs = Object.fromEntries(Object.entries(r.xattrs).map(([k, v]) => [k, Buffer.from(v, 'base64')]));
+  return entry;
+}
+
+/** A file's bytes as recorded: exactly `size` of them, or an error if it changed meanwhile. */
+async function* fileBytes(host: string, path: string, size: number): AsyncGenerator<Buffer> {
+  const handle = await open(host, constants.O_RDONLY | constants.O_NOFOLLOW);
+  try {
+    let read = 0;
+    while (read < size) {
+      const buffer = Buffer.allocUnsafe(Math.min(READ_PIECE, size - read));
+      const { bytesRead } = await handle.read(buffer, 0, buffer.length, read);
+      if (bytesRead === 0) break;
+      read += bytesRead;
+      yield buffer.subarray(0, bytesRead);
+    }
+    const { size: now } = await handle.stat();
+    if (read !== size || now !== size) throw new KrgoError('GIT_STATE', `${path} changed while the layer was written (${size} bytes recorded, ${now} now); run the commit again`);
+  } finally {
+    await handle.close();
+  }
+}
+
+/** The layer's tar stream: headers from the records, file bytes read from the rootfs. */
+async function* tarStream(root: string, changes: readonly LayerChange[]): AsyncGenerator<Buffer> {
+  for (const change of changes) {
+    const entry = headerOf(change);
+    const size = change.kind === 'entry' && entry.type === 'file' ? change.record.size! : 0;
+    yield encodeHeader(entry, size);
+    if (size > 0) {
+      yield* fileBytes(root + change.path, change.path, size);
+      yield padding(size);
+    }
+  }
+  yield END_OF_ARCHIVE;
+}
+
+function hashing(hash: ReturnType<typeof createHash>, count: { bytes: number }): Transform {
+  return new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      hash.update(chunk);
+      count.bytes += chunk.length;
+      done(null, chunk);
+    },
+  });
+}
+
+/** Writes the changes as a gzip-compressed layer into `blobDir/<hex>` (atomically) and returns its digests. */
+export async function writeLayer(root: string, changes: readonly LayerChange[], blobDir: string): Promise<WrittenLayer & { path: string }> {
+  const tarHash = createHash('sha256');
+  const blobHash = createHash('sha256');
+  const tarCount = { bytes: 0 };
+  const blobCount = { bytes: 0 };
+  await mkdir(blobDir, { recursive: true });
+  const partial = join(blobDir, `layer-${process.pid}.partial`);
+  let path: string;
+  try {
+    await pipeline(tarStream(root, changes), hashing(tarHash, tarCount), createGzip({ level: 6 }), hashing(blobHash, blobCount), createWriteStream(partial));
+    path = join(blobDir, blobHash.copy().digest('hex'));
+    await rename(partial, path);
+  } catch (err) {
+    await rm(partial, { force: true });
+    throw err;
+  }
+  return {
+    path,
+    digest: `sha256:${blobHash.digest('hex')}` as Digest,
+    diffId: `sha256:${tarHash.digest('hex')}` as Digest,
+    size: blobCount.bytes,
+    uncompressedSize: tarCount.bytes,
+    entries: changes.length,
+  };
+}
