@@ -10,14 +10,19 @@ export function registerMaterialize(program: Command): void {
       .argument('<image>', 'image reference')
       .option('-r, --rootfs <dir>', 'directory to write to (default: the image name); must not exist or be empty'),
   )
+    .option('-g, --git', 'write one git branch per layer, as `krgo pull -g` does (for krgo commit and push)')
     .option('-q, --quiet', 'print nothing but errors')
-    .addHelpText('after', '\nThe result is the same tree `krgo pull` writes. Spans a mount of the same image already fetched\ncome from the cache; the rest is fetched with range requests, in parallel.')
-    .action(async (image: string, flags: ImageFlags & { rootfs?: string; quiet?: boolean }) => {
+    .addHelpText(
+      'after',
+      '\nThe result is the same tree `krgo pull` (or `krgo pull -g`) writes. Spans a mount of the same\nimage already fetched come from the cache; the rest is fetched with range requests, in parallel.',
+    )
+    .action(async (image: string, flags: ImageFlags & { rootfs?: string; quiet?: boolean; git?: boolean }) => {
       const { materializeImage } = await import('../materialize/materialize-image.js');
       const started = Date.now();
       const result = await materializeImage({
         ...imageSource(image, flags),
         ...(flags.rootfs ? { rootfs: flags.rootfs } : {}),
+        ...(flags.git ? { git: true } : {}),
         events: { warn: (message) => process.stderr.write(`warning: ${message}\n`) },
       });
       if (!flags.quiet) {

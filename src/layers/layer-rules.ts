@@ -99,10 +99,10 @@ export class LayerRules<N> {
     return stats;
   }
 
-  /** Applies a layer replayed from its index: the entries, without their bytes. */
-  async applyEntries(entries: Iterable<TarEntry>): Promise<ApplyStats> {
+  /** Applies a layer replayed from its index: the entries, with their bytes from `dataOf` (else none). */
+  async applyEntries(entries: Iterable<TarEntry>, dataOf?: (entry: TarEntry) => EntryData): Promise<ApplyStats> {
     const stats = this.startLayer();
-    for (const entry of entries) await this.applyCounted(entry, NO_DATA, stats);
+    for (const entry of entries) await this.applyCounted(entry, dataOf && entry.type === 'file' ? dataOf(entry) : NO_DATA, stats);
     this.ops.finishLayer();
     return stats;
   }

@@ -195,4 +195,9 @@ export class LayerApplier {
   applyLayer(tar: AsyncIterable<Buffer | Uint8Array | string>, onEntry?: (entry: TarEntry) => void): Promise<ApplyStats> {
     return this.rules.applyLayer(tar, onEntry);
   }
+
+  /** A layer replayed from its index, file bytes from `dataOf` (materialize -g). */
+  applyEntries(entries: Iterable<TarEntry>, dataOf: (entry: TarEntry) => EntryData): Promise<ApplyStats> {
+    return this.rules.applyEntries(entries, dataOf);
+  }
 }

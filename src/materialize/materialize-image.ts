@@ -3,15 +3,18 @@ import type { ImageSource } from '../registry/image-source.js';
 import { parseReference } from '../registry/reference.js';
 import { RootfsTarget, defaultRootfs } from './rootfs-target.js';
 import { materializeTree, type MaterializeStats } from './materialize-tree.js';
+import { materializeBranches } from './materialize-branches.js';
 
 export interface MaterializeOptions extends ImageSource {
   rootfs?: string;
+  /** One git branch per layer, as `pull -g` writes them. */
+  git?: boolean;
   events?: IndexEvents & { progress?(bytesWritten: number): void };
 }
 
 /**
  * The full rootfs from the layer indexes and the span cache (what a mount already fetched is not
- * fetched again), with the same result as `krgo pull`.
+ * fetched again), with the same result as `krgo pull` (or, with `git`, `krgo pull -g`).
  */
 export async function materializeImage(options: MaterializeOptions): Promise<MaterializeStats & { rootfs: string; fetched: number }> {
   const warn = (message: string) => options.events?.warn?.(message);
@@ -20,13 +23,15 @@ export async function materializeImage(options: MaterializeOptions): Promise<Mat
   const prepared = await prepareImage(options, options.events);
   const { client, image } = prepared;
   try {
-    const { tree, reader, source } = await openLazyImage(prepared, { cacheDir: options.cacheDir, warn });
+    const lazy = await openLazyImage(prepared, { cacheDir: options.cacheDir, warn });
+    const { tree, reader, source } = lazy;
     const target = await RootfsTarget.prepare(rootfsPath);
     let written = 0;
-    const stats = await materializeTree(tree, target.staging, reader, {
-      warn,
-      onFile: (bytes) => options.events?.progress?.((written += bytes)),
-    }).catch(async (err: unknown) => {
+    const progress = (bytes: number) => options.events?.progress?.((written += bytes));
+    const stats = await (options.git
+      ? materializeBranches(prepared, lazy, target, { warn, onBytes: progress })
+      : materializeTree(tree, target.staging, reader, { warn, onFile: progress })
+    ).catch(async (err: unknown) => {
       await target.abandon();
       throw err;
     });

@@ -85,6 +85,8 @@ export async function prepareImage(source: ImageSource, events: IndexEvents = {}
 export interface LazyImage {
   tree: MergedTree;
   reader: ImageReader;
+  /** One reader per layer, for work done layer by layer (materialize -g). */
+  layers: LayerReader[];
   source: RegistryRangeSource;
 }
 
@@ -102,5 +104,5 @@ export async function openLazyImage(
   const cache = new SpanCache(options.memoryCacheBytes, new DiskSpanStore(join(options.cacheDir, 'spans'), options.diskCacheBytes));
   const background = (err: unknown) => options.warn(`background fetch failed: ${(err as Error).message}`);
   const readers = prepared.indexes.map((index) => new LayerReader(index, source, cache, background));
-  return { tree, reader: new ImageReader(tree, readers), source };
+  return { tree, reader: new ImageReader(tree, readers), layers: readers, source };
 }

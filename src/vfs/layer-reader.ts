@@ -2,7 +2,7 @@ import { LRUCache } from 'lru-cache';
 import { decompress as zstdDecompress } from 'fzstd';
 import { createHash } from 'node:crypto';
 import { gunzipSync } from 'node:zlib';
-import type { StargzChunk } from '../tar/tar-entry.js';
+import type { StargzChunk, TarEntry } from '../tar/tar-entry.js';
 import { KrgoError } from '../errors.js';
 import { extractGzipRange } from '../gzip/gzip-index.js';
 import type { LayerIndex } from '../index/layer-index.js';
@@ -98,6 +98,17 @@ export class LayerReader {
       this.load(last + 1, last + 1).catch(this.onBackgroundError);
     }
     return out;
+  }
+
+  /** Fetches (or finds cached) the spans of [offset, offset+length), for callers that read ahead in bulk. */
+  async fetchAhead(offset: number, length: number): Promise<void> {
+    const end = Math.min(offset + length, this.index.uncompressedSize);
+    if (end > offset) await this.load(this.spanAt(offset), this.spanAt(end - 1));
+  }
+
+  /** Bytes of one tar member of this layer, wherever its format keeps them. */
+  readEntry(entry: TarEntry, offset: number, length: number): Promise<Buffer> {
+    return entry.chunks ? this.readChunks(entry.chunks, offset, length) : this.read(entry.dataOffset + offset, Math.min(length, entry.size - offset));
   }
 
   /** Starts fetching the spans of [offset, offset+length) in the background (one request per run). */

@@ -10,6 +10,7 @@ import { diffTrees, snapshotTree } from '../support/tree-snapshot.js';
 import { krgo } from '../support/krgo-cli.js';
 import { tempDir } from '../support/temp.js';
 import { run, runOk } from '../support/run.js';
+import { mountDaemon, unmount } from '../support/mounts.js';
 import { startFaultProxy, type FaultProxy, type SeenRequest } from '../support/fault-proxy.js';
 import { MONOLITHIC_MAX } from '../../src/registry/upload.js';
 
@@ -134,14 +135,53 @@ describe('krgo pull -g, commit, push: git layers round trip through a registry',
     },
   ];
 
-  for (const c of cases) {
+  const runs = cases.flatMap((c) => [
+    { ...c, via: 'pull' as const },
+    {
+      ...c,
+      via: 'materialize' as const,
+      name: `${c.image}: the same after materialize -g of an image that was only mounted, branch for branch equal to pull -g`,
+      target: () => `${registry.host}/${c.image.split(':')[0]}-materialized:v2`,
+      readBack: () => `${registry.host}/${c.image.split(':')[0]}-materialized:v2`,
+      expectOutcome: /layer 0 .*: (mounted from|already there)/,
+    },
+  ]);
+
+  for (const c of runs) {
     it(c.name, async () => {
-      const slug = c.image.replace(/[/:]/g, '-');
+      const pulledSlug = c.image.replace(/[/:]/g, '-');
+      const slug = c.via === 'pull' ? pulledSlug : `${pulledSlug}-materialized`;
       const rootfs = join(work.path, slug);
       const source = `${registry.host}/${c.image}`;
       const cache = join(work.path, `cache-${slug}`);
-      const pulled = await krgo(['pull', source, '-g', '-r', rootfs, '--cache-dir', cache, '-q']);
-      assert.equal(pulled.code, 0, pulled.stderr);
+      if (c.via === 'pull') {
+        const pulled = await krgo(['pull', source, '-g', '-r', rootfs, '--cache-dir', cache, '-q']);
+        assert.equal(pulled.code, 0, pulled.stderr);
+      } else {
+        const mountpoint = join(work.path, `mnt-${slug}`);
+        await mountDaemon(source, mountpoint, cache);
+        try {
+          assert.match(await readFile(join(mountpoint, 'etc/passwd'), 'utf8'), /^root:/);
+        } finally {
+          await unmount(mountpoint, cache);
+        }
+        const made = await krgo(['materialize', source, '-g', '-r', rootfs, '--cache-dir', cache, '-q']);
+        assert.equal(made.code, 0, made.stderr);
+        // Each branch holds the very tree pull -g committed (same git tree ids), with the same records
+        // (but for the times of directories no layer describes: the root, the fixture's /implicit).
+        const pulledRootfs = join(work.path, pulledSlug);
+        for (const branch of (await git(pulledRootfs, ['for-each-ref', '--format=%(refname:short)', 'refs/heads/'])).stdout.trim().split('\n').slice(0, -1)) {
+          if (!branch.startsWith('layer_')) continue;
+          const ours = await git(rootfs, ['rev-parse', `${branch}^{tree}`]);
+          assert.equal(ours.code, 0, `${branch} exists after materialize -g`);
+          assert.equal(ours.stdout, (await git(pulledRootfs, ['rev-parse', `${branch}^{tree}`])).stdout, `${branch}: same tree as pull -g`);
+        }
+        const record = async (dir: string, n: number) => (await git(dir, ['cat-file', 'blob', `refs/krgo/state:records/${String(n).padStart(4, '0')}.jsonl`])).stdout.split('\n').filter((l) => !l.startsWith('{"path":"/",') && !l.startsWith('{"path":"/implicit')).join('\n');
+        for (let n = 0; n < 3; n++) {
+          const [ours, theirs] = [await record(rootfs, n), await record(pulledRootfs, n)];
+          if (theirs) assert.equal(ours, theirs, `layer ${n}: same metadata record as pull -g`);
+        }
+      }
 
       // Branches: one per layer, named by index and digest, each made from the one before.
       const [repository, tag] = c.image.split(':') as [string, string];
