@@ -46,8 +46,12 @@ export class GitRepo {
     readonly workTree: string,
     extraEnv: Record<string, string> = {},
   ) {
+    // Only what git needs from the environment: an EDITOR, PAGER or GIT_* setting of the caller's
+    // (npm sets EDITOR, for one) has no business in krgo's git calls, and simple-git refuses some.
+    const inherited = Object.fromEntries(['PATH', 'HOME', 'TMPDIR'].flatMap((k) => (process.env[k] ? [[k, process.env[k]!]] : [])));
     this.git = simpleGit({ baseDir: workTree, maxConcurrentProcesses: 1, trimmed: false, unsafe: { allowUnsafeConfigPaths: true } }).env({
-      ...process.env,
+      ...inherited,
+      LC_ALL: 'C',
       GIT_DIR: gitDir,
       GIT_WORK_TREE: workTree,
       GIT_CONFIG_NOSYSTEM: '1',
