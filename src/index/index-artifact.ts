@@ -9,7 +9,7 @@ import { decodeIndex, encodeIndex } from './index-codec.js';
 import type { LayerIndex } from './layer-index.js';
 
 export const INDEX_ARTIFACT_TYPE = 'application/vnd.krgo.layer-indexes.v1';
-export const LAYER_INDEX_MEDIA_TYPE = 'application/vnd.krgo.layer-index.v1';
+export const LAYER_INDEX_MEDIA_TYPE = 'application/vnd.krgo.layer-index.v2';
 const LAYER_ANNOTATION = 'dev.krgo.layer.digest';
 const EMPTY_CONFIG = Buffer.from('{}');
 const EMPTY_MEDIA_TYPE = 'application/vnd.oci.empty.v1+json';

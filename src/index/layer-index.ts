@@ -4,7 +4,8 @@ import { DEFAULT_SPAN, GzipIndexBuilder, type Checkpoint } from '../gzip/gzip-in
 import { parseTar } from '../tar/tar-parser.js';
 import type { TarEntry } from '../tar/tar-entry.js';
 
-export const INDEX_FORMAT_VERSION = 1;
+/** 2: brotli body (1 had gzip). Files of another version are rebuilt, never read. */
+export const INDEX_FORMAT_VERSION = 2;
 
 export type LayerFormat = 'gzip' | 'tar' | 'zstd' | 'estargz';
 
