@@ -60,10 +60,13 @@ describe('a real multi-layer Debian image', () => {
     assert.ok((await stat(join(rootfs, 'usr/share/doc'))).isDirectory());
   });
 
-  it('python3 runs in it under chroot', async () => {
+  it('python3 runs in it under chroot, and curl with its dependency closure', async () => {
     const res = await run('chroot', [rootfs, '/usr/bin/python3', '-c', 'print(42)']);
     assert.equal(res.code, 0, res.stderr);
     assert.equal(res.stdout, '42\n');
+    const curl = await run('chroot', [rootfs, '/usr/bin/curl', '--version']);
+    assert.equal(curl.code, 0, curl.stderr);
+    assert.match(curl.stdout, /^curl \d+\.\d+/);
   });
 
   it('python3 runs in it under systemd-nspawn', async () => {

@@ -6,14 +6,31 @@ import { OciLayoutWriter } from './oci-layout.js';
 import { run, runOk } from './run.js';
 
 /** Bump when the recipe changes, so cached layouts are rebuilt. */
-const RECIPE = 'debian-bookworm-3layer-v1';
+const RECIPE = 'debian-bookworm-3layer-v2';
 export const DEBIAN_TAG = 'debian';
 
 export function fixtureCacheDir(): string {
   return process.env['KRGO_FIXTURE_CACHE'] ?? join(homedir(), '.cache', 'krgo-fixtures');
 }
 
-const PYTHON_PACKAGES = ['python3-minimal', 'python3.11-minimal', 'libpython3.11-minimal', 'libexpat1'];
+/** Layer 2 installs these with every dependency the base does not have (as apt-get install would, without recommends). */
+const LAYER2_PACKAGES = ['python3', 'curl'];
+
+async function aptClosure(packages: string[]): Promise<string[]> {
+  const args = ['depends', '--recurse', '--no-recommends', '--no-suggests', '--no-conflicts', '--no-breaks', '--no-replaces', '--no-enhances', ...packages];
+  let res = await run('apt-cache', args);
+  if (res.code !== 0 || !res.stdout.includes(packages[0]!)) {
+    await runOk('apt-get', ['update', '-qq']);
+    res = await runOk('apt-cache', args);
+  }
+  // Top-level lines are package names; indented lines are the relations, <name> a virtual package.
+  return [...new Set(res.stdout.split('\n').filter((l) => /^[a-z0-9]/.test(l)).map((l) => l.trim()))];
+}
+
+async function installedIn(root: string): Promise<Set<string>> {
+  const res = await runOk('dpkg-query', [`--admindir=${join(root, 'var/lib/dpkg')}`, '-W', '-f', '${Package}\n']);
+  return new Set(res.stdout.split('\n').filter(Boolean));
+}
 
 async function tarDir(dir: string, out: string): Promise<Buffer> {
   await runOk('tar', ['--numeric-owner', '--xattrs', '--xattrs-include=*', '--sort=name', '-cf', out, '-C', dir, '.']);
@@ -33,7 +50,8 @@ async function mergeUsr(dir: string): Promise<void> {
 
 /**
  * A real three-layer Debian bookworm image, built from Debian's packages and cached:
- * 1. `debootstrap --variant=minbase`; 2. python3 (minimal) from its .debs; 3. deletions
+ * 1. `debootstrap --variant=minbase`; 2. python3 and curl with their dependencies, from their .debs
+ * (unpacked, no maintainer scripts); 3. deletions
  * (a whiteout, an opaque directory) and a small addition. Returns an OCI layout holding tag `debian`.
  */
 export async function debianImageLayout(log: (line: string) => void = () => undefined): Promise<string> {
@@ -49,14 +67,12 @@ export async function debianImageLayout(log: (line: string) => void = () => unde
   await mkdir(join(base, 'var/cache/apt/archives/partial'), { recursive: true });
   const layer1 = await tarDir(base, join(work, 'layer1.tar'));
 
-  log(`downloading ${PYTHON_PACKAGES.join(' ')}`);
+  const installed = await installedIn(base);
+  const packages = (await aptClosure(LAYER2_PACKAGES)).filter((p) => !installed.has(p));
+  log(`downloading ${packages.length} packages for ${LAYER2_PACKAGES.join(' and ')}`);
   const debs = join(work, 'debs');
   await mkdir(debs);
-  let download = await run('apt-get', ['download', ...PYTHON_PACKAGES], { cwd: debs });
-  if (download.code !== 0) {
-    await runOk('apt-get', ['update', '-qq']);
-    download = await runOk('apt-get', ['download', ...PYTHON_PACKAGES], { cwd: debs });
-  }
+  await runOk('apt-get', ['download', ...packages], { cwd: debs });
   const python = join(work, 'python');
   await mkdir(python);
   for (const deb of await readdir(debs)) await runOk('dpkg-deb', ['-x', join(debs, deb), python]);
