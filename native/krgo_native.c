@@ -63,6 +63,15 @@ static napi_value do_mknod(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+// lremovexattr(path, name): for restoring a branch whose record lacks an xattr the file has
+static napi_value do_lremovexattr(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  char path[PATH_BUF], name[NAME_BUF];
+  if (get_args(env, info, 2, argv) || get_string(env, argv[0], path, sizeof path) || get_string(env, argv[1], name, sizeof name)) return NULL;
+  if (lremovexattr(path, name) != 0) return throw_errno(env, errno, "lremovexattr");
+  return NULL;
+}
+
 // lsetxattr(path, name, buffer)
 static napi_value do_lsetxattr(napi_env env, napi_callback_info info) {
   napi_value argv[3];
@@ -123,6 +132,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"lutimesNs", NULL, lutimes_ns, NULL, NULL, NULL, napi_enumerable, NULL},
       {"mknod", NULL, do_mknod, NULL, NULL, NULL, napi_enumerable, NULL},
       {"lsetxattr", NULL, do_lsetxattr, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"lremovexattr", NULL, do_lremovexattr, NULL, NULL, NULL, napi_enumerable, NULL},
       {"llistxattr", NULL, do_llistxattr, NULL, NULL, NULL, napi_enumerable, NULL},
       {"lgetxattr", NULL, do_lgetxattr, NULL, NULL, NULL, napi_enumerable, NULL},
   };

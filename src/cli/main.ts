@@ -8,6 +8,7 @@ import { registerIndex } from './index-command.js';
 import { registerMaterialize } from './materialize-command.js';
 import { registerCommit } from './commit-command.js';
 import { registerPush } from './push-command.js';
+import { registerCheckout } from './checkout-command.js';
 import { reportFailure } from './exit-codes.js';
 
 const program = new Command()
@@ -23,6 +24,7 @@ registerIndex(program);
 registerMaterialize(program);
 registerCommit(program);
 registerPush(program);
+registerCheckout(program);
 
 // A command whose work can no longer progress (a promise nothing will settle) would otherwise
 // end with status 0 as if it had succeeded.

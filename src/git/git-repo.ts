@@ -91,6 +91,16 @@ export class GitRepo {
     await this.run(['checkout', '-q', '-b', name]);
   }
 
+  /** Switches the work tree and HEAD to an existing branch. */
+  async checkout(branch: string): Promise<void> {
+    await this.run(['checkout', '-q', branch]);
+  }
+
+  /** No change git can see, untracked files included (ignore rules do not apply: nothing is ignored). */
+  async isClean(): Promise<boolean> {
+    return (await this.run(['status', '--porcelain', '--ignored', '--untracked-files=all'])).trim() === '';
+  }
+
   /** Commits the index (an empty commit when only metadata changed); returns the commit id. */
   async commit(message: string): Promise<string> {
     await this.run(['commit', '-q', '--no-verify', '--allow-empty', '-m', message]);

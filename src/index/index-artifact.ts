@@ -87,6 +87,12 @@ export async function pushIndexArtifact(client: RegistryClient, image: ResolvedI
   return digest;
 }
 
+/** An index from the registry, with its file as fetched (saved as is: no second encoding). */
+export interface FetchedIndex {
+  index: LayerIndex;
+  encoded: Buffer;
+}
+
 /**
  * The layer indexes stored for this image in the registry, verified (format, checksum, layer
  * digest and size) before use; layers the artifact lacks or gets wrong are left out.
@@ -95,8 +101,8 @@ export async function fetchIndexArtifact(
   client: RegistryClient,
   image: Pick<ResolvedImage, 'manifest' | 'manifestDigest'>,
   warn: (message: string) => void,
-): Promise<Map<Digest, LayerIndex>> {
-  const found = new Map<Digest, LayerIndex>();
+): Promise<Map<Digest, FetchedIndex>> {
+  const found = new Map<Digest, FetchedIndex>();
   const candidates = (await referrers(client, image.manifestDigest)).filter((d) => (d as { artifactType?: string }).artifactType === INDEX_ARTIFACT_TYPE);
   const newest = candidates[candidates.length - 1];
   if (!newest) return found;
@@ -112,9 +118,10 @@ export async function fetchIndexArtifact(
       const layerDigest = layer.annotations?.[LAYER_ANNOTATION];
       if (!layerDigest || !sizes.has(layerDigest) || layer.mediaType !== LAYER_INDEX_MEDIA_TYPE) return;
       try {
-        const index = decodeIndex(await client.getBlobBytes({ ...layer, digest: parseDigest(layer.digest) }, 256 * 1024 * 1024));
+        const encoded = await client.getBlobBytes({ ...layer, digest: parseDigest(layer.digest) }, 256 * 1024 * 1024);
+        const index = decodeIndex(encoded);
         if (index.layerDigest !== layerDigest || index.compressedSize !== sizes.get(layerDigest)) throw new KrgoError('INDEX_INVALID', 'it describes another layer');
-        found.set(index.layerDigest, index);
+        found.set(index.layerDigest, { index, encoded });
       } catch (err) {
         warn(`index of layer ${layerDigest} from the registry is not usable (${(err as Error).message}); the layer will be scanned`);
       }

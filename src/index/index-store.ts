@@ -14,12 +14,14 @@ export class IndexStore {
     return join(this.cacheDir, 'index', digestAlgorithm(digest), `${digestHex(digest)}.v${INDEX_FORMAT_VERSION}.idx`);
   }
 
-  /** Writes the index atomically; returns its size in bytes. */
-  async save(index: LayerIndex): Promise<number> {
+  /**
+   * Writes the index atomically; returns its size in bytes. `encoded` is its file when already
+   * at hand (fetched from the registry and decoded to check it): written as is.
+   */
+  async save(index: LayerIndex, encoded: Buffer = encodeIndex(index)): Promise<number> {
     const path = this.pathFor(index.layerDigest);
     await mkdir(dirname(path), { recursive: true });
     const tmp = `${path}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
-    const encoded = encodeIndex(index);
     await writeFile(tmp, encoded);
     await rename(tmp, path);
     return encoded.length;

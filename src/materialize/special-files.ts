@@ -13,6 +13,11 @@ export function setXattr(host: string, name: string, value: Buffer): void {
   nativeFs.lsetxattr(host, name, value);
 }
 
+/** Removes one xattr without following a symlink at `host`. */
+export function removeXattr(host: string, name: string): void {
+  nativeFs.lremovexattr(host, name);
+}
+
 /** Sets atime and mtime to the nanosecond, never following a symlink. */
 export function setTimes(host: string, atime: { sec: number; nsec: number }, mtime: { sec: number; nsec: number }): void {
   nativeFs.lutimesNs(host, atime.sec, atime.nsec, mtime.sec, mtime.nsec);

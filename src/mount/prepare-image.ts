@@ -5,7 +5,7 @@ import { clientFor, type ImageSource } from '../registry/image-source.js';
 import { resumableChunks } from '../blob/resumable-chunks.js';
 import { buildLayerIndex, type LayerIndex } from '../index/layer-index.js';
 import { IndexStore } from '../index/index-store.js';
-import { fetchIndexArtifact } from '../index/index-artifact.js';
+import { fetchIndexArtifact, type FetchedIndex } from '../index/index-artifact.js';
 import { readStargzIndex, TOC_DIGEST_ANNOTATION } from '../index/estargz.js';
 import { limitConcurrency } from '../util/concurrency.js';
 import { join } from 'node:path';
@@ -49,9 +49,9 @@ export async function prepareImage(source: ImageSource, events: IndexEvents = {}
       cached.some((c) => !c)
         ? fetchIndexArtifact(client, resolved, warn).catch((err: unknown) => {
             warn(`could not look for index artifacts: ${(err as Error).message}`);
-            return new Map<string, LayerIndex>();
+            return new Map<string, FetchedIndex>();
           })
-        : new Map<string, LayerIndex>(),
+        : new Map<string, FetchedIndex>(),
     ]);
     const indexes = await Promise.all(
       image.manifest.layers.map((layer, i) =>
@@ -63,8 +63,8 @@ export async function prepareImage(source: ImageSource, events: IndexEvents = {}
           }
           const pushed = fromRegistry.get(layer.digest);
           if (pushed) {
-            events.layerIndexed?.(i, 'registry', pushed, await store.save(pushed));
-            return pushed;
+            events.layerIndexed?.(i, 'registry', pushed.index, await store.save(pushed.index, pushed.encoded));
+            return pushed.index;
           }
           // eStargz carries its own index: footer and TOC by range, no pass over the layer.
           const index = layer.annotations?.[TOC_DIGEST_ANNOTATION]

@@ -7,6 +7,7 @@ interface NativeFs {
   lutimesNs(path: string, atimeSec: number, atimeNsec: number, mtimeSec: number, mtimeNsec: number): void;
   mknod(path: string, mode: number, major: number, minor: number): void;
   lsetxattr(path: string, name: string, value: Buffer): void;
+  lremovexattr(path: string, name: string): void;
   llistxattr(path: string): string[];
   lgetxattr(path: string, name: string): Buffer;
   gzipIndexerCreate(spanBytes: number): GzipIndexerHandle;

@@ -87,8 +87,10 @@ describe('krgo pull -g, commit, push: git layers round trip through a registry',
     work = await tempDir('git-layers');
     const layout = new OciLayoutWriter(join(work.path, 'layout'));
     await layout.addImage('edge', edgeCaseImage());
+    await layout.addImage('edge-base', { layers: [edgeCaseImage().layers[0]!] });
     await layout.finish();
     await skopeoPush(join(work.path, 'layout'), 'edge', `${registry.host}/edge:oci`, 'oci');
+    await skopeoPush(join(work.path, 'layout'), 'edge-base', `${registry.host}/edge-base:oci`, 'oci');
     await skopeoPush(await debianImageLayout(), DEBIAN_TAG, `${registry.host}/library/debian:bookworm`, 'v2s2');
   });
 
@@ -247,6 +249,34 @@ describe('krgo pull -g, commit, push: git layers round trip through a registry',
       await assert.rejects(lstat(join(readBack, 'etc/hostname')));
     });
   }
+
+  it('krgo checkout restores a layer branch exactly, devices, hardlinks, owners and times included', async () => {
+    const rootfs = join(work.path, 'edge-checkout');
+    const cache = join(work.path, 'cache-checkout');
+    const pulled = await krgo(['pull', `${registry.host}/edge:oci`, '-g', '-r', rootfs, '--cache-dir', cache, '-q']);
+    assert.equal(pulled.code, 0, pulled.stderr);
+    const top = await snapshotTree(rootfs, { dirMtimes: true });
+
+    // Layer 0 alone, as umoci unpacks an image of just that layer.
+    const res = await krgo(['checkout', '0', '-r', rootfs]);
+    assert.equal(res.code, 0, res.stderr);
+    assert.match(res.stdout, /^layer_0_[a-f0-9]{64} checked out \(\d+ paths restored/);
+    const base = await umociUnpack(`${registry.host}/edge-base:oci`, join(work.path, 'oracle-edge-base'));
+    const undescribed = (d: string) => d.startsWith('/implicit');
+    assert.deepEqual(diffTrees(await snapshotTree(base, { dirMtimes: true }), await snapshotTree(rootfs, { dirMtimes: true })).filter((d) => !undescribed(d)), []);
+
+    // Changes no branch holds stop a checkout.
+    await writeFile(join(rootfs, 'stray'), 'x');
+    const refused = await krgo(['checkout', '2', '-r', rootfs]);
+    assert.equal(refused.code, 9, refused.stderr);
+    assert.match(refused.stderr, /changes no branch holds/);
+    await rm(join(rootfs, 'stray'));
+
+    // Back to the top layer: the tree pull -g wrote, to the nanosecond.
+    const back = await krgo(['checkout', '2', '-r', rootfs]);
+    assert.equal(back.code, 0, back.stderr);
+    assert.deepEqual(diffTrees(top, await snapshotTree(rootfs, { dirMtimes: true })), []);
+  });
 
   it('refuses to commit when an older layer branch was changed, or HEAD is not on the top layer', async () => {
     const rootfs = join(work.path, 'edge-oci');
