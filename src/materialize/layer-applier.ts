@@ -29,6 +29,12 @@ class HostTree implements TreeOps<string> {
   /** Times of directories a layer changed without describing them, put back when it ends. */
   private untouchedTimes = new Map<string, { atime: Time; mtime: Time }>();
   private readonly metadata: HostMetadataWriter;
+  /**
+   * Real directories (not symlinks) known to exist: resolving a path walks its components, and
+   * without this each one costs three lstat calls per entry. Only this applier writes the tree
+   * (a staging directory), so what it made or saw stays true until it removes it.
+   */
+  private readonly knownDirs = new Set<string>();
 
   constructor(
     readonly root: string,
@@ -39,23 +45,32 @@ class HostTree implements TreeOps<string> {
 
   child(dir: string, name: string): string | undefined {
     const host = `${dir}/${name}`;
-    return lstatSync(host, { throwIfNoEntry: false }) ? host : undefined;
+    if (this.knownDirs.has(host)) return host;
+    const st = lstatSync(host, { throwIfNoEntry: false });
+    if (st?.isDirectory()) this.knownDirs.add(host);
+    return st ? host : undefined;
   }
   isDir(node: string): boolean {
-    return lstatSync(node).isDirectory();
+    return this.knownDirs.has(node) || lstatSync(node).isDirectory();
   }
   symlinkTarget(node: string): string | undefined {
+    if (this.knownDirs.has(node)) return undefined;
     return lstatSync(node).isSymbolicLink() ? readlinkSync(node) : undefined;
   }
   makeImplicitDir(dir: string, name: string): string {
     const host = `${dir}/${name}`;
     mkdirSync(host, 0o755);
     chmodSync(host, 0o755);
+    this.knownDirs.add(host);
     return host;
   }
   remove(dir: string, name: string): void {
     this.keepParentTimes(dir);
-    rmSync(`${dir}/${name}`, { recursive: true, force: true });
+    const host = `${dir}/${name}`;
+    if (this.knownDirs.has(host)) {
+      for (const known of this.knownDirs) if (known === host || known.startsWith(`${host}/`)) this.knownDirs.delete(known);
+    }
+    rmSync(host, { recursive: true, force: true });
   }
 
   /**
@@ -90,6 +105,7 @@ class HostTree implements TreeOps<string> {
       }
       case 'dir':
         if (!existingDir) mkdirSync(host, 0o700);
+        this.knownDirs.add(host);
         break;
       case 'symlink':
         symlinkSync(entry.linkname, host);
