@@ -13,7 +13,7 @@ import { reportFailure } from './exit-codes.js';
 
 const program = new Command()
   .name('krgo')
-  .description('Docker Hub without Docker: pull images from any registry into a directory, or mount them\nlazily over FUSE, for LXC, systemd-nspawn, runc, chroot and friends.')
+  .description('Docker Hub without Docker: pull images from any registry into a directory, or mount them lazily over FUSE, for LXC, systemd-nspawn, runc, chroot and friends; change them with git and push them back.')
   .version('0.1.0');
 
 registerPull(program);
@@ -26,13 +26,14 @@ registerCommit(program);
 registerPush(program);
 registerCheckout(program);
 
-// A command whose work can no longer progress (a promise nothing will settle) would otherwise
-// end with status 0 as if it had succeeded.
+// A command whose work can no longer progress (a promise nothing will settle) empties the event
+// loop and would end with status 0 as if it had succeeded. (Explicit exits, --help's included,
+// do not pass here.)
 let settled = false;
-process.on('exit', (code) => {
-  if (settled || code !== 0) return;
+process.on('beforeExit', () => {
+  if (settled) return;
   process.stderr.write('krgo: internal error: the command stopped before finishing its work\n');
-  process.exitCode = 70;
+  process.exit(70);
 });
 
 program.parseAsync(process.argv).then(

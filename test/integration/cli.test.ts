@@ -1,0 +1,33 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { krgo } from '../support/krgo-cli.js';
+
+describe('the command line', () => {
+  it('--help lists every command and exits 0', async () => {
+    const res = await krgo(['--help']);
+    assert.equal(res.code, 0, res.stderr);
+    assert.equal(res.stderr, '');
+    for (const command of ['pull', 'mount', 'umount', 'status', 'index', 'materialize', 'commit', 'push', 'checkout']) {
+      assert.match(res.stdout, new RegExp(`^  ${command} `, 'm'), `${command} is listed`);
+    }
+  });
+
+  it("each command's help explains it, with examples where they help", async () => {
+    const commit = await krgo(['commit', '--help']);
+    assert.equal(commit.code, 0);
+    assert.match(commit.stdout, /whiteouts/);
+    assert.match(commit.stdout, /Refused when nothing changed/);
+    const pull = await krgo(['pull', '--help']);
+    assert.match(pull.stdout, /-g, --git/);
+    assert.match(pull.stdout, /layer_<n>_<digest>/);
+  });
+
+  it('a usage error is reported on stderr with a non-zero status', async () => {
+    const res = await krgo(['commit', '-r', '/nonexistent-rootfs', '-m', 'x']);
+    assert.equal(res.code, 9);
+    assert.match(res.stderr, /^krgo: \/nonexistent-rootfs is not a directory\n$/);
+    const missing = await krgo(['commit']);
+    assert.notEqual(missing.code, 0);
+    assert.match(missing.stderr, /required option '-m, --message <msg>'/);
+  });
+});
