@@ -11,7 +11,8 @@ import { Readable } from 'node:stream';
 import { startRegistry } from '../test/support/registry.js';
 import { startWanEmulator } from '../test/support/wan-emulator.js';
 import { skopeoPush } from '../test/support/oci-layout.js';
-import { debianImageLayout, DEBIAN_TAG } from '../test/support/debian-image.js';
+import { debianImageLayout, largeDebianImageLayout, DEBIAN_TAG } from '../test/support/debian-image.js';
+import type { WanEmulator } from '../test/support/wan-emulator.js';
 import { tempDir } from '../test/support/temp.js';
 import { runOk } from '../test/support/run.js';
 import { KRGO_BIN } from '../test/support/krgo-cli.js';
@@ -110,6 +111,58 @@ async function statWalk(root: string): Promise<number> {
   return now() - t;
 }
 
+/** The layers of the one image in a fixture layout. */
+async function layoutLayers(layoutDir: string): Promise<{ digest: string; size: number }[]> {
+  const manifestPath = JSON.parse(await readFile(join(layoutDir, 'index.json'), 'utf8')).manifests[0].digest.slice(7);
+  return (JSON.parse(await readFile(join(layoutDir, 'blobs/sha256', manifestPath), 'utf8')) as { layers: { digest: string; size: number }[] }).layers;
+}
+
+const COMPILE = 'int main(void) { return 0; }\n';
+
+/**
+ * The larger image (a fourth layer with gcc, g++ and make): eager pull, first mount, and a lazy
+ * mount with the index in the registry until gcc has compiled a C file in a chroot.
+ */
+async function benchLargeImage(registryHost: string, wan: WanEmulator, workDir: string) {
+  const layout = await largeDebianImageLayout(log);
+  await skopeoPush(layout, DEBIAN_TAG, `${registryHost}/bench/large:bookworm`, 'v2s2');
+  await skopeoPush(layout, DEBIAN_TAG, `${registryHost}/bench/large-indexed:bookworm`, 'v2s2');
+  await runOk(process.execPath, [KRGO_BIN, 'index', '--push', `${registryHost}/bench/large-indexed:bookworm`, '--cache-dir', join(workDir, 'cache-large-indexer')]);
+  const layers = await layoutLayers(layout);
+  const imageBytes = layers.reduce((a, l) => a + l.size, 0);
+  const via = (repo: string) => `${wan.host}/bench/${repo}:bookworm`;
+  const r = { pull: [] as number[], skopeo: [] as number[], umoci: [] as number[], coldReady: [] as number[], ready: [] as number[], compiled: [] as number[], bytes: [] as number[] };
+  for (let i = 0; i < REPEAT; i++) {
+    const dir = join(workDir, `large${i}`);
+    await mkdir(dir);
+    r.pull.push((await timed(process.execPath, [KRGO_BIN, 'pull', via('large'), '-r', join(dir, 'rootfs'), '--cache-dir', join(dir, 'cache-pull'), '-q'])).seconds);
+    r.skopeo.push((await timed('skopeo', ['copy', '--quiet', '--src-tls-verify=false', `docker://${via('large')}`, `oci:${join(dir, 'layout')}:img`])).seconds);
+    r.umoci.push((await timed('umoci', ['unpack', '--image', `${join(dir, 'layout')}:img`, join(dir, 'bundle')])).seconds);
+    await rm(join(dir, 'bundle'), { recursive: true, force: true });
+    const cold = await mountForeground(via('large'), join(dir, 'mnt-cold'), join(dir, 'cache-cold'));
+    r.coldReady.push(cold.readySeconds);
+    await cold.stop();
+    wan.reset();
+    const t = now();
+    const warm = await mountForeground(via('large-indexed'), join(dir, 'mnt'), join(dir, 'cache-lazy'));
+    r.ready.push(warm.readySeconds);
+    await runOk('chroot', [join(dir, 'mnt'), '/usr/bin/gcc', '-pipe', '-x', 'c', '-c', '-o', '/dev/null', '-'], { input: COMPILE });
+    r.compiled.push(now() - t);
+    r.bytes.push(wan.bytesToClient);
+    await warm.stop();
+    await rm(dir, { recursive: true, force: true });
+    log(`large run ${i + 1}/${REPEAT}: pull ${r.pull[i]!.toFixed(2)} s, skopeo+umoci ${(r.skopeo[i]! + r.umoci[i]!).toFixed(2)} s, cold mount ${r.coldReady[i]!.toFixed(2)} s, lazy ready ${r.ready[i]!.toFixed(2)} s, gcc ${r.compiled[i]!.toFixed(2)} s, ${(r.bytes[i]! / 1e6).toFixed(1)} MB`);
+  }
+  const m = median;
+  return {
+    image: `the same + a layer with gcc, g++ and make and their dependencies: ${layers.length} layers, ${(imageBytes / 1e6).toFixed(1)} MB compressed`,
+    imageBytes,
+    eager: { krgoPull: m(r.pull), peer: m(r.skopeo) + m(r.umoci), ratio: m(r.pull) / (m(r.skopeo) + m(r.umoci)) },
+    coldMount: { ready: m(r.coldReady), skopeoCopy: m(r.skopeo), ratio: m(r.coldReady) / m(r.skopeo) },
+    lazyMount: { ready: m(r.ready), compiled: m(r.compiled), bytes: m(r.bytes), timeVsPull: m(r.compiled) / m(r.pull), timeVsSkopeo: m(r.compiled) / m(r.skopeo), bytesShare: m(r.bytes) / imageBytes },
+  };
+}
+
 const layout = await debianImageLayout(log);
 const registry = await startRegistry();
 const wan = await startWanEmulator(registry.host, { delayMs: DELAY, bitsPerSecond: MBIT * 1e6 });
@@ -120,8 +173,7 @@ try {
   const viaWan = (repo: string) => `${wan.host}/bench/${repo}:bookworm`;
   const indexed = await runOk(process.execPath, [KRGO_BIN, 'index', '--push', `${registry.host}/bench/indexed:bookworm`, '--cache-dir', join(work.path, 'cache-indexer')]);
   log(indexed.stdout.trim().split('\n').pop() ?? '');
-  const manifestPath = JSON.parse(await readFile(join(layout, 'index.json'), 'utf8')).manifests[0].digest.slice(7);
-  const manifest = JSON.parse(await readFile(join(layout, 'blobs/sha256', manifestPath), 'utf8')) as { layers: { digest: string; size: number }[] };
+  const manifest = { layers: await layoutLayers(layout) };
   const imageBytes = manifest.layers.reduce((a, l) => a + l.size, 0);
   const largestBlobPath = join(layout, 'blobs/sha256', manifest.layers.reduce((a, b) => (a.size > b.size ? a : b)).digest.slice(7));
 
@@ -195,6 +247,8 @@ try {
     log(`archivemount comparison failed: ${(err as Error).message}`);
   }
 
+  const large = process.env['BENCH_LARGE'] === '0' ? undefined : await benchLargeImage(registry.host, wan, work.path);
+
   // Index size and build throughput against gzip -dc, on the largest layer (local, no link).
   const largest = manifest.layers.reduce((a, b) => (a.size > b.size ? a : b));
   const blobPath = join(layout, 'blobs/sha256', largest.digest.slice(7));
@@ -229,6 +283,7 @@ try {
     archivemount: { libMountMBps: m(r.libMount), libArchiveMBps: m(r.libArchive) },
     index: { layerBytes: largest.size, indexBytes, share: indexBytes / largest.size, buildSeconds: median(build), gzipDcSeconds: median(gz), speedVsGzip: median(gz) / median(build) },
     rssMb: { krgoPull: m(r.pullRss), krgoMount: m(r.mountRss), skopeo: m(r.skopeoRss), umoci: m(r.umociRss) },
+    large,
   };
   const f = (x: number, d = 2) => x.toFixed(d);
   const rows = [
@@ -246,9 +301,19 @@ try {
     ['5. index build (s)', f(results.index.buildSeconds), `gzip -dc ${f(results.index.gzipDcSeconds)}`, `${f(results.index.speedVsGzip)}× faster`, ''],
     ['6. peak RSS (MB)', `pull ${f(results.rssMb.krgoPull, 0)}, mount ${f(results.rssMb.krgoMount, 0)}`, `skopeo ${f(results.rssMb.skopeo, 0)}, umoci ${f(results.rssMb.umoci, 0)}`, '', ''],
   ];
+  if (large) {
+    rows.push(
+      [`larger image (${f(large.imageBytes / 1e6, 1)} MB): eager pull (s)`, f(large.eager.krgoPull), `skopeo copy + umoci unpack ${f(large.eager.peer)}`, f(large.eager.ratio), '≤ 0.6'],
+      ['… first mount, no index: ready (s)', f(large.coldMount.ready), `skopeo copy ${f(large.coldMount.skopeoCopy)}`, f(large.coldMount.ratio), '≤ 1.1'],
+      ['… index in registry: ready (s)', f(large.lazyMount.ready), `krgo pull ${f(large.eager.krgoPull)}`, f(large.lazyMount.ready / large.eager.krgoPull), ''],
+      ['… until gcc compiled a C file in chroot (s)', f(large.lazyMount.compiled), `krgo pull ${f(large.eager.krgoPull)} / skopeo copy ${f(large.coldMount.skopeoCopy)}`, `${f(large.lazyMount.timeVsPull)} / ${f(large.lazyMount.timeVsSkopeo)}`, '≤ 0.25'],
+      ['… bytes fetched (MB)', f(large.lazyMount.bytes / 1e6, 1), `image ${f(large.imageBytes / 1e6, 1)}`, `${f(100 * large.lazyMount.bytesShare, 1)}%`, '≤ 15%'],
+    );
+  }
   const table = rows.map((row) => `| ${row.join(' | ')} |`);
   table.splice(1, 0, `|${rows[0]!.map(() => '---').join('|')}|`);
-  process.stdout.write(`${results.machine}; link ${results.link}; ${results.image}; median of ${REPEAT}; ${results.date}\n\n${table.join('\n')}\n`);
+  const images = `${results.image}${large ? `; larger image: ${large.image}` : ''}`;
+  process.stdout.write(`${results.machine}; link ${results.link}; ${images}; median of ${REPEAT}; ${results.date}\n\n${table.join('\n')}\n`);
   await writeFile(join(process.cwd(), 'bench-results.json'), `${JSON.stringify(results, null, 2)}\n`);
 } finally {
   // A timed-out phase may leave mounts behind: detach them before removing the work dir.

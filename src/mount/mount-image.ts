@@ -4,6 +4,7 @@ import { KrgoError } from '../errors.js';
 import { formatReference } from '../registry/reference.js';
 import { MergedTree } from '../vfs/merged-tree.js';
 import { mountTree } from '../fuse/fuse-adapter.js';
+import { LibraryPrefetcher } from '../vfs/library-prefetch.js';
 import { openLazyImage, prepareImage, type IndexEvents, type IndexSource } from './prepare-image.js';
 import type { ImageSource } from '../registry/image-source.js';
 import { removeStatus, writeStatus, type MountStatus } from './mount-status.js';
@@ -55,6 +56,7 @@ export async function mountImage(options: MountOptions): Promise<MountHandle> {
   const { client, image } = prepared;
   try {
     const { tree, reader: imageReader, source: rangeSource } = await openLazyImage(prepared, { ...options, warn });
+    const libraries = new LibraryPrefetcher(tree, imageReader);
     const status = (): MountStatus => ({
       pid: process.pid,
       reference: formatReference(image.reference),
@@ -75,10 +77,14 @@ export async function mountImage(options: MountOptions): Promise<MountHandle> {
     const mounted = await mountTree(mountpoint, tree, {
       fsname: `krgo:${formatReference(image.reference)}`,
       log: warn,
-      opened: (inode) => imageReader.prefetch(inode),
+      opened: (inode) => {
+        imageReader.prefetch(inode);
+        libraries.opened(inode);
+      },
       readFile: (inode, offset, length) => imageReader.read(inode, offset, length),
     });
     readyAt = Date.now();
+    libraries.command(image.config.config as Parameters<LibraryPrefetcher['command']>[0]);
     let lastWritten = '';
     const publish = async () => {
       const current = status();

@@ -48,14 +48,41 @@ async function mergeUsr(dir: string): Promise<void> {
   }
 }
 
+/** Packages of the larger bench image's fourth layer: a C and C++ toolchain. */
+const TOOLCHAIN_PACKAGES = ['gcc', 'g++', 'make'];
+
+/** Unpacks the .debs of `wanted` and of their dependencies not in `installed` into a layer tar. */
+async function packagesLayer(work: string, name: string, wanted: string[], installed: Set<string>, log: (line: string) => void): Promise<Buffer> {
+  const packages = (await aptClosure(wanted)).filter((p) => !installed.has(p));
+  log(`downloading ${packages.length} packages for ${wanted.join(', ')}`);
+  const debs = join(work, `${name}-debs`);
+  await mkdir(debs);
+  await runOk('apt-get', ['download', ...packages], { cwd: debs });
+  const tree = join(work, name);
+  await mkdir(tree);
+  for (const deb of await readdir(debs)) await runOk('dpkg-deb', ['-x', join(debs, deb), tree]);
+  await mergeUsr(tree);
+  for (const p of packages) installed.add(p);
+  return tarDir(tree, join(work, `${name}.tar`));
+}
+
 /**
  * A real three-layer Debian bookworm image, built from Debian's packages and cached:
  * 1. `debootstrap --variant=minbase`; 2. python3 and curl with their dependencies, from their .debs
  * (unpacked, no maintainer scripts); 3. deletions
  * (a whiteout, an opaque directory) and a small addition. Returns an OCI layout holding tag `debian`.
  */
-export async function debianImageLayout(log: (line: string) => void = () => undefined): Promise<string> {
-  const layout = join(fixtureCacheDir(), RECIPE);
+export function debianImageLayout(log: (line: string) => void = () => undefined): Promise<string> {
+  return buildDebianLayout(RECIPE, false, log);
+}
+
+/** The bench's larger image: the same three layers and a fourth with gcc, g++ and make (and their dependencies). */
+export function largeDebianImageLayout(log: (line: string) => void = () => undefined): Promise<string> {
+  return buildDebianLayout(`${RECIPE}-toolchain`, true, log);
+}
+
+async function buildDebianLayout(recipe: string, toolchain: boolean, log: (line: string) => void): Promise<string> {
+  const layout = join(fixtureCacheDir(), recipe);
   if (existsSync(join(layout, 'index.json'))) return layout;
   const work = `${layout}.building`;
   await rm(work, { recursive: true, force: true });
@@ -68,16 +95,7 @@ export async function debianImageLayout(log: (line: string) => void = () => unde
   const layer1 = await tarDir(base, join(work, 'layer1.tar'));
 
   const installed = await installedIn(base);
-  const packages = (await aptClosure(LAYER2_PACKAGES)).filter((p) => !installed.has(p));
-  log(`downloading ${packages.length} packages for ${LAYER2_PACKAGES.join(' and ')}`);
-  const debs = join(work, 'debs');
-  await mkdir(debs);
-  await runOk('apt-get', ['download', ...packages], { cwd: debs });
-  const python = join(work, 'python');
-  await mkdir(python);
-  for (const deb of await readdir(debs)) await runOk('dpkg-deb', ['-x', join(debs, deb), python]);
-  await mergeUsr(python);
-  const layer2 = await tarDir(python, join(work, 'layer2.tar'));
+  const layer2 = await packagesLayer(work, 'python', LAYER2_PACKAGES, installed, log);
 
   const changes = join(work, 'changes');
   await mkdir(join(changes, 'usr/share/doc'), { recursive: true });
@@ -90,7 +108,9 @@ export async function debianImageLayout(log: (line: string) => void = () => unde
 
   log('writing the OCI layout');
   const out = new OciLayoutWriter(join(work, 'layout'));
-  await out.addImage(DEBIAN_TAG, { layers: [{ tar: layer1 }, { tar: layer2 }, { tar: layer3 }], config: { config: { Cmd: ['/usr/bin/python3'] } } });
+  const layers = [{ tar: layer1 }, { tar: layer2 }, { tar: layer3 }];
+  if (toolchain) layers.push({ tar: await packagesLayer(work, 'toolchain', TOOLCHAIN_PACKAGES, installed, log) });
+  await out.addImage(DEBIAN_TAG, { layers, config: { config: { Cmd: ['/usr/bin/python3'] } } });
   await out.finish();
   await rm(layout, { recursive: true, force: true });
   await rename(join(work, 'layout'), layout);
