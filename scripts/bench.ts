@@ -146,7 +146,8 @@ async function benchLargeImage(registryHost: string, wan: WanEmulator, workDir: 
     const t = now();
     const warm = await mountForeground(via('large-indexed'), join(dir, 'mnt'), join(dir, 'cache-lazy'));
     r.ready.push(warm.readySeconds);
-    await runOk('chroot', [join(dir, 'mnt'), '/usr/bin/gcc', '-pipe', '-x', 'c', '-c', '-o', '/dev/null', '-'], { input: COMPILE });
+    // To assembly on stdout: the mount is read-only and FUSE mounts are nodev (no /dev/null to write to).
+    await runOk('chroot', [join(dir, 'mnt'), '/usr/bin/gcc', '-x', 'c', '-S', '-o', '-', '-'], { input: COMPILE });
     r.compiled.push(now() - t);
     r.bytes.push(wan.bytesToClient);
     await warm.stop();
@@ -306,7 +307,7 @@ try {
       [`larger image (${f(large.imageBytes / 1e6, 1)} MB): eager pull (s)`, f(large.eager.krgoPull), `skopeo copy + umoci unpack ${f(large.eager.peer)}`, f(large.eager.ratio), '≤ 0.6'],
       ['… first mount, no index: ready (s)', f(large.coldMount.ready), `skopeo copy ${f(large.coldMount.skopeoCopy)}`, f(large.coldMount.ratio), '≤ 1.1'],
       ['… index in registry: ready (s)', f(large.lazyMount.ready), `krgo pull ${f(large.eager.krgoPull)}`, f(large.lazyMount.ready / large.eager.krgoPull), ''],
-      ['… until gcc compiled a C file in chroot (s)', f(large.lazyMount.compiled), `krgo pull ${f(large.eager.krgoPull)} / skopeo copy ${f(large.coldMount.skopeoCopy)}`, `${f(large.lazyMount.timeVsPull)} / ${f(large.lazyMount.timeVsSkopeo)}`, '≤ 0.25'],
+      ['… until gcc compiled a C file (to assembly) in chroot (s)', f(large.lazyMount.compiled), `krgo pull ${f(large.eager.krgoPull)} / skopeo copy ${f(large.coldMount.skopeoCopy)}`, `${f(large.lazyMount.timeVsPull)} / ${f(large.lazyMount.timeVsSkopeo)}`, '≤ 0.25'],
       ['… bytes fetched (MB)', f(large.lazyMount.bytes / 1e6, 1), `image ${f(large.imageBytes / 1e6, 1)}`, `${f(100 * large.lazyMount.bytesShare, 1)}%`, '≤ 15%'],
     );
   }
