@@ -179,7 +179,7 @@ try {
   const imageBytes = manifest.layers.reduce((a, l) => a + l.size, 0);
   const largestBlobPath = join(layout, 'blobs/sha256', manifest.layers.reduce((a, b) => (a.size > b.size ? a : b)).digest.slice(7));
 
-  const r = { pull: [] as number[], pullGit: [] as number[], pullRss: [] as number[], skopeo: [] as number[], skopeoRss: [] as number[], umoci: [] as number[], umociRss: [] as number[],
+  const r = { pull: [] as number[], pullGit: [] as number[], pullGitRss: [] as number[], coldRss: [] as number[], pullRss: [] as number[], skopeo: [] as number[], skopeoRss: [] as number[], umoci: [] as number[], umociRss: [] as number[],
     coldReady: [] as number[], warmReady: [] as number[], python: [] as number[], lazyBytes: [] as number[], mountRss: [] as number[],
     readMount: [] as number[], readDisk: [] as number[], walkMount: [] as number[], walkDisk: [] as number[],
     libMount: [] as number[], libArchive: [] as number[], zoneMount: [] as number[], zoneArchive: [] as number[] };
@@ -193,13 +193,14 @@ try {
     const pullGit = await timed(process.execPath, [KRGO_BIN, 'pull', viaWan('noindex'), '-g', '-r', join(dir, 'rootfs-git'), '--cache-dir', join(dir, 'cache-pull-git'), '-q']);
     await rm(join(dir, 'rootfs-git'), { recursive: true, force: true });
     await rm(join(dir, '.rootfs-git.krgo'), { recursive: true, force: true });
-    r.pull.push(pull.seconds); r.pullRss.push(pull.rssMb); r.pullGit.push(pullGit.seconds);
+    r.pull.push(pull.seconds); r.pullRss.push(pull.rssMb); r.pullGit.push(pullGit.seconds); r.pullGitRss.push(pullGit.rssMb);
     r.skopeo.push(copy.seconds); r.skopeoRss.push(copy.rssMb);
     r.umoci.push(unpack.seconds); r.umociRss.push(unpack.rssMb);
 
     // First mount, no index anywhere: one pass over every layer.
     const cold = await mountForeground(viaWan('noindex'), join(dir, 'mnt-cold'), join(dir, 'cache-cold'));
     r.coldReady.push(cold.readySeconds);
+    r.coldRss.push(await cold.peakRssMb());
     await cold.stop();
 
     // Index in the registry, empty cache: time to ready, then python3 in a chroot.
@@ -289,7 +290,7 @@ try {
     warmReads: { mountMBps: m(r.readMount), diskMBps: m(r.readDisk), ratio: m(r.readMount) / m(r.readDisk), goal: 0.5, walkMount: m(r.walkMount), walkDisk: m(r.walkDisk), walkRatio: m(r.walkMount) / m(r.walkDisk), walkGoal: 3 },
     archivemount: { libMountMBps: m(r.libMount), libArchiveMBps: m(r.libArchive), zoneWalkMount: m(r.zoneMount), zoneWalkArchive: m(r.zoneArchive), zoneWalkRatio: m(r.zoneMount) / m(r.zoneArchive) },
     index: { layerBytes: largest.size, indexBytes, share: indexBytes / largest.size, buildSeconds: median(build), gzipDcSeconds: median(gz), speedVsGzip: median(gz) / median(build) },
-    rssMb: { krgoPull: m(r.pullRss), krgoMount: m(r.mountRss), skopeo: m(r.skopeoRss), umoci: m(r.umociRss) },
+    rssMb: { krgoPull: m(r.pullRss), krgoPullGit: m(r.pullGitRss), krgoColdMount: m(r.coldRss), krgoMount: m(r.mountRss), skopeo: m(r.skopeoRss), umoci: m(r.umociRss) },
     large,
   };
   const f = (x: number, d = 2) => x.toFixed(d);
@@ -307,7 +308,7 @@ try {
     ['4. stat walk of /usr/share/zoneinfo (s)', f(results.archivemount.zoneWalkMount, 3), `archivemount ${f(results.archivemount.zoneWalkArchive, 3)}`, f(results.archivemount.zoneWalkRatio), ''],
     ['5. index size (largest layer)', `${f(indexBytes / 1e6)} MB`, `layer ${f(largest.size / 1e6, 1)} MB`, `${f(100 * results.index.share, 1)}%`, ''],
     ['5. index build (s)', f(results.index.buildSeconds), `gzip -dc ${f(results.index.gzipDcSeconds)}`, `${f(results.index.speedVsGzip)}× faster`, ''],
-    ['6. peak RSS (MB)', `pull ${f(results.rssMb.krgoPull, 0)}, mount ${f(results.rssMb.krgoMount, 0)}`, `skopeo ${f(results.rssMb.skopeo, 0)}, umoci ${f(results.rssMb.umoci, 0)}`, '', ''],
+    ['6. peak RSS (MB)', `pull ${f(results.rssMb.krgoPull, 0)}, pull -g ${f(results.rssMb.krgoPullGit, 0)}, first mount ${f(results.rssMb.krgoColdMount, 0)}, lazy mount ${f(results.rssMb.krgoMount, 0)}`, `skopeo ${f(results.rssMb.skopeo, 0)}, umoci ${f(results.rssMb.umoci, 0)}`, '', ''],
   ];
   if (large) {
     rows.push(
