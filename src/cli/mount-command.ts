@@ -10,6 +10,7 @@ import { imageSource, withImageOptions, type ImageFlags } from './image-options.
 interface MountFlags extends ImageFlags {
   daemon?: boolean;
   quiet?: boolean;
+  prefetchCommand?: boolean;
 }
 
 /** -d: the same command in a detached child; this process returns once the mount is ready. */
@@ -48,13 +49,15 @@ export function registerMount(program: Command): void {
   )
     .option('-d, --daemon', 'return once mounted, leaving the mount to a background process')
     .option('-q, --quiet', 'print only the ready line and errors')
+    .option('--prefetch-command', "right after mounting, fetch the image's command (Entrypoint or Cmd) and its libraries")
     .addHelpText(
       'after',
       `
 The first mount of an image reads each layer once to index it (tar offsets, gzip seek points);
 the indexes stay in the cache, so later mounts start at once. Reads then fetch only the spans
 of the layers they need, with HTTP Range requests. The tree is read-only and equals what
-\`krgo pull\` writes. Stop with Ctrl-C, SIGTERM or \`krgo umount MOUNTPOINT\`.
+\`krgo pull\` writes. Opening an executable also fetches, in parallel, the libraries its loader
+will ask for. Stop with Ctrl-C, SIGTERM or \`krgo umount MOUNTPOINT\`.
 
 Examples:
   krgo mount debian /mnt/debian && chroot /mnt/debian /bin/bash
@@ -71,6 +74,7 @@ Examples:
       const handle = await mountImage({
         ...source,
         mountpoint,
+        ...(flags.prefetchCommand ? { prefetchCommand: true } : {}),
         onLost: () => lost(),
         events: {
           warn: (message) => process.stderr.write(`warning: ${message}\n`),

@@ -16,6 +16,8 @@ export interface MountOptions extends ImageSource {
   memoryCacheBytes?: number;
   /** Bytes of decompressed spans kept on disk, across mounts. */
   diskCacheBytes?: number;
+  /** Fetch the image's command and its libraries as soon as the mount is ready. */
+  prefetchCommand?: boolean;
   /** Called when the mount disappears from under us (umount, fusermount -u by someone else). */
   onLost?: () => void;
   events?: IndexEvents;
@@ -84,7 +86,7 @@ export async function mountImage(options: MountOptions): Promise<MountHandle> {
       readFile: (inode, offset, length) => imageReader.read(inode, offset, length),
     });
     readyAt = Date.now();
-    libraries.command(image.config.config as Parameters<LibraryPrefetcher['command']>[0]);
+    if (options.prefetchCommand) libraries.command(image.config.config as Parameters<LibraryPrefetcher['command']>[0]);
     let lastWritten = '';
     const publish = async () => {
       const current = status();
