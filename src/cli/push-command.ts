@@ -24,25 +24,19 @@ Then the config and the manifest, in the source image's format (Docker v2s2 or O
 -u gives the target's credentials; the source uses ~/.docker/config.json or anonymous access.`,
     )
     .action(async (image: string, flags: ImageFlags & { rootfs?: string; quiet?: boolean; jobs: string }) => {
-      const { pushImage } = await import('../push/push-image.js');
+      const [{ pushImage }, { pushProgress }] = await Promise.all([import('../push/push-image.js'), import('./push-progress.js')]);
       const say = (line: string) => {
         if (!flags.quiet) process.stdout.write(`${line}\n`);
       };
-      const sizes = new Map<number, number>();
+      const progress = pushProgress(process.stdout, flags.quiet ? 'quiet' : process.stdout.isTTY ? 'tty' : 'plain');
       const jobs = Number(flags.jobs);
       const result = await pushImage({
         ...imageSource(image, flags),
         ...(flags.rootfs ? { rootfs: flags.rootfs } : {}),
         concurrency: Number.isInteger(jobs) && jobs > 0 ? jobs : 3,
-        events: {
-          layerStart: (index, _digest, size) => sizes.set(index, size),
-          layerDone: (index, outcome, from) => {
-            const what = { present: 'already there', mounted: `mounted from ${from}`, uploaded: 'uploaded', copied: `copied from ${from}` }[outcome];
-            say(`layer ${index} (${formatBytes(sizes.get(index) ?? 0)}): ${what}`);
-          },
-          warn: (message) => process.stderr.write(`warning: ${message}\n`),
-        },
+        events: progress,
       });
+      progress.finish();
       say(`${result.reference}: pushed, manifest ${result.manifestDigest} (${formatBytes(result.bytesSent)} of layers sent)`);
     });
 }
