@@ -1,6 +1,6 @@
 import { chmodSync, linkSync, lchownSync, mkdirSync, rmSync } from 'node:fs';
 import { KrgoError } from '../errors.js';
-import { makeNode, removeXattr, setTimes, setXattr } from '../materialize/special-files.js';
+import { makeNode, removeXattr, setTimes, setXattr, splitNanoseconds } from '../materialize/special-files.js';
 import { nativeFs } from '../native/native-fs.js';
 import { comparePaths, recordTree, type PathRecord } from './tree-record.js';
 import { LayerRepo } from './layer-state.js';
@@ -9,11 +9,6 @@ export interface CheckoutResult {
   branch: string;
   /** Paths whose kind, owner, mode, xattrs, times or links git could not restore. */
   fixed: number;
-}
-
-function splitNs(ns: string): { sec: number; nsec: number } {
-  const n = BigInt(ns);
-  return { sec: Number(n / 1_000_000_000n), nsec: Number(n % 1_000_000_000n) };
 }
 
 /** Everything but content and times: git restored the content, times go last. */
@@ -73,8 +68,8 @@ export async function checkoutBranch(rootfs: string, branch: string): Promise<Ch
   const dirs: [string, PathRecord][] = [];
   for (const [path, record] of want) {
     if (record.type === 'dir') dirs.push([path, record]);
-    else if (!record.linkedTo) setTimes(root + path, splitNs(record.mtime), splitNs(record.mtime));
+    else if (!record.linkedTo) setTimes(root + path, splitNanoseconds(record.mtime), splitNanoseconds(record.mtime));
   }
-  for (const [path, record] of dirs.reverse()) setTimes(path === '/' ? root : root + path, splitNs(record.mtime), splitNs(record.mtime));
+  for (const [path, record] of dirs.reverse()) setTimes(path === '/' ? root : root + path, splitNanoseconds(record.mtime), splitNanoseconds(record.mtime));
   return { branch: layer.branch, fixed };
 }

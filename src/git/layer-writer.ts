@@ -8,6 +8,7 @@ import { createGzip } from 'node:zlib';
 import { KrgoError } from '../errors.js';
 import type { Digest } from '../digest.js';
 import { encodeHeader, END_OF_ARCHIVE, padding, type WriteEntry } from '../tar/tar-writer.js';
+import { splitNanoseconds } from '../materialize/special-files.js';
 import { memberName, type LayerChange } from './layer-diff.js';
 
 const READ_PIECE = 1024 * 1024;
@@ -26,15 +27,15 @@ function headerOf(change: LayerChange): WriteEntry {
   const name = memberName(change);
   if (change.kind !== 'entry') return { path: name, type: 'file', mode: 0o644, mtime: 0 };
   const r = change.record;
-  const ns = BigInt(r.mtime);
+  const mtime = splitNanoseconds(r.mtime);
   const entry: WriteEntry = {
     path: name,
     type: r.linkedTo ? 'hardlink' : (r.type as WriteEntry['type']),
     mode: r.mode,
     uid: r.uid,
     gid: r.gid,
-    mtime: Number(ns / 1_000_000_000n),
-    mtimeNsec: Number(ns % 1_000_000_000n),
+    mtime: mtime.sec,
+    mtimeNsec: mtime.nsec,
   };
   if (r.linkedTo) entry.linkname = r.linkedTo.slice(1);
   else if (r.type === 'symlink') entry.linkname = r.link!;

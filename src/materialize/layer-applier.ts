@@ -4,7 +4,7 @@ import type { TarEntry } from '../tar/tar-entry.js';
 import type { EntryData } from '../tar/tar-parser.js';
 import { LayerRules, type ApplyStats } from '../layers/layer-rules.js';
 import type { TreeOps } from '../layers/tree-ops.js';
-import { makeNode, setTimes, setXattr } from './special-files.js';
+import { makeNode, setTimes, setXattr, splitNanoseconds } from './special-files.js';
 
 export type { ApplyStats };
 
@@ -81,8 +81,7 @@ class HostTree implements TreeOps<string> {
   private keepParentTimes(dir: string): void {
     if (dir === this.root || this.untouchedTimes.has(dir)) return;
     const st = lstatSync(dir, { bigint: true });
-    const split = (ns: bigint): Time => ({ sec: Number(ns / 1_000_000_000n), nsec: Number(ns % 1_000_000_000n) });
-    this.untouchedTimes.set(dir, { atime: split(st.atimeNs), mtime: split(st.mtimeNs) });
+    this.untouchedTimes.set(dir, { atime: splitNanoseconds(st.atimeNs), mtime: splitNanoseconds(st.mtimeNs) });
   }
   childNames(dir: string): string[] {
     return readdirSync(dir);

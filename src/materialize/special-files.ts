@@ -18,6 +18,12 @@ export function removeXattr(host: string, name: string): void {
   nativeFs.lremovexattr(host, name);
 }
 
+/** A nanosecond count since the epoch (a stat's `mtimeNs`, or its decimal text) as seconds + nanoseconds. */
+export function splitNanoseconds(ns: bigint | string): { sec: number; nsec: number } {
+  const n = BigInt(ns);
+  return { sec: Number(n / 1_000_000_000n), nsec: Number(n % 1_000_000_000n) };
+}
+
 /** Sets atime and mtime to the nanosecond, never following a symlink. */
 export function setTimes(host: string, atime: { sec: number; nsec: number }, mtime: { sec: number; nsec: number }): void {
   nativeFs.lutimesNs(host, atime.sec, atime.nsec, mtime.sec, mtime.nsec);
