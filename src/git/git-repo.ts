@@ -113,10 +113,10 @@ export class GitRepo {
     return id;
   }
 
-  /** The commit a branch points at, or undefined when there is no such branch. */
-  async branchCommit(name: string): Promise<string | undefined> {
-    const out = await this.git.raw(['rev-parse', '--verify', '-q', `refs/heads/${name}^{commit}`]).catch(() => '');
-    return out.trim() || undefined;
+  /** Every branch and the commit it points at, in one call. */
+  async branchCommits(): Promise<Map<string, string>> {
+    const out = await this.run(['for-each-ref', '--format=%(refname:short)%00%(objectname)', 'refs/heads/']);
+    return new Map(out.split('\n').filter(Boolean).map((line) => line.split('\0') as [string, string]));
   }
 
   async currentBranch(): Promise<string | undefined> {

@@ -92,8 +92,9 @@ export class LayerRepo {
     if (current !== this.top.branch) {
       throw new KrgoError('GIT_STATE', `HEAD is on ${current ?? 'a detached commit'}, not on the top layer ${this.top.branch}; only the top layer can take new changes (check it out first)`);
     }
+    const branches = await this.repo.branchCommits();
     for (const layer of this.state.layers) {
-      const commit = await this.repo.branchCommit(layer.branch);
+      const commit = branches.get(layer.branch);
       if (commit !== layer.commit) {
         throw new KrgoError('GIT_STATE', `branch ${layer.branch} ${commit ? `moved to ${commit.slice(0, 12)}` : 'is gone'} (krgo wrote ${layer.commit.slice(0, 12)}); layer branches cannot be changed with git`);
       }
