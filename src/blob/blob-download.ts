@@ -2,13 +2,18 @@ import { EventEmitter } from 'node:events';
 import { open, rename, rm, stat, mkdir, type FileHandle } from 'node:fs/promises';
 import { read as fsRead, open as fsOpenCb, close as fsCloseCb } from 'node:fs';
 import { Readable } from 'node:stream';
-import { dirname } from 'node:path';
+import { dirname, join } from 'node:path';
 import { KrgoError } from '../errors.js';
-import { checkDigest, createDigester, digestHex, type Digest } from '../digest.js';
+import { checkDigest, createDigester, digestAlgorithm, digestHex, type Digest } from '../digest.js';
 import type { RegistryClient } from '../registry/client.js';
 import { resumableChunks, type ResumeOptions } from './resumable-chunks.js';
 
 export type DownloadOptions = ResumeOptions;
+
+/** Where a downloaded blob is kept in the cache directory (pull writes it; push reuses a kept one). */
+export function cachedBlobPath(cacheDir: string, digest: Digest): string {
+  return join(cacheDir, 'blobs', digestAlgorithm(digest), digestHex(digest));
+}
 
 /**
  * Downloads one blob into a file, verified, resuming from the last good byte after a dropped

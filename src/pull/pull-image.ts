@@ -1,9 +1,8 @@
 import { rm } from 'node:fs/promises';
-import { join } from 'node:path';
 import { RootfsTarget, defaultRootfs } from '../materialize/rootfs-target.js';
 import { KrgoError } from '../errors.js';
-import { digestHex, type Digest } from '../digest.js';
-import { BlobDownload } from '../blob/blob-download.js';
+import type { Digest } from '../digest.js';
+import { BlobDownload, cachedBlobPath } from '../blob/blob-download.js';
 import { StreamingIndexer } from '../index/layer-index.js';
 import type { LayerIndex } from '../index/layer-index.js';
 import { IndexStore } from '../index/index-store.js';
@@ -67,7 +66,7 @@ export async function pullImage(options: PullOptions): Promise<PullResult> {
     const limit = limitConcurrency(options.concurrency ?? 3);
     layers.forEach((layer, index) => {
       if (downloads.has(layer.digest)) return;
-      const download = new BlobDownload(client, layer.digest, layer.size, join(options.cacheDir, 'blobs', 'sha256', digestHex(layer.digest)), { log: warn });
+      const download = new BlobDownload(client, layer.digest, layer.size, cachedBlobPath(options.cacheDir, layer.digest), { log: warn });
       download.on('progress', () => events.downloadProgress?.(index, download.written, layer.size));
       downloads.set(layer.digest, download);
       const run = limit(() => download.run());

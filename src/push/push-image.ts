@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { KrgoError } from '../errors.js';
 import { digestHex, verifyChunks, type Digest } from '../digest.js';
 import { MediaType } from '../image/media-types.js';
+import { cachedBlobPath } from '../blob/blob-download.js';
 import { commitBlobDirFor, LayerRepo, type LayerBranch } from '../git/layer-state.js';
 import { defaultRootfs } from '../materialize/rootfs-target.js';
 import { clientFor, type ImageSource } from '../registry/image-source.js';
@@ -40,12 +41,9 @@ async function* fileChunks(path: string): AsyncGenerator<Buffer> {
   for await (const chunk of createReadStream(path, { highWaterMark: 1024 * 1024 })) yield chunk as Buffer;
 }
 
-/** A verified local copy: a layer `commit` made, or one a pull kept (`--keep-blobs`). */
-async function localBlob(candidates: string[], size: number): Promise<string | undefined> {
-  for (const path of candidates) {
-    if ((await stat(path).catch(() => undefined))?.size === size) return path;
-  }
-  return undefined;
+/** A local copy of the right size (its digest is checked as it is sent): made by `commit`, or kept by a pull (`--keep-blobs`). */
+async function localBlob(path: string, size: number): Promise<string | undefined> {
+  return (await stat(path).catch(() => undefined))?.size === size ? path : undefined;
 }
 
 /**
@@ -74,10 +72,7 @@ export async function pushImage(options: PushOptions): Promise<PushResult> {
     options.events?.layerStart?.(i, digest, size);
     if (await blobExists(client, digest)) return 'present';
     const progress = (sent: number) => options.events?.layerProgress?.(i, sent, size);
-    const local = await localBlob(
-      layer.origin === 'commit' ? [join(commitBlobDirFor(layers.rootfs), digestHex(digest))] : [join(options.cacheDir, 'blobs', 'sha256', digestHex(digest))],
-      size,
-    );
+    const local = await localBlob(layer.origin === 'commit' ? join(commitBlobDirFor(layers.rootfs), digestHex(digest)) : cachedBlobPath(options.cacheDir, digest), size);
     const mountFrom = layer.origin === 'source' && sameRegistry && source.repository !== target.repository ? { digest, repository: source.repository } : undefined;
     const session = await startUpload(client, mountFrom);
     if (session.mounted) return 'mounted';
