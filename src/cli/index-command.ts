@@ -1,6 +1,8 @@
 import type { Command } from 'commander';
 import { formatBytes, formatDuration } from '../util/format.js';
+import { KrgoError } from '../errors.js';
 import { imageSource, withImageOptions, type ImageFlags } from './image-options.js';
+import { readProfile } from './profile-file.js';
 
 export function registerIndex(program: Command): void {
   withImageOptions(
@@ -10,7 +12,19 @@ export function registerIndex(program: Command): void {
       .argument('<image>', 'image reference'),
   )
     .option('--push', 'store the indexes in the registry, as an OCI artifact referring to the image, so other machines mount without a full pass')
-    .action(async (image: string, flags: ImageFlags & { push?: boolean }) => {
+    .option('--profile <file>', 'with --push: store this access profile (from `krgo mount --record-profile`, or a list of paths) with the indexes; mounts then fetch what it names at once')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  krgo index --push localhost:5000/app:1.2
+  krgo mount -d --record-profile app.profile localhost:5000/app:1.2 /mnt/app
+  chroot /mnt/app /usr/bin/app --version; krgo umount /mnt/app
+  krgo index --push --profile app.profile localhost:5000/app:1.2`,
+    )
+    .action(async (image: string, flags: ImageFlags & { push?: boolean; profile?: string }) => {
+    if (flags.profile && !flags.push) throw new KrgoError('USAGE', '--profile is stored in the registry with the indexes: use it with --push');
+    const profile = flags.profile ? await readProfile(flags.profile) : undefined;
     const [{ prepareImage }, { pushIndexArtifact }] = await Promise.all([import('../mount/prepare-image.js'), import('../index/index-artifact.js')]);
     const started = Date.now();
     const prepared = await prepareImage(imageSource(image, flags), {
@@ -23,8 +37,8 @@ export function registerIndex(program: Command): void {
     });
     try {
       if (flags.push) {
-        const digest = await pushIndexArtifact(prepared.client, prepared.image, prepared.indexes);
-        process.stdout.write(`pushed index artifact ${digest} (subject ${prepared.image.manifestDigest})\n`);
+        const digest = await pushIndexArtifact(prepared.client, prepared.image, prepared.indexes, profile);
+        process.stdout.write(`pushed index artifact ${digest} (subject ${prepared.image.manifestDigest}${profile ? `, access profile of ${profile.files.length} files` : ''})\n`);
       }
     } finally {
       await prepared.client.close();

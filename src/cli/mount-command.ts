@@ -6,11 +6,15 @@ import { KrgoError } from '../errors.js';
 import { processAlive, readStatus } from '../mount/mount-status.js';
 import { formatBytes, formatDuration } from '../util/format.js';
 import { imageSource, withImageOptions, type ImageFlags } from './image-options.js';
+import { readProfile } from './profile-file.js';
 
 interface MountFlags extends ImageFlags {
   daemon?: boolean;
   quiet?: boolean;
   prefetchCommand?: boolean;
+  profile?: string;
+  prefetch?: boolean;
+  recordProfile?: string;
 }
 
 /** -d: the same command in a detached child; this process returns once the mount is ready. */
@@ -50,6 +54,9 @@ export function registerMount(program: Command): void {
     .option('-d, --daemon', 'return once mounted, leaving the mount to a background process')
     .option('-q, --quiet', 'print only the ready line and errors')
     .option('--prefetch-command', "right after mounting, fetch the image's command (Entrypoint or Cmd) and its libraries")
+    .option('--profile <file>', 'replay this access profile (from --record-profile, or a list of paths) right after mounting, instead of the one pushed with the indexes')
+    .option('--no-prefetch', 'fetch nothing ahead from an access profile, even one pushed with the indexes')
+    .option('--record-profile <file>', 'write what this mount reads (files and parts, in first-read order) to FILE when it stops, for `krgo index --push --profile`')
     .addHelpText(
       'after',
       `
@@ -59,9 +66,16 @@ of the layers they need, with HTTP Range requests. The tree is read-only and equ
 \`krgo pull\` writes. Opening an executable also fetches, in parallel, the libraries its loader
 will ask for. Stop with Ctrl-C, SIGTERM or \`krgo umount MOUNTPOINT\`.
 
+An access profile lists what a workload reads first. Record one with --record-profile while
+running the workload, store it with \`krgo index --push --profile FILE\`, and every later mount
+of the image fetches all of it at once, in parallel, as soon as it is mounted (--no-prefetch
+turns that off; \`krgo status\` shows it).
+
 Examples:
   krgo mount debian /mnt/debian && chroot /mnt/debian /bin/bash
-  krgo mount -d localhost:5000/app:1.2 /mnt/app; krgo status /mnt/app; krgo umount /mnt/app`,
+  krgo mount -d localhost:5000/app:1.2 /mnt/app; krgo status /mnt/app; krgo umount /mnt/app
+  krgo mount -d --record-profile app.profile app:1.2 /mnt/app; chroot /mnt/app /app/start --selftest
+  krgo umount /mnt/app; krgo index --push --profile app.profile app:1.2`,
     )
     .action(async (image: string, mountpoint: string, flags: MountFlags) => {
       const source = imageSource(image, flags);
@@ -75,6 +89,9 @@ Examples:
         ...source,
         mountpoint,
         ...(flags.prefetchCommand ? { prefetchCommand: true } : {}),
+        ...(flags.profile ? { profile: await readProfile(flags.profile) } : {}),
+        ...(flags.prefetch === false ? { prefetch: false } : {}),
+        ...(flags.recordProfile ? { recordProfile: resolve(flags.recordProfile) } : {}),
         onLost: () => lost(),
         events: {
           warn: (message) => process.stderr.write(`warning: ${message}\n`),

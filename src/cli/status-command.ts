@@ -22,6 +22,10 @@ export function registerStatus(program: Command): void {
       }
       const alive = processAlive(status.pid) && isMounted(status.mountpoint);
       const lines = [`${status.reference} on ${status.mountpoint}: ${alive ? `up (pid ${status.pid})` : 'not running'}, ready in ${formatDuration(status.readyMs ?? 0)}, ${status.requests} range requests`];
+      if (status.prefetch) {
+        const { files, missing, done } = status.prefetch;
+        lines.push(`  access profile: ${files} files${missing ? ` (${missing} not in this image)` : ''}, ${done ? 'all fetched' : 'fetching'}`);
+      }
       let size = 0;
       let fetched = 0;
       for (const layer of status.layers) {

@@ -5,7 +5,7 @@ import { Errno, errnoForRead } from './errno.js';
 
 export interface FuseMountOptions {
   /** Reads `length` bytes of a file at `offset`; may fetch from the registry. */
-  readFile(inode: Inode, offset: number, length: number): Promise<Buffer>;
+  readFile(inode: Inode, offset: number, length: number, path: string): Promise<Buffer>;
   /** Told when a file is opened, so its bytes can be fetched ahead of the reads. */
   opened?(inode: Inode): void;
   log(message: string): void;
@@ -91,7 +91,7 @@ export function mountTree(mountpoint: string, tree: MergedTree, options: FuseMou
       const inode = tree.lookup(path);
       if (!inode) return cb(Errno.ENOENT);
       if (inode.type !== 'file') return cb(Errno.EISDIR);
-      options.readFile(inode, pos, len).then(
+      options.readFile(inode, pos, len, path).then(
         (data) => {
           data.copy(buf);
           cb(data.length);

@@ -15,6 +15,8 @@ export interface Descriptor {
   annotations?: Record<string, string>;
   platform?: Platform;
   urls?: string[];
+  /** The content itself, base64 (OCI's embedded data); trusted only if it hashes to `digest`. */
+  data?: string;
 }
 
 export interface ImageManifest {

@@ -7,9 +7,11 @@ import { headerValue } from '../registry/transport.js';
 import { pushBlob, putManifest } from '../registry/upload.js';
 import { decodeIndex, encodeIndex } from './index-codec.js';
 import type { LayerIndex } from './layer-index.js';
+import { encodeProfile, MAX_PROFILE_BYTES, parseProfile, type AccessProfile } from '../vfs/access-profile.js';
 
 export const INDEX_ARTIFACT_TYPE = 'application/vnd.krgo.layer-indexes.v1';
 export const LAYER_INDEX_MEDIA_TYPE = 'application/vnd.krgo.layer-index.v2';
+export const ACCESS_PROFILE_MEDIA_TYPE = 'application/vnd.krgo.access-profile.v1+json';
 const LAYER_ANNOTATION = 'dev.krgo.layer.digest';
 const EMPTY_CONFIG = Buffer.from('{}');
 const EMPTY_MEDIA_TYPE = 'application/vnd.oci.empty.v1+json';
@@ -55,12 +57,16 @@ async function referrers(client: RegistryClient, subject: Digest): Promise<Descr
  * Stores a mount's layer indexes in the registry as an OCI artifact whose subject is the image
  * manifest, and lists it in the `sha256-<hex>` referrers tag for registries without the API.
  */
-export async function pushIndexArtifact(client: RegistryClient, image: ResolvedImage, indexes: LayerIndex[]): Promise<Digest> {
+export async function pushIndexArtifact(client: RegistryClient, image: ResolvedImage, indexes: LayerIndex[], profile?: AccessProfile): Promise<Digest> {
   const configDigest = await pushBlob(client, EMPTY_CONFIG);
-  const layers = [];
+  const layers: (Descriptor & { annotations?: Record<string, string> })[] = [];
   for (const index of indexes) {
     const data = encodeIndex(index);
     layers.push({ mediaType: LAYER_INDEX_MEDIA_TYPE, digest: await pushBlob(client, data), size: data.length, annotations: { [LAYER_ANNOTATION]: index.layerDigest } });
+  }
+  if (profile) {
+    const data = encodeProfile(profile);
+    layers.push({ mediaType: ACCESS_PROFILE_MEDIA_TYPE, digest: await pushBlob(client, data), size: data.length });
   }
   const manifest = Buffer.from(
     JSON.stringify({
@@ -80,11 +86,20 @@ export async function pushIndexArtifact(client: RegistryClient, image: ResolvedI
     JSON.stringify({
       schemaVersion: 2,
       mediaType: MediaType.ociIndex,
-      manifests: [...existing, { mediaType: MediaType.ociManifest, digest, size: manifest.length, artifactType: INDEX_ARTIFACT_TYPE }],
+      // The artifact manifest rides along (`data`, checked against its digest when read): a mount
+      // then needs one round trip less before it can fetch the indexes.
+      manifests: [...existing.map(({ data: _old, ...d }) => d), { mediaType: MediaType.ociManifest, digest, size: manifest.length, artifactType: INDEX_ARTIFACT_TYPE, data: manifest.toString('base64') }],
     }),
   );
   await putManifest(client, fallbackTag(image.manifestDigest), MediaType.ociIndex, index);
   return digest;
+}
+
+/** What an index artifact holds for a mount. */
+export interface FetchedArtifact {
+  indexes: Map<Digest, FetchedIndex>;
+  /** What a workload read first, to fetch in one burst after the mount is ready. */
+  profile?: AccessProfile;
 }
 
 /** An index from the registry, with its file as fetched (saved as is: no second encoding). */
@@ -101,20 +116,30 @@ export async function fetchIndexArtifact(
   client: RegistryClient,
   image: Pick<ResolvedImage, 'manifest' | 'manifestDigest'>,
   warn: (message: string) => void,
-): Promise<Map<Digest, FetchedIndex>> {
+): Promise<FetchedArtifact> {
   const found = new Map<Digest, FetchedIndex>();
+  const result: FetchedArtifact = { indexes: found };
   const candidates = (await referrers(client, image.manifestDigest)).filter((d) => (d as { artifactType?: string }).artifactType === INDEX_ARTIFACT_TYPE);
   const newest = candidates[candidates.length - 1];
-  if (!newest) return found;
-  const fetched = await client.getManifest(newest.digest);
-  const artifact = JSON.parse(fetched.bytes.toString('utf8')) as ArtifactManifest;
+  if (!newest) return result;
+  const embedded = typeof newest.data === 'string' ? Buffer.from(newest.data, 'base64') : undefined;
+  const bytes = embedded && sha256Of(embedded) === newest.digest ? embedded : (await client.getManifest(newest.digest)).bytes;
+  const artifact = JSON.parse(bytes.toString('utf8')) as ArtifactManifest;
   if (artifact.subject?.digest !== image.manifestDigest) {
     warn(`index artifact ${newest.digest} refers to ${artifact.subject?.digest ?? 'nothing'}, not this image; ignored`);
-    return found;
+    return result;
   }
   const sizes = new Map(image.manifest.layers.map((l) => [l.digest as string, l.size]));
   await Promise.all(
     artifact.layers.map(async (layer) => {
+      if (layer.mediaType === ACCESS_PROFILE_MEDIA_TYPE) {
+        try {
+          result.profile = parseProfile((await client.getBlobBytes({ ...layer, digest: parseDigest(layer.digest) }, MAX_PROFILE_BYTES)).toString('utf8'));
+        } catch (err) {
+          warn(`access profile from the registry is not usable (${(err as Error).message}); nothing is fetched ahead`);
+        }
+        return;
+      }
       const layerDigest = layer.annotations?.[LAYER_ANNOTATION];
       if (!layerDigest || !sizes.has(layerDigest) || layer.mediaType !== LAYER_INDEX_MEDIA_TYPE) return;
       try {
@@ -127,5 +152,5 @@ export async function fetchIndexArtifact(
       }
     }),
   );
-  return found;
+  return result;
 }

@@ -1,10 +1,11 @@
-import { readdir, stat } from 'node:fs/promises';
-import { resolve } from 'node:path';
+import { mkdir, readdir, rename, stat, writeFile } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
 import { KrgoError } from '../errors.js';
 import { formatReference } from '../registry/reference.js';
 import { MergedTree } from '../vfs/merged-tree.js';
 import { mountTree } from '../fuse/fuse-adapter.js';
 import { LibraryPrefetcher } from '../vfs/library-prefetch.js';
+import { AccessRecorder, encodeProfile, planProfile, type AccessProfile } from '../vfs/access-profile.js';
 import { openLazyImage, prepareImage, type IndexEvents, type IndexSource } from './prepare-image.js';
 import type { ImageSource } from '../registry/image-source.js';
 import { removeStatus, writeStatus, type MountStatus } from './mount-status.js';
@@ -18,6 +19,12 @@ export interface MountOptions extends ImageSource {
   diskCacheBytes?: number;
   /** Fetch the image's command and its libraries as soon as the mount is ready. */
   prefetchCommand?: boolean;
+  /** Replay this access profile instead of the one stored with the indexes in the registry. */
+  profile?: AccessProfile;
+  /** false: fetch nothing ahead from an access profile. */
+  prefetch?: boolean;
+  /** Write what this mount read (an access profile) to this file when it stops. */
+  recordProfile?: string;
   /** Called when the mount disappears from under us (umount, fusermount -u by someone else). */
   onLost?: () => void;
   events?: IndexEvents;
@@ -34,6 +41,13 @@ async function assertMountpoint(mountpoint: string): Promise<void> {
   if (!info?.isDirectory()) throw new KrgoError('USAGE', `mountpoint ${mountpoint} is not a directory`);
   if (isMounted(mountpoint)) throw new KrgoError('TARGET_EXISTS', `${mountpoint} is already a mount point; run krgo umount ${mountpoint} first`);
   if ((await readdir(mountpoint)).length > 0) throw new KrgoError('TARGET_EXISTS', `mountpoint ${mountpoint} is not empty`);
+}
+
+/** Written whole or not at all: a temp file renamed over the target. */
+async function writeProfile(path: string, profile: AccessProfile): Promise<void> {
+  await mkdir(dirname(resolve(path)), { recursive: true });
+  await writeFile(`${path}.tmp`, encodeProfile(profile));
+  await rename(`${path}.tmp`, path);
 }
 
 /**
@@ -59,6 +73,17 @@ export async function mountImage(options: MountOptions): Promise<MountHandle> {
   try {
     const { tree, reader: imageReader, source: rangeSource } = await openLazyImage(prepared, { ...options, warn });
     const libraries = new LibraryPrefetcher(tree, imageReader);
+    // Started before the FUSE mount is up: its requests are on their way while the kernel mounts.
+    let prefetch: { files: number; missing: number; done: boolean } | undefined;
+    const profile = options.prefetch === false ? undefined : (options.profile ?? prepared.profile);
+    if (profile) {
+      const plan = planProfile(tree, profile);
+      const state = { files: profile.files.length, missing: plan.missing, done: false };
+      prefetch = state;
+      if (plan.missing) warn(`${plan.missing} of the ${profile.files.length} files of the access profile are not files in this image`);
+      void imageReader.prefetchReads(plan.reads).finally(() => (state.done = true));
+    }
+    const recorder = options.recordProfile ? new AccessRecorder() : undefined;
     const status = (): MountStatus => ({
       pid: process.pid,
       reference: formatReference(image.reference),
@@ -67,6 +92,7 @@ export async function mountImage(options: MountOptions): Promise<MountHandle> {
       startedAt: new Date(started).toISOString(),
       ...(readyAt ? { readyAt: new Date(readyAt).toISOString(), readyMs: readyAt - started } : {}),
       requests: rangeSource.requests,
+      ...(prefetch ? { prefetch: { ...prefetch } } : {}),
       layers: image.manifest.layers.map((l, i) => ({
         digest: l.digest,
         size: l.size,
@@ -83,7 +109,10 @@ export async function mountImage(options: MountOptions): Promise<MountHandle> {
         imageReader.prefetch(inode);
         libraries.opened(inode);
       },
-      readFile: (inode, offset, length) => imageReader.read(inode, offset, length),
+      readFile: (inode, offset, length, path) => {
+        recorder?.read(path, inode, offset, length);
+        return imageReader.read(inode, offset, length);
+      },
     });
     readyAt = Date.now();
     if (options.prefetchCommand) libraries.command(image.config.config as Parameters<LibraryPrefetcher['command']>[0]);
@@ -113,6 +142,7 @@ export async function mountImage(options: MountOptions): Promise<MountHandle> {
           clearInterval(timer);
           try {
             await mounted.unmount();
+            if (recorder && options.recordProfile) await writeProfile(options.recordProfile, recorder.profile());
           } finally {
             await removeStatus(options.cacheDir, mountpoint);
             await client.close();

@@ -13,6 +13,8 @@ export interface MountStatus {
   /** Milliseconds from start until the mount answered. */
   readyMs?: number;
   requests: number;
+  /** The access profile replayed after ready: files it names, found here, and whether all is in. */
+  prefetch?: { files: number; missing: number; done: boolean };
   layers: { digest: string; size: number; fetched: number; indexSource: 'cache' | 'registry' | 'built'; indexBytes: number }[];
 }
 

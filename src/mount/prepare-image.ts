@@ -5,7 +5,8 @@ import { clientFor, type ImageSource } from '../registry/image-source.js';
 import { resumableChunks } from '../blob/resumable-chunks.js';
 import { buildLayerIndex, type LayerIndex } from '../index/layer-index.js';
 import { IndexStore } from '../index/index-store.js';
-import { fetchIndexArtifact, type FetchedIndex } from '../index/index-artifact.js';
+import { fetchIndexArtifact, type FetchedArtifact } from '../index/index-artifact.js';
+import type { AccessProfile } from '../vfs/access-profile.js';
 import { readStargzIndex, TOC_DIGEST_ANNOTATION } from '../index/estargz.js';
 import { limitConcurrency } from '../util/concurrency.js';
 import { join } from 'node:path';
@@ -27,6 +28,8 @@ export interface PreparedImage {
   client: RegistryClient;
   image: ResolvedImage;
   indexes: LayerIndex[];
+  /** The access profile stored with the indexes in the registry, if any. */
+  profile?: AccessProfile;
 }
 
 /**
@@ -44,14 +47,15 @@ export async function prepareImage(source: ImageSource, events: IndexEvents = {}
     const cached = await Promise.all(resolved.manifest.layers.map((layer) => store.load(layer.digest, layer.size, (why) => warn(`${why}; rebuilding it`))));
     // Before scanning any layer, ask the registry for indexes another machine pushed
     // (alongside the config: one round trip less).
-    const [image, fromRegistry] = await Promise.all([
+    const none: FetchedArtifact = { indexes: new Map() };
+    const [image, artifact] = await Promise.all([
       client.withConfig(resolved),
       cached.some((c) => !c)
         ? fetchIndexArtifact(client, resolved, warn).catch((err: unknown) => {
             warn(`could not look for index artifacts: ${(err as Error).message}`);
-            return new Map<string, FetchedIndex>();
+            return none;
           })
-        : new Map<string, FetchedIndex>(),
+        : none,
     ]);
     const indexes = await Promise.all(
       image.manifest.layers.map((layer, i) =>
@@ -61,7 +65,7 @@ export async function prepareImage(source: ImageSource, events: IndexEvents = {}
             events.layerIndexed?.(i, 'cache', inCache.index, inCache.bytes);
             return inCache.index;
           }
-          const pushed = fromRegistry.get(layer.digest);
+          const pushed = artifact.indexes.get(layer.digest);
           if (pushed) {
             events.layerIndexed?.(i, 'registry', pushed.index, await store.save(pushed.index, pushed.encoded));
             return pushed.index;
@@ -75,7 +79,7 @@ export async function prepareImage(source: ImageSource, events: IndexEvents = {}
         }),
       ),
     );
-    return { client, image, indexes };
+    return { client, image, indexes, ...(artifact.profile ? { profile: artifact.profile } : {}) };
   } catch (err) {
     await client.close();
     throw err;

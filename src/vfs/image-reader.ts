@@ -1,5 +1,7 @@
 import type { Inode, MergedTree } from './merged-tree.js';
-import type { LayerReader } from './layer-reader.js';
+import type { LayerReader, SpanRun } from './layer-reader.js';
+import type { PlannedRead } from './access-profile.js';
+import { limitConcurrency } from '../util/concurrency.js';
 
 /** File bytes of a merged tree, from whichever layer (and format) holds them. */
 export class ImageReader {
@@ -22,5 +24,33 @@ export class ImageReader {
     const reader = this.readers[plan.layer]!;
     if (plan.chunks) reader.readChunks(plan.chunks, 0, plan.length).catch(() => undefined);
     else reader.prefetch(plan.offset, plan.length);
+  }
+
+  /**
+   * Fetches everything a list of reads needs, as few requests as adjacency allows, at most
+   * `parallel` in flight, earliest-wanted first; resolves when all is loaded or has failed
+   * (failures are left to the reads that will meet them).
+   */
+  async prefetchReads(reads: readonly PlannedRead[], parallel = 6): Promise<void> {
+    const perLayer = new Map<number, { offset: number; length: number; order: number }[]>();
+    const chunked: Promise<unknown>[] = [];
+    reads.forEach((r, order) => {
+      const plan = this.tree.readPlan(r.inode, r.offset, r.length);
+      if (!plan) return;
+      if (plan.chunks) chunked.push(this.readers[plan.layer]!.readChunks(plan.chunks, plan.offset, plan.length).catch(() => undefined));
+      else {
+        let ranges = perLayer.get(plan.layer);
+        if (!ranges) perLayer.set(plan.layer, (ranges = []));
+        ranges.push({ offset: plan.offset, length: plan.length, order });
+      }
+    });
+    const runs: { reader: LayerReader; run: SpanRun }[] = [];
+    for (const [layer, ranges] of perLayer) {
+      const reader = this.readers[layer]!;
+      for (const run of reader.spanRuns(ranges)) runs.push({ reader, run });
+    }
+    runs.sort((a, b) => a.run.order - b.run.order);
+    const limit = limitConcurrency(parallel);
+    await Promise.all([...chunked, ...runs.map(({ reader, run }) => limit(() => reader.loadRun(run)).catch(() => undefined))]);
   }
 }

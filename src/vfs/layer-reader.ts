@@ -38,6 +38,13 @@ export class SpanCache {
   }
 }
 
+/** Spans first..last of one layer, and where in a wish list they were first wanted. */
+export interface SpanRun {
+  first: number;
+  last: number;
+  order: number;
+}
+
 interface Span {
   /** Uncompressed range. */
   out: number;
@@ -116,6 +123,36 @@ export class LayerReader {
     const end = Math.min(offset + length, this.index.uncompressedSize);
     if (end <= offset) return;
     this.load(this.spanAt(offset), this.spanAt(end - 1)).catch(this.onBackgroundError);
+  }
+
+  /**
+   * The spans under many ranges, as runs of adjacent spans (at most `maxRun` long, so no single
+   * response holds back the first bytes a reader waits for), each tagged with the `order` of
+   * the first range that asked for one of its spans.
+   */
+  spanRuns(ranges: readonly { offset: number; length: number; order: number }[], maxRun = 4): SpanRun[] {
+    const firstAsked = new Map<number, number>();
+    for (const r of ranges) {
+      const end = Math.min(r.offset + r.length, this.index.uncompressedSize);
+      if (end <= r.offset) continue;
+      for (let i = this.spanAt(r.offset), last = this.spanAt(end - 1); i <= last; i++) {
+        if (!firstAsked.has(i) || firstAsked.get(i)! > r.order) firstAsked.set(i, r.order);
+      }
+    }
+    const runs: SpanRun[] = [];
+    for (const i of [...firstAsked.keys()].sort((a, b) => a - b)) {
+      const run = runs[runs.length - 1];
+      if (run && run.last === i - 1 && run.last - run.first + 1 < maxRun) {
+        run.last = i;
+        run.order = Math.min(run.order, firstAsked.get(i)!);
+      } else runs.push({ first: i, last: i, order: firstAsked.get(i)! });
+    }
+    return runs;
+  }
+
+  /** Loads a run of spans (what is cached or in flight is not fetched again). */
+  async loadRun(run: SpanRun): Promise<void> {
+    await this.load(run.first, run.last);
   }
 
   private spanAt(offset: number): number {

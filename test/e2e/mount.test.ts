@@ -175,6 +175,64 @@ describe('krgo mount: a lazy FUSE mount equal to umoci unpack', () => {
     assert.ok(prefetched.python < plain.python, `python needed ${prefetched.python} range requests after the prefetch, ${plain.python} without`);
   });
 
+  it('an access profile recorded on one mount and pushed with the indexes is fetched at once by the next', async () => {
+    const image = `${registry.host}/library/debian:bookworm`;
+    const recordCache = join(work.path, 'cache-record');
+    const profile = join(work.path, 'python.profile');
+    const recordMp = join(work.path, 'mnt', 'record');
+    await mkdir(recordMp, { recursive: true });
+    mounted.push({ mp: recordMp, cacheDir: recordCache });
+    const recording = await krgo(['mount', '-d', '--record-profile', profile, image, recordMp, '--cache-dir', recordCache]);
+    assert.equal(recording.code, 0, recording.stderr);
+    const first = await run('chroot', [recordMp, '/usr/bin/python3', '-c', 'print(6 * 7)']);
+    assert.equal(first.stdout, '42\n', first.stderr);
+    await unmount(recordMp, recordCache);
+    const recorded = JSON.parse(await readFile(profile, 'utf8')) as { version: number; files: { path: string; ranges: [number, number][] }[] };
+    assert.equal(recorded.version, 1);
+    const paths = recorded.files.map((f) => f.path);
+    assert.equal(paths[0], '/usr/bin/python3.11', 'the binary the kernel loads first comes first');
+    assert.ok(paths.some((p) => /\/libc\.so\.6$/.test(p)), `libc among ${paths.join(' ')}`);
+    assert.ok(paths.some((p) => /\/encodings\//.test(p)), 'python modules among the files');
+    assert.ok(recorded.files.every((f) => f.ranges.length > 0 && f.ranges.every(([o, l]) => o % 65536 === 0 && l > 0)));
+
+    const pushed = await krgo(['index', '--push', '--profile', profile, image, '--cache-dir', recordCache]);
+    assert.equal(pushed.code, 0, pushed.stderr);
+    assert.match(pushed.stdout, new RegExp(`access profile of ${paths.length} files`));
+
+    // A fresh machine: the profile comes with the indexes and is fetched before python asks.
+    const fresh = async (name: string, extra: string[]) => {
+      const cacheDir = join(work.path, `cache-${name}`);
+      const mp = join(work.path, 'mnt', name);
+      await mkdir(mp, { recursive: true });
+      mounted.push({ mp, cacheDir });
+      proxy.seen.length = 0;
+      const res = await krgo(['mount', '-d', `${proxy.host}/library/debian:bookworm`, mp, '--cache-dir', cacheDir, ...extra]);
+      assert.equal(res.code, 0, res.stderr);
+      return { mp, cacheDir };
+    };
+    const replay = await fresh('replay', []);
+    let status = await readStatus(replay.cacheDir, replay.mp);
+    for (let i = 0; i < 600 && !status?.prefetch?.done; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      status = await readStatus(replay.cacheDir, replay.mp);
+    }
+    assert.deepEqual(status?.prefetch, { files: paths.length, missing: 0, done: true });
+    const prefetched = proxy.seen.filter((r) => r.range).length;
+    assert.ok(prefetched > 0, 'the profile was fetched before any read');
+    const again = await run('chroot', [replay.mp, '/usr/bin/python3', '-c', 'print(6 * 7)']);
+    assert.equal(again.stdout, '42\n', again.stderr);
+    assert.equal(proxy.seen.filter((r) => r.range).length, prefetched, 'python3 found everything it read already fetched');
+    const shown = await krgo(['status', replay.mp, '--cache-dir', replay.cacheDir]);
+    assert.match(shown.stdout, new RegExp(`access profile: ${paths.length} files, all fetched`));
+    await unmount(replay.mp, replay.cacheDir);
+
+    const off = await fresh('no-prefetch', ['--no-prefetch']);
+    await new Promise((r) => setTimeout(r, 1500));
+    assert.equal(proxy.seen.filter((r) => r.range).length, 0, '--no-prefetch fetches nothing before a read');
+    assert.equal((await readStatus(off.cacheDir, off.mp))?.prefetch, undefined);
+    await unmount(off.mp, off.cacheDir);
+  });
+
   it('a failed fetch answers EIO, is logged, and the mount stays up', async () => {
     proxy.setFaults((r) => (r.path.includes('/blobs/') && r.method === 'GET' && r.range ? { kind: 'status', status: 403 } : undefined));
     const mp = await mountAt(`${proxy.host}/busybox:latest`, 'faulty');

@@ -1,0 +1,137 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { Readable } from 'node:stream';
+import { gzipSync } from 'node:zlib';
+import { randomBytes } from 'node:crypto';
+import { AccessRecorder, encodeProfile, parseProfile, planProfile } from '../../../src/vfs/access-profile.js';
+import { MergedTree } from '../../../src/vfs/merged-tree.js';
+import { ImageReader } from '../../../src/vfs/image-reader.js';
+import { LayerReader, SpanCache } from '../../../src/vfs/layer-reader.js';
+import { buildLayerIndex } from '../../../src/index/layer-index.js';
+import { buildTar } from '../../../src/tar/tar-writer.js';
+import { sha256Of, type Digest } from '../../../src/digest.js';
+import type { RangeSource } from '../../../src/blob/range-source.js';
+import { isKrgoError } from '../../../src/errors.js';
+
+const KiB = 1024;
+
+async function treeOf(files: Parameters<typeof buildTar>[0]) {
+  const tree = new MergedTree();
+  await tree.addLayer(Readable.from([buildTar(files)]));
+  return tree;
+}
+
+describe('access profiles: record, parse, plan, replay', () => {
+  it('records first-read order per file and joins reads into 64 KiB-grained ranges', async () => {
+    const tree = await treeOf([
+      { path: 'bin/', type: 'dir' },
+      { path: 'bin/app', type: 'file', content: Buffer.alloc(1000 * KiB, 1) },
+      { path: 'lib.so', type: 'file', content: Buffer.alloc(10 * KiB, 2) },
+    ]);
+    const app = tree.lookup('/bin/app')!;
+    const lib = tree.lookup('/lib.so')!;
+    const recorder = new AccessRecorder();
+    recorder.read('/bin/app', app, 0, 4096);
+    recorder.read('/lib.so', lib, 0, 10 * KiB);
+    recorder.read('/bin/app', app, 4096, 128 * KiB); // joins the first read
+    recorder.read('/bin/app', app, 900 * KiB, 1);
+    recorder.read('/bin/app', app, 999 * KiB, 100 * KiB); // past the end: clipped to the size
+    const profile = recorder.profile();
+    assert.deepEqual(profile, {
+      version: 1,
+      files: [
+        { path: '/bin/app', ranges: [[0, 192 * KiB], [896 * KiB, 1000 * KiB - 896 * KiB]] },
+        { path: '/lib.so', ranges: [[0, 10 * KiB]] },
+      ],
+    });
+    assert.deepEqual(parseProfile(encodeProfile(profile).toString()), profile, 'round trip');
+  });
+
+  it('parses a plain list of paths, and refuses what is not a profile', () => {
+    assert.deepEqual(parseProfile('# what the app reads\n/usr/bin/app\n\n  /etc/app.conf  \n'), {
+      version: 1,
+      files: [{ path: '/usr/bin/app' }, { path: '/etc/app.conf' }],
+    });
+    const refused = [
+      'usr/bin/app\n',
+      '{"version":2,"files":[]}',
+      '{"version":1,"files":{}}',
+      '{"version":1,"files":[{"path":"rel"}]}',
+      '{"version":1,"files":[{"path":"/a","ranges":[[0]]}]}',
+      '{"version":1,"files":[{"path":"/a","ranges":[[-1,5]]}]}',
+      '{"version":1,"files":[{"path":"/a","ranges":[[0,1.5]]}]}',
+      '{"version":1,',
+    ];
+    for (const text of refused) assert.throws(() => parseProfile(text), (err) => isKrgoError(err, 'USAGE'), text);
+  });
+
+  it('plans reads through symlinks inside the tree; what is not a file here is counted missing', async () => {
+    const tree = await treeOf([
+      { path: 'usr/', type: 'dir' },
+      { path: 'usr/bin/', type: 'dir' },
+      { path: 'usr/bin/python3.11', type: 'file', content: Buffer.alloc(300 * KiB, 3) },
+      { path: 'usr/bin/python3', type: 'symlink', linkname: 'python3.11' },
+      { path: 'escape', type: 'symlink', linkname: '../../../../etc/passwd' },
+    ]);
+    const python = tree.lookup('/usr/bin/python3.11')!;
+    const plan = planProfile(tree, {
+      version: 1,
+      files: [
+        { path: '/usr/bin/python3', ranges: [[0, 64 * KiB], [256 * KiB, 128 * KiB], [400 * KiB, 10]] },
+        { path: '/usr/bin' },
+        { path: '/nowhere' },
+        { path: '/escape' },
+        { path: '/usr/bin/python3.11' },
+      ],
+    });
+    assert.equal(plan.missing, 3);
+    assert.deepEqual(plan.reads.map((r) => [r.inode, r.offset, r.length]), [
+      [python, 0, 64 * KiB],
+      [python, 256 * KiB, 44 * KiB],
+      [python, 0, 300 * KiB],
+    ]);
+  });
+
+  it('replays a plan as few requests as adjacency allows, earliest-wanted first, then reads fetch nothing', async () => {
+    // Incompressible, so deflate blocks (and seek points) come every few KiB.
+    const big = (n: number) => randomBytes(n);
+    const files = [
+      { path: 'a', type: 'file' as const, content: big(600 * KiB) },
+      { path: 'gap', type: 'file' as const, content: big(1200 * KiB) },
+      { path: 'b', type: 'file' as const, content: big(300 * KiB) },
+    ];
+    const tar = buildTar(files);
+    const blob = gzipSync(tar);
+    const index = await buildLayerIndex(Readable.from([blob]), sha256Of(blob), blob.length, 256 * KiB);
+    const calls: [number, number][] = [];
+    const source: RangeSource = {
+      read: async (_digest: Digest, start: number, end: number) => {
+        calls.push([start, end]);
+        await new Promise((r) => setTimeout(r, 5));
+        return blob.subarray(start, end);
+      },
+    };
+    const layer = new LayerReader(index, source, new SpanCache());
+    const tree = new MergedTree();
+    await tree.addLayerEntries(index.entries);
+    const reader = new ImageReader(tree, [layer]);
+    const runs = layer.spanRuns([
+      { offset: tree.lookup('/b')!.content!.offset, length: 300 * KiB, order: 0 },
+      { offset: tree.lookup('/a')!.content!.offset, length: 600 * KiB, order: 1 },
+    ]);
+    assert.ok(runs.every((r) => r.last - r.first < 4), 'no run longer than 4 spans');
+    assert.ok(runs[runs.length - 1]!.order === 0, 'b (asked first) is at the end of the layer but keeps order 0');
+
+    const plan = planProfile(tree, { version: 1, files: [{ path: '/b' }, { path: '/a' }] });
+    await reader.prefetchReads(plan.reads, 1);
+    const fetched = calls.length;
+    assert.ok(fetched >= 2 && fetched <= 4, `${fetched} requests`);
+    assert.ok(calls[0]![0] > calls[calls.length - 1]![0], 'with one request at a time, b (wanted first) was fetched first');
+    for (const name of ['/a', '/b']) {
+      const inode = tree.lookup(name)!;
+      const got = await reader.read(inode, 0, inode.size);
+      assert.ok(got.equals(files.find((f) => `/${f.path}` === name)!.content));
+    }
+    assert.equal(calls.length, fetched, 'the reads were served by what the replay fetched');
+  });
+});
