@@ -2,13 +2,16 @@ import { KrgoError } from '../errors.js';
 import { nativeFs, type GzipIndexerHandle } from '../native/native-fs.js';
 
 /** A place to resume inflation: after zlib's zran, at a deflate block boundary. */
-export interface Checkpoint {
+export interface SeekPoint {
   /** Offset of the first whole compressed byte after the boundary. */
   compressedOffset: number;
   /** How many bits of the byte before `compressedOffset` belong to the next block (0-7). */
   bits: number;
   uncompressedOffset: number;
-  /** The last (up to) 32 KiB of output before the checkpoint: the dictionary to resume with. */
+}
+
+/** A seek point with its window: the last (up to) 32 KiB of output before it, the dictionary to resume with. */
+export interface Checkpoint extends SeekPoint {
   window: Buffer;
 }
 
@@ -68,7 +71,7 @@ export class GzipIndexBuilder {
 }
 
 /** The compressed byte range to fetch for uncompressed [offset, offset+length), and where to start. */
-export function planGzipRead(checkpoints: readonly Checkpoint[], compressedSize: number, offset: number, length: number): { checkpoint: Checkpoint; start: number; end: number } {
+export function planGzipRead<P extends SeekPoint>(checkpoints: readonly P[], compressedSize: number, offset: number, length: number): { checkpoint: P; start: number; end: number } {
   let lo = 0;
   let hi = checkpoints.length - 1;
   if (hi < 0 || checkpoints[0]!.uncompressedOffset > offset) throw new KrgoError('BAD_TAR', 'gzip index has no checkpoint before the requested offset');
@@ -83,13 +86,12 @@ export function planGzipRead(checkpoints: readonly Checkpoint[], compressedSize:
 }
 
 /**
- * Uncompressed bytes [offset, offset+length) given `compressed`, the bytes [start, end) of the
- * blob as planned by planGzipRead.
+ * Uncompressed bytes [offset, offset+length) given `compressed`, the blob's bytes from the seek
+ * point on (as planned by planGzipRead), and the point's window.
  */
-export function extractGzipRange(plan: { checkpoint: Checkpoint }, compressed: Buffer, offset: number, length: number): Buffer {
-  const cp = plan.checkpoint;
+export function extractGzipRange(point: SeekPoint, window: Buffer, compressed: Buffer, offset: number, length: number): Buffer {
   try {
-    return nativeFs.gzipExtract(compressed, cp.bits, cp.window, offset - cp.uncompressedOffset, length);
+    return nativeFs.gzipExtract(compressed, point.bits, window, offset - point.uncompressedOffset, length);
   } catch (err) {
     gzipError(err);
   }

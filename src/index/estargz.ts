@@ -7,6 +7,7 @@ import type { Descriptor } from '../image/manifest.js';
 import { parseTar } from '../tar/tar-parser.js';
 import type { EntryType, StargzChunk, TarEntry } from '../tar/tar-entry.js';
 import { INDEX_FORMAT_VERSION, type LayerIndex } from './layer-index.js';
+import { packWindows } from './window-table.js';
 
 export const TOC_DIGEST_ANNOTATION = 'containerd.io/snapshot/stargz/toc.digest';
 export const TOC_NAME = 'stargz.index.json';
@@ -141,6 +142,7 @@ export async function readStargzIndex(layer: Descriptor, read: BlobRange): Promi
     span: 0,
     entries,
     checkpoints: [],
+    windows: packWindows([]),
     tocOffset,
   };
 }

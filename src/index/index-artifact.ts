@@ -10,7 +10,9 @@ import type { LayerIndex } from './layer-index.js';
 import { encodeProfile, MAX_PROFILE_BYTES, parseProfile, type AccessProfile } from '../vfs/access-profile.js';
 
 export const INDEX_ARTIFACT_TYPE = 'application/vnd.krgo.layer-indexes.v1';
-export const LAYER_INDEX_MEDIA_TYPE = 'application/vnd.krgo.layer-index.v2';
+export const LAYER_INDEX_MEDIA_TYPE = 'application/vnd.krgo.layer-index.v3';
+/** A layer index's seek windows (window-table.ts): read by range, never fetched whole by a mount. */
+export const INDEX_WINDOWS_MEDIA_TYPE = 'application/vnd.krgo.layer-index-windows.v1';
 export const ACCESS_PROFILE_MEDIA_TYPE = 'application/vnd.krgo.access-profile.v1+json';
 const LAYER_ANNOTATION = 'dev.krgo.layer.digest';
 const EMPTY_CONFIG = Buffer.from('{}');
@@ -62,7 +64,12 @@ export async function pushIndexArtifact(client: RegistryClient, image: ResolvedI
   const layers: (Descriptor & { annotations?: Record<string, string> })[] = [];
   for (const index of indexes) {
     const data = encodeIndex(index);
-    layers.push({ mediaType: LAYER_INDEX_MEDIA_TYPE, digest: await pushBlob(client, data), size: data.length, annotations: { [LAYER_ANNOTATION]: index.layerDigest } });
+    const annotations = { [LAYER_ANNOTATION]: index.layerDigest };
+    layers.push({ mediaType: LAYER_INDEX_MEDIA_TYPE, digest: await pushBlob(client, data), size: data.length, annotations });
+    // An index taken from the registry came without its windows: they are fetched whole (and
+    // checked against their digest) to go with it.
+    const windows = index.windows.blob ?? (await client.getBlobBytes({ mediaType: INDEX_WINDOWS_MEDIA_TYPE, digest: index.windows.digest, size: index.windows.size }, 1024 * 1024 * 1024));
+    layers.push({ mediaType: INDEX_WINDOWS_MEDIA_TYPE, digest: await pushBlob(client, windows), size: windows.length, annotations });
   }
   if (profile) {
     const data = encodeProfile(profile);
@@ -110,7 +117,8 @@ export interface FetchedIndex {
 
 /**
  * The layer indexes stored for this image in the registry, verified (format, checksum, layer
- * digest and size) before use; layers the artifact lacks or gets wrong are left out.
+ * digest and size) before use; layers the artifact lacks or gets wrong are left out. Their seek
+ * windows stay in the registry until a read needs one.
  */
 export async function fetchIndexArtifact(
   client: RegistryClient,
@@ -141,6 +149,7 @@ export async function fetchIndexArtifact(
         return;
       }
       const layerDigest = layer.annotations?.[LAYER_ANNOTATION];
+      // Windows blobs are not fetched: the index names its own, read by range on demand.
       if (!layerDigest || !sizes.has(layerDigest) || layer.mediaType !== LAYER_INDEX_MEDIA_TYPE) return;
       try {
         const encoded = await client.getBlobBytes({ ...layer, digest: parseDigest(layer.digest) }, 256 * 1024 * 1024);

@@ -3,14 +3,16 @@ import { brotliCompressSync, brotliDecompressSync, constants as zlibConstants } 
 import { KrgoError } from '../errors.js';
 import { parseDigest } from '../digest.js';
 import type { EntryType, TarEntry } from '../tar/tar-entry.js';
-import type { Checkpoint } from '../gzip/gzip-index.js';
+import type { SeekPoint } from '../gzip/gzip-index.js';
+import type { WindowRef } from './window-table.js';
 import { INDEX_FORMAT_VERSION, type LayerIndex, type LayerFormat } from './layer-index.js';
 
 /*
- * On-disk layout, version 1:
+ * On-disk layout, version 3:
  *   "KRGOIDX\0" | u32 version | u32 header length | header JSON | brotli(body) | sha256 of all before
  * body: u32 entries length | entries JSON (tuples) | per checkpoint: f64 in, u8 bits, f64 out,
- * u32 window length, window.
+ * f64 window offset, u32 window length, 32-byte sha256 of the window. The windows themselves
+ * are a blob of their own (window-table.ts), named by the header's windowsDigest.
  */
 const MAGIC = Buffer.from('KRGOIDX\0', 'latin1');
 const TYPES: EntryType[] = ['file', 'dir', 'symlink', 'hardlink', 'char', 'block', 'fifo'];
@@ -23,8 +25,11 @@ interface Header {
   span: number;
   entries: number;
   checkpoints: number;
+  windowsDigest: string;
+  windowsSize: number;
   tocOffset?: number;
 }
+const POINT_BYTES = 8 + 1 + 8 + 8 + 4 + 32;
 
 type ChunkTuple = [number, number, number, number, string?];
 type EntryTuple = [string, number, number, number, number, number, number, number, string, number, number, number, number, Record<string, string> | 0, (number | null)?, (number | null)?, ChunkTuple[]?];
@@ -53,28 +58,31 @@ export function encodeIndex(index: LayerIndex): Buffer {
   const header: Header = {
     layerDigest: index.layerDigest, compressedSize: index.compressedSize, uncompressedSize: index.uncompressedSize,
     format: index.format, span: index.span, entries: index.entries.length, checkpoints: index.checkpoints.length,
+    windowsDigest: index.windows.digest, windowsSize: index.windows.size,
     ...(index.tocOffset !== undefined ? { tocOffset: index.tocOffset } : {}),
   };
   const headerBytes = Buffer.from(JSON.stringify(header));
   const entriesBytes = Buffer.from(JSON.stringify(index.entries.map(toTuple)));
-  const parts: Buffer[] = [u32(entriesBytes.length), entriesBytes];
-  for (const cp of index.checkpoints) {
-    const fixed = Buffer.alloc(21);
-    fixed.writeDoubleLE(cp.compressedOffset, 0);
-    fixed.writeUInt8(cp.bits, 8);
-    fixed.writeDoubleLE(cp.uncompressedOffset, 9);
-    fixed.writeUInt32LE(cp.window.length, 17);
-    parts.push(fixed, cp.window);
-  }
+  if (index.windows.refs.length !== index.checkpoints.length) throw new KrgoError('INDEX_INVALID', 'an index needs one window per checkpoint');
+  const points = Buffer.alloc(POINT_BYTES * index.checkpoints.length);
+  index.checkpoints.forEach((cp, i) => {
+    const ref = index.windows.refs[i]!;
+    const at = i * POINT_BYTES;
+    points.writeDoubleLE(cp.compressedOffset, at);
+    points.writeUInt8(cp.bits, at + 8);
+    points.writeDoubleLE(cp.uncompressedOffset, at + 9);
+    points.writeDoubleLE(ref.offset, at + 17);
+    points.writeUInt32LE(ref.length, at + 25);
+    ref.sha256.copy(points, at + 29);
+  });
+  const parts: Buffer[] = [u32(entriesBytes.length), entriesBytes, points];
   const prefix = Buffer.concat([MAGIC, u32(INDEX_FORMAT_VERSION), u32(headerBytes.length), headerBytes, compressBody(Buffer.concat(parts))]);
   return Buffer.concat([prefix, createHash('sha256').update(prefix).digest()]);
 }
 
 /**
- * The body is mostly the checkpoints' 32 KiB windows of plain layer data: brotli (quality 5,
- * 16 MiB window) makes it 11% smaller than gzip -6 on a Debian base layer (1.89 MB against
- * 2.12 MB for 200 MB of tar) in about the same time; that is 11% less to fetch before a mount
- * on a machine that takes the index from the registry.
+ * The body is mostly JSON of paths and numbers: brotli (quality 5, 16 MiB window) packs it
+ * smaller than gzip -6 in about the same time (native-notes/gzip-random-access.md).
  */
 function compressBody(body: Buffer): Buffer {
   return brotliCompressSync(body, {
@@ -104,22 +112,21 @@ export function decodeIndex(file: Buffer): LayerIndex {
     const body = brotliDecompressSync(prefix.subarray(16 + headerLength));
     const entriesLength = body.readUInt32LE(0);
     const tuples = JSON.parse(body.toString('utf8', 4, 4 + entriesLength)) as EntryTuple[];
-    const checkpoints: Checkpoint[] = [];
-    let pos = 4 + entriesLength;
+    const checkpoints: SeekPoint[] = [];
+    const refs: WindowRef[] = [];
+    const pointsAt = 4 + entriesLength;
+    if (tuples.length !== header.entries || body.length !== pointsAt + POINT_BYTES * header.checkpoints) invalid('counts do not match the header');
     for (let i = 0; i < header.checkpoints; i++) {
-      const windowLength = body.readUInt32LE(pos + 17);
-      checkpoints.push({
-        compressedOffset: body.readDoubleLE(pos),
-        bits: body.readUInt8(pos + 8),
-        uncompressedOffset: body.readDoubleLE(pos + 9),
-        window: Buffer.from(body.subarray(pos + 21, pos + 21 + windowLength)),
-      });
-      pos += 21 + windowLength;
+      const at = pointsAt + i * POINT_BYTES;
+      checkpoints.push({ compressedOffset: body.readDoubleLE(at), bits: body.readUInt8(at + 8), uncompressedOffset: body.readDoubleLE(at + 9) });
+      const ref = { offset: body.readDoubleLE(at + 17), length: body.readUInt32LE(at + 25), sha256: Buffer.from(body.subarray(at + 29, at + POINT_BYTES)) };
+      if (!Number.isSafeInteger(ref.offset) || ref.offset < 0 || ref.offset + ref.length > header.windowsSize) invalid(`window ${i} lies outside its blob`);
+      refs.push(ref);
     }
-    if (tuples.length !== header.entries || pos !== body.length) invalid('counts do not match the header');
     return {
       version: INDEX_FORMAT_VERSION, layerDigest: parseDigest(header.layerDigest), compressedSize: header.compressedSize,
       uncompressedSize: header.uncompressedSize, format: header.format, span: header.span, entries: tuples.map(fromTuple), checkpoints,
+      windows: { digest: parseDigest(header.windowsDigest), size: header.windowsSize, refs },
       ...(header.tocOffset !== undefined ? { tocOffset: header.tocOffset } : {}),
     };
   } catch (err) {

@@ -2,11 +2,22 @@ import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { KrgoError } from '../errors.js';
-import { digestAlgorithm, digestHex, type Digest } from '../digest.js';
+import { digestAlgorithm, digestHex, sha256Of, type Digest } from '../digest.js';
 import { decodeIndex, encodeIndex } from './index-codec.js';
 import { INDEX_FORMAT_VERSION, type LayerIndex } from './layer-index.js';
 
-/** Layer indexes in the cache directory, one file per layer digest, written atomically. */
+async function writeAtomically(path: string, data: Buffer): Promise<void> {
+  await mkdir(dirname(path), { recursive: true });
+  const tmp = `${path}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
+  await writeFile(tmp, data);
+  await rename(tmp, path);
+}
+
+/**
+ * Layer indexes in the cache directory, one file per layer digest, written atomically, with
+ * their seek windows beside them when at hand (an index fetched from the registry comes
+ * without: its windows are fetched by range when a read needs one).
+ */
 export class IndexStore {
   constructor(readonly cacheDir: string) {}
 
@@ -14,16 +25,18 @@ export class IndexStore {
     return join(this.cacheDir, 'index', digestAlgorithm(digest), `${digestHex(digest)}.v${INDEX_FORMAT_VERSION}.idx`);
   }
 
+  private windowsPathFor(digest: Digest): string {
+    return this.pathFor(digest).replace(/\.idx$/, '.windows');
+  }
+
   /**
-   * Writes the index atomically; returns its size in bytes. `encoded` is its file when already
-   * at hand (fetched from the registry and decoded to check it): written as is.
+   * Writes the index (and its windows, when at hand) atomically; returns the index's size in
+   * bytes. `encoded` is its file when already at hand (fetched from the registry): written as is.
    */
   async save(index: LayerIndex, encoded: Buffer = encodeIndex(index)): Promise<number> {
-    const path = this.pathFor(index.layerDigest);
-    await mkdir(dirname(path), { recursive: true });
-    const tmp = `${path}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
-    await writeFile(tmp, encoded);
-    await rename(tmp, path);
+    // Windows first: an index on disk finds its windows there, or knows to fetch them.
+    if (index.windows.blob) await writeAtomically(this.windowsPathFor(index.layerDigest), index.windows.blob);
+    await writeAtomically(this.pathFor(index.layerDigest), encoded);
     return encoded.length;
   }
 
@@ -45,6 +58,9 @@ export class IndexStore {
       if (index.layerDigest !== digest || index.compressedSize !== size) {
         throw new KrgoError('INDEX_INVALID', `layer index ${path} describes ${index.layerDigest} (${index.compressedSize} bytes), not ${digest} (${size} bytes)`);
       }
+      const windows = await readFile(this.windowsPathFor(digest)).catch(() => undefined);
+      // A windows file that is not exactly the index's blob is ignored: windows then come by range.
+      if (windows && windows.length === index.windows.size && sha256Of(windows) === index.windows.digest) index.windows.blob = windows;
       return { index, bytes: file.length };
     } catch (err) {
       if (!(err instanceof KrgoError && err.code === 'INDEX_INVALID')) throw err;

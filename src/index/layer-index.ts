@@ -1,11 +1,15 @@
 import { verifyChunks, type Digest } from '../digest.js';
 import { decompressZstd, sniffCompression } from '../compression/decompress.js';
-import { DEFAULT_SPAN, GzipIndexBuilder, type Checkpoint } from '../gzip/gzip-index.js';
+import { DEFAULT_SPAN, GzipIndexBuilder, type SeekPoint } from '../gzip/gzip-index.js';
+import { packWindows, type WindowTable } from './window-table.js';
 import { parseTar } from '../tar/tar-parser.js';
 import type { TarEntry } from '../tar/tar-entry.js';
 
-/** 2: brotli body (1 had gzip). Files of another version are rebuilt, never read. */
-export const INDEX_FORMAT_VERSION = 2;
+/**
+ * 3: seek windows in a blob of their own (2 had them in the body, 1 had a gzip body). Files of
+ * another version are rebuilt, never read.
+ */
+export const INDEX_FORMAT_VERSION = 3;
 
 export type LayerFormat = 'gzip' | 'tar' | 'zstd' | 'estargz';
 
@@ -22,7 +26,9 @@ export interface LayerIndex {
   /** Uncompressed bytes between gzip checkpoints (0 when there are none). */
   span: number;
   entries: TarEntry[];
-  checkpoints: Checkpoint[];
+  checkpoints: SeekPoint[];
+  /** The checkpoints' windows, one per checkpoint, fetched apart (see window-table.ts). */
+  windows: WindowTable;
   /** eStargz: where the TOC's gzip member starts (the data members end there). */
   tocOffset?: number;
 }
@@ -94,6 +100,7 @@ export class StreamingIndexer {
   }
 
   finish(): LayerIndex {
+    const checkpoints = this.gzip?.checkpoints ?? [];
     return {
       version: INDEX_FORMAT_VERSION,
       layerDigest: this.digest,
@@ -102,7 +109,8 @@ export class StreamingIndexer {
       format: this.format,
       span: this.gzip ? this.span : 0,
       entries: this.entries,
-      checkpoints: this.gzip?.checkpoints ?? [],
+      checkpoints: checkpoints.map(({ compressedOffset, bits, uncompressedOffset }) => ({ compressedOffset, bits, uncompressedOffset })),
+      windows: packWindows(checkpoints.map((c) => c.window)),
     };
   }
 }

@@ -8,6 +8,7 @@ import { extractGzipRange } from '../gzip/gzip-index.js';
 import type { LayerIndex } from '../index/layer-index.js';
 import type { RangeSource } from '../blob/range-source.js';
 import type { DiskSpanStore } from '../blob/disk-span-store.js';
+import { unpackWindow, windowFromBlob, windowRange } from '../index/window-table.js';
 
 /** Decompressed spans of layers, shared by all readers of a mount: memory (bounded in bytes), then disk. */
 export class SpanCache {
@@ -217,35 +218,73 @@ export class LayerReader {
     return found;
   }
 
-  /** One Range request for a run of adjacent spans, then each span decompressed on its own. */
+  /**
+   * One Range request for a run of adjacent spans. A gzip run is inflated in one go from its
+   * first seek point, whose window is fetched alongside (a second request, in parallel) unless
+   * the index has its windows at hand.
+   */
   private async fetchRun(run: number[]): Promise<Buffer[]> {
     const spans = run.map((i) => this.spans[i]!);
-    const start = spans[0]!.in;
-    const end = spans[spans.length - 1]!.inEnd;
-    const compressed = await this.source.read(this.index.layerDigest, start, end);
-    return run.map((i, k) => {
-      const span = spans[k]!;
-      const data = this.decode(i, span, compressed.subarray(span.in - start, span.inEnd - start));
-      if (data.length !== span.outEnd - span.out) {
-        throw new KrgoError('BAD_TAR', `layer ${this.index.layerDigest}: span at ${span.out} decoded to ${data.length} bytes, expected ${span.outEnd - span.out}`);
-      }
-      return data;
-    });
+    const first = spans[0]!;
+    const last = spans[spans.length - 1]!;
+    const [compressed, window] = await Promise.all([
+      this.source.read(this.index.layerDigest, first.in, last.inEnd),
+      this.index.format === 'gzip' ? this.window(run[0]!) : undefined,
+    ]);
+    if (this.index.format === 'gzip') {
+      const plain = extractGzipRange(this.index.checkpoints[run[0]!]!, window!, compressed, first.out, last.outEnd - first.out);
+      return spans.map((span) => this.checked(span, plain.subarray(span.out - first.out, span.outEnd - first.out)));
+    }
+    return spans.map((span) => this.checked(span, this.decode(compressed.subarray(span.in - first.in, span.inEnd - first.in))));
   }
 
-  private decode(i: number, span: Span, slice: Buffer): Buffer {
+  private checked(span: Span, data: Buffer): Buffer {
+    if (data.length !== span.outEnd - span.out) {
+      throw new KrgoError('BAD_TAR', `layer ${this.index.layerDigest}: span at ${span.out} decoded to ${data.length} bytes, expected ${span.outEnd - span.out}`);
+    }
+    return data;
+  }
+
+  private decode(slice: Buffer): Buffer {
     switch (this.index.format) {
       case 'tar':
         return slice;
-      case 'gzip':
-        return extractGzipRange({ checkpoint: this.index.checkpoints[i]! }, slice, span.out, span.outEnd - span.out);
       case 'zstd': {
         const plain = zstdDecompress(slice);
         return Buffer.from(plain.buffer, plain.byteOffset, plain.byteLength);
       }
-      case 'estargz':
-        throw new KrgoError('INDEX_INVALID', 'eStargz layers are read by chunk, not by span');
+      default:
+        throw new KrgoError('INDEX_INVALID', `${this.index.format} layers are not read by plain span`);
     }
+  }
+
+  /**
+   * The window of seek point `i`: from the index's blob when at hand, else fetched by range from
+   * the windows blob in the registry (kept in the span caches like a span), checked either way.
+   */
+  private window(i: number): Promise<Buffer> {
+    const table = this.index.windows;
+    const blob = table.blob;
+    if (blob) return Promise.resolve(windowFromBlob({ ...table, blob }, i));
+    const key = `${table.digest}:w${i}`;
+    const known = this.cache.lookup(key);
+    if (known) return known;
+    const fetch = (async () => {
+      const kept = await this.cache.disk?.get(table.digest, i);
+      if (kept) {
+        try {
+          return unpackWindow(table, i, kept);
+        } catch {
+          // Not the window the index names: fetched again below.
+        }
+      }
+      const [start, end] = windowRange(table, i);
+      const packed = await this.source.read(table.digest, start, end);
+      const window = unpackWindow(table, i, packed);
+      await this.cache.disk?.put(table.digest, i, packed).catch(this.onBackgroundError);
+      return window;
+    })();
+    return this.cache.share(key, fetch);
   }
 
   /**

@@ -33,7 +33,8 @@ describe('eStargz', () => {
     assert.equal(requests.length, 2, 'footer and TOC: two range requests');
     assert.ok(requests.every(([s, e]) => e - s < blob.length / 2), 'no pass over the layer');
     assert.ok(index.entries.some((e) => (e.chunks?.length ?? 0) > 3), 'a large file comes in several chunks');
-    assert.deepEqual(decodeIndex(encodeIndex(index)), index);
+    const { blob: _noWindows, ...windows } = index.windows;
+    assert.deepEqual(decodeIndex(encodeIndex(index)), { ...index, windows });
 
     const source: RangeSource = { read: async (_d: Digest, s: number, e: number) => blob.subarray(s, e) };
     const reader = new LayerReader(index, source, new SpanCache());

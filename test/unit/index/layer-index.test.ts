@@ -8,6 +8,7 @@ import { buildLayerIndex, type LayerIndex } from '../../../src/index/layer-index
 import { encodeIndex, decodeIndex } from '../../../src/index/index-codec.js';
 import { IndexStore } from '../../../src/index/index-store.js';
 import { planGzipRead, extractGzipRange } from '../../../src/gzip/gzip-index.js';
+import { windowFromBlob } from '../../../src/index/window-table.js';
 import { sha256Of } from '../../../src/digest.js';
 import { MergedTree, type ReadSpan } from '../../../src/vfs/merged-tree.js';
 import { LayerApplier } from '../../../src/materialize/layer-applier.js';
@@ -40,7 +41,8 @@ function lazyReader(blobs: Buffer[], indexes: LayerIndex[]): (span: ReadSpan) =>
     const blob = blobs[span.layer]!;
     if (index.format === 'tar') return blob.subarray(span.offset, span.offset + span.length);
     const plan = planGzipRead(index.checkpoints, blob.length, span.offset, span.length);
-    return extractGzipRange(plan, blob.subarray(plan.start, plan.end), span.offset, span.length);
+    const window = windowFromBlob({ ...index.windows, blob: index.windows.blob! }, index.checkpoints.indexOf(plan.checkpoint));
+    return extractGzipRange(plan.checkpoint, window, blob.subarray(plan.start, plan.end), span.offset, span.length);
   };
 }
 
@@ -92,14 +94,18 @@ describe('layer index', () => {
     const blob = gzipSync(edgeCaseLayers()[0]!);
     const index = await indexOf(blob);
     const encoded = encodeIndex(index);
-    assert.deepEqual(decodeIndex(encoded), index);
-    assert.ok(encoded.length < blob.length / 2, `index ${encoded.length} bytes for a ${blob.length}-byte layer at a 64 KiB span`);
+    const { blob: windows, ...windowTable } = index.windows;
+    assert.deepEqual(decodeIndex(encoded), { ...index, windows: windowTable }, 'the index file names its windows; they are kept apart');
+    assert.ok(windows && windows.length === index.windows.size);
+    assert.ok(encoded.length < blob.length / 10, `index ${encoded.length} bytes (+ ${windows.length} of windows) for a ${blob.length}-byte layer at a 64 KiB span`);
     const tmp = await tempDir('store');
     try {
       const store = new IndexStore(tmp.path);
       const bytes = await store.save(index);
       const path = store.pathFor(index.layerDigest);
-      assert.deepEqual(await store.load(index.layerDigest, index.compressedSize), { index, bytes });
+      assert.deepEqual(await store.load(index.layerDigest, index.compressedSize), { index, bytes }, 'with its windows from beside it');
+      await writeFile(path.replace(/\.idx$/, '.windows'), Buffer.concat([windows, Buffer.from('x')]));
+      assert.deepEqual(await store.load(index.layerDigest, index.compressedSize), { index: { ...index, windows: windowTable }, bytes }, 'windows that are not its own are left out');
       const reasons: string[] = [];
       assert.equal(await store.load(index.layerDigest, index.compressedSize + 1, (r) => reasons.push(r)), undefined, 'foreign: another size');
       await store.save(index);

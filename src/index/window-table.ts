@@ -1,0 +1,68 @@
+import { createHash } from 'node:crypto';
+import { deflateRawSync, inflateRawSync } from 'node:zlib';
+import { KrgoError } from '../errors.js';
+import { sha256Of, type Digest } from '../digest.js';
+
+/**
+ * The 32 KiB windows of a layer's gzip seek points, kept apart from its index: they are most of
+ * its bytes, and a mount needs one only for a span it actually reads. Each window is deflated on
+ * its own and the results are concatenated into one blob, so any one can be fetched by range;
+ * the index keeps each one's place and the SHA-256 of its inflated bytes, so a window fetched by
+ * range is checked before use.
+ */
+export interface WindowTable {
+  /** sha256 of the blob. */
+  digest: Digest;
+  size: number;
+  refs: WindowRef[];
+  /** The blob itself, when at hand (built here, or kept in the cache beside the index). */
+  blob?: Buffer;
+}
+
+export interface WindowRef {
+  offset: number;
+  length: number;
+  sha256: Buffer;
+}
+
+export function packWindows(windows: readonly Buffer[]): WindowTable {
+  const parts: Buffer[] = [];
+  const refs: WindowRef[] = [];
+  let offset = 0;
+  for (const window of windows) {
+    const packed = deflateRawSync(window, { level: 6 });
+    refs.push({ offset, length: packed.length, sha256: createHash('sha256').update(window).digest() });
+    parts.push(packed);
+    offset += packed.length;
+  }
+  const blob = Buffer.concat(parts);
+  return { digest: sha256Of(blob), size: blob.length, refs, blob };
+}
+
+/** Where window `i` lies in the blob: [start, end). */
+export function windowRange(table: WindowTable, i: number): [number, number] {
+  const ref = table.refs[i];
+  if (!ref) throw new KrgoError('INDEX_INVALID', `the index has no window ${i}`);
+  return [ref.offset, ref.offset + ref.length];
+}
+
+/** Window `i` from its packed bytes, checked against the index; anything off is INDEX_INVALID. */
+export function unpackWindow(table: WindowTable, i: number, packed: Buffer): Buffer {
+  const ref = table.refs[i]!;
+  let window: Buffer;
+  try {
+    window = inflateRawSync(packed);
+  } catch (err) {
+    throw new KrgoError('INDEX_INVALID', `seek window ${i} of blob ${table.digest} does not inflate: ${(err as Error).message}`);
+  }
+  if (!createHash('sha256').update(window).digest().equals(ref.sha256)) {
+    throw new KrgoError('INDEX_INVALID', `seek window ${i} of blob ${table.digest} does not match its index`);
+  }
+  return window;
+}
+
+/** Window `i` from the whole blob at hand. */
+export function windowFromBlob(table: WindowTable & { blob: Buffer }, i: number): Buffer {
+  const [start, end] = windowRange(table, i);
+  return unpackWindow(table, i, table.blob.subarray(start, end));
+}
