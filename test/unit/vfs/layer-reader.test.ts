@@ -87,4 +87,29 @@ describe('lazy layer reader', () => {
       await tmp.remove();
     }
   });
+
+  it('an index without its windows at hand fetches each one by range, checked against the index', async () => {
+    const { tar, index, blob } = await setup('gzip');
+    const { blob: windows, ...table } = index.windows;
+    const served = new Map<string, Buffer>([[index.layerDigest, blob], [table.digest, Buffer.from(windows!)]]);
+    const calls: { digest: string; start: number; end: number }[] = [];
+    const source: RangeSource = {
+      read: async (digest: Digest, start: number, end: number) => {
+        calls.push({ digest, start, end });
+        return served.get(digest)!.subarray(start, end);
+      },
+    };
+    const remote = { ...index, windows: table };
+    const reader = new LayerReader(remote, source, new SpanCache());
+    assert.ok((await reader.read(1_500_000, 600_000)).equals(tar.subarray(1_500_000, 2_100_000)));
+    const windowCalls = calls.filter((c) => c.digest === table.digest);
+    assert.equal(windowCalls.length, 1, 'one window for one run of spans');
+    assert.ok(windowCalls[0]!.end - windowCalls[0]!.start < 40_000, 'a window, not the blob');
+
+    const tampered = Buffer.from(windows!);
+    for (let i = 0; i < tampered.length; i += 97) tampered.writeUInt8(tampered.readUInt8(i) ^ 0x55, i);
+    served.set(table.digest, tampered);
+    const fooled = new LayerReader(remote, source, new SpanCache());
+    await assert.rejects(fooled.read(3_000_000, 10), { code: 'INDEX_INVALID' });
+  });
 });
