@@ -41,10 +41,10 @@ async function timed(cmd: string, args: string[]): Promise<{ seconds: number; rs
 }
 
 /** Runs `krgo mount` in the foreground; resolves when it prints its ready line. */
-async function mountForeground(image: string, mountpoint: string, cacheDir: string) {
+async function mountForeground(image: string, mountpoint: string, cacheDir: string, extra: string[] = []) {
   await mkdir(mountpoint, { recursive: true });
   const t = now();
-  const child = spawn(process.execPath, [KRGO_BIN, 'mount', image, mountpoint, '--cache-dir', cacheDir, '-q'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [KRGO_BIN, 'mount', image, mountpoint, '--cache-dir', cacheDir, '-q', ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   await new Promise<void>((resolve, reject) => {
     child.stdout.on('data', (d: Buffer) => {
@@ -175,12 +175,20 @@ try {
   const viaWan = (repo: string) => `${wan.host}/bench/${repo}:bookworm`;
   const indexed = await runOk(process.execPath, [KRGO_BIN, 'index', '--push', `${registry.host}/bench/indexed:bookworm`, '--cache-dir', join(work.path, 'cache-indexer')]);
   log(indexed.stdout.trim().split('\n').pop() ?? '');
+  // The same image with an access profile beside its indexes: what python3 read on one mount.
+  await skopeoPush(layout, DEBIAN_TAG, `${registry.host}/bench/profiled:bookworm`, 'v2s2');
+  const profile = join(work.path, 'python.profile');
+  const recording = await mountForeground(`${registry.host}/bench/profiled:bookworm`, join(work.path, 'record'), join(work.path, 'cache-indexer'), ['--record-profile', profile]);
+  await runOk('chroot', [join(work.path, 'record'), '/usr/bin/python3', '-c', 'print(42)']);
+  await recording.stop();
+  await runOk(process.execPath, [KRGO_BIN, 'index', '--push', '--profile', profile, `${registry.host}/bench/profiled:bookworm`, '--cache-dir', join(work.path, 'cache-indexer')]);
   const manifest = { layers: await layoutLayers(layout) };
   const imageBytes = manifest.layers.reduce((a, l) => a + l.size, 0);
   const largestBlobPath = join(layout, 'blobs/sha256', manifest.layers.reduce((a, b) => (a.size > b.size ? a : b)).digest.slice(7));
 
   const r = { pull: [] as number[], pullGit: [] as number[], pullGitRss: [] as number[], coldRss: [] as number[], pullRss: [] as number[], skopeo: [] as number[], skopeoRss: [] as number[], umoci: [] as number[], umociRss: [] as number[],
     coldReady: [] as number[], warmReady: [] as number[], python: [] as number[], lazyBytes: [] as number[], mountRss: [] as number[],
+    profiledReady: [] as number[], profiledPython: [] as number[], profiledBytes: [] as number[],
     readMount: [] as number[], readDisk: [] as number[], walkMount: [] as number[], walkDisk: [] as number[],
     libMount: [] as number[], libArchive: [] as number[], zoneMount: [] as number[], zoneArchive: [] as number[] };
   for (let i = 0; i < REPEAT; i++) {
@@ -212,6 +220,16 @@ try {
     r.python.push(now() - t);
     r.lazyBytes.push(wan.bytesToClient);
 
+    // The same with the access profile pushed beside the indexes.
+    wan.reset();
+    const tp = now();
+    const profiled = await mountForeground(viaWan('profiled'), join(dir, 'mnt-profiled'), join(dir, 'cache-profiled'));
+    r.profiledReady.push(profiled.readySeconds);
+    await runOk('chroot', [join(dir, 'mnt-profiled'), '/usr/bin/python3', '-c', 'print(42)']);
+    r.profiledPython.push(now() - tp);
+    r.profiledBytes.push(wan.bytesToClient);
+    await profiled.stop();
+
     // Warm reads (second pass, spans cached) and a stat walk, against the pulled tree on disk.
     const files = await filesUnder(join(dir, 'rootfs'), 'usr/lib/python3.11');
     await readAll(join(dir, 'mnt'), files);
@@ -223,7 +241,7 @@ try {
 
     await warm.stop();
     await rm(dir, { recursive: true, force: true });
-    log(`run ${i + 1}/${REPEAT}: pull ${pull.seconds.toFixed(2)} s, pull -g ${pullGit.seconds.toFixed(2)} s, skopeo+umoci ${(copy.seconds + unpack.seconds).toFixed(2)} s, cold mount ${cold.readySeconds.toFixed(2)} s, lazy ready ${warm.readySeconds.toFixed(2)} s, python ${r.python[i]!.toFixed(2)} s, ${(r.lazyBytes[i]! / 1e6).toFixed(1)} MB`);
+    log(`run ${i + 1}/${REPEAT}: pull ${pull.seconds.toFixed(2)} s, pull -g ${pullGit.seconds.toFixed(2)} s, skopeo+umoci ${(copy.seconds + unpack.seconds).toFixed(2)} s, cold mount ${cold.readySeconds.toFixed(2)} s, lazy ready ${warm.readySeconds.toFixed(2)} s, python ${r.python[i]!.toFixed(2)} s, ${(r.lazyBytes[i]! / 1e6).toFixed(1)} MB; with profile python ${r.profiledPython[i]!.toFixed(2)} s, ${(r.profiledBytes[i]! / 1e6).toFixed(1)} MB`);
   }
 
   // archivemount of the base layer against a krgo mount of the image: the same sample of base-layer
@@ -264,12 +282,14 @@ try {
   const gz: number[] = [];
   const build: number[] = [];
   let indexBytes = 0;
+  let windowBytes = 0;
   for (let i = 0; i < 3; i++) {
     gz.push((await timed('sh', ['-c', `gzip -dc ${blobPath} > /dev/null`])).seconds);
     const t = now();
     const index = await buildLayerIndex(Readable.from([blob]), parseDigest(largest.digest), blob.length);
     build.push(now() - t);
     indexBytes = encodeIndex(index).length;
+    windowBytes = index.windows.size;
   }
 
   const m = (xs: number[]) => median(xs);
@@ -287,9 +307,13 @@ try {
       ready: m(r.warmReady), pythonDone: m(r.python), bytes: m(r.lazyBytes), imageBytes,
       timeVsPull: m(r.python) / m(r.pull), timeVsSkopeo: m(r.python) / m(r.skopeo), bytesShare: m(r.lazyBytes) / imageBytes, goalTime: 0.25, goalBytes: 0.15,
     },
+    profiledMount: {
+      ready: m(r.profiledReady), pythonDone: m(r.profiledPython), bytes: m(r.profiledBytes),
+      timeVsPull: m(r.profiledPython) / m(r.pull), timeVsSkopeo: m(r.profiledPython) / m(r.skopeo), bytesShare: m(r.profiledBytes) / imageBytes,
+    },
     warmReads: { mountMBps: m(r.readMount), diskMBps: m(r.readDisk), ratio: m(r.readMount) / m(r.readDisk), goal: 0.5, walkMount: m(r.walkMount), walkDisk: m(r.walkDisk), walkRatio: m(r.walkMount) / m(r.walkDisk), walkGoal: 3 },
     archivemount: { libMountMBps: m(r.libMount), libArchiveMBps: m(r.libArchive), zoneWalkMount: m(r.zoneMount), zoneWalkArchive: m(r.zoneArchive), zoneWalkRatio: m(r.zoneMount) / m(r.zoneArchive) },
-    index: { layerBytes: largest.size, indexBytes, share: indexBytes / largest.size, buildSeconds: median(build), gzipDcSeconds: median(gz), speedVsGzip: median(gz) / median(build) },
+    index: { layerBytes: largest.size, indexBytes, windowBytes, share: indexBytes / largest.size, buildSeconds: median(build), gzipDcSeconds: median(gz), speedVsGzip: median(gz) / median(build) },
     rssMb: { krgoPull: m(r.pullRss), krgoPullGit: m(r.pullGitRss), krgoColdMount: m(r.coldRss), krgoMount: m(r.mountRss), skopeo: m(r.skopeoRss), umoci: m(r.umociRss) },
     large,
   };
@@ -302,11 +326,14 @@ try {
     ['3. mount, index in registry, empty cache: ready (s)', f(results.lazyMount.ready), `krgo pull ${f(results.eager.krgoPull)}`, f(results.lazyMount.ready / results.eager.krgoPull), ''],
     ['3. … until `python3 -c` ran in chroot (s)', f(results.lazyMount.pythonDone), `krgo pull ${f(results.eager.krgoPull)} / skopeo copy ${f(results.eager.skopeoCopy)}`, `${f(results.lazyMount.timeVsPull)} / ${f(results.lazyMount.timeVsSkopeo)}`, '≤ 0.25'],
     ['3. … bytes fetched (MB)', f(results.lazyMount.bytes / 1e6, 1), `image ${f(imageBytes / 1e6, 1)}`, `${f(100 * results.lazyMount.bytesShare, 1)}%`, '≤ 15%'],
+    ['3. … with an access profile pushed too (python3 recorded once): until `python3 -c` ran (s)', f(results.profiledMount.pythonDone), `krgo pull ${f(results.eager.krgoPull)} / skopeo copy ${f(results.eager.skopeoCopy)}`, `${f(results.profiledMount.timeVsPull)} / ${f(results.profiledMount.timeVsSkopeo)}`, '≤ 0.25'],
+    ['3. … with the profile: bytes fetched (MB)', f(results.profiledMount.bytes / 1e6, 1), `image ${f(imageBytes / 1e6, 1)}`, `${f(100 * results.profiledMount.bytesShare, 1)}%`, '≤ 15%'],
     ['4. warm reads, python stdlib (MB/s)', f(results.warmReads.mountMBps, 0), `local disk ${f(results.warmReads.diskMBps, 0)}`, f(results.warmReads.ratio), '≥ 0.5'],
     ['4. stat walk of the tree (s)', f(results.warmReads.walkMount), `local disk ${f(results.warmReads.walkDisk)}`, f(results.warmReads.walkRatio), '≤ 3'],
     ['4. warm reads, sample of base-layer libraries (MB/s)', f(results.archivemount.libMountMBps, 1), `archivemount ${f(results.archivemount.libArchiveMBps, 1)}`, `${f(results.archivemount.libMountMBps / results.archivemount.libArchiveMBps, 0)}×`, ''],
     ['4. stat walk of /usr/share/zoneinfo (s)', f(results.archivemount.zoneWalkMount, 3), `archivemount ${f(results.archivemount.zoneWalkArchive, 3)}`, f(results.archivemount.zoneWalkRatio), ''],
-    ['5. index size (largest layer)', `${f(indexBytes / 1e6)} MB`, `layer ${f(largest.size / 1e6, 1)} MB`, `${f(100 * results.index.share, 1)}%`, ''],
+    ['5. index size, fetched by a mount (largest layer)', `${f(indexBytes / 1e6, 3)} MB`, `layer ${f(largest.size / 1e6, 1)} MB`, `${f(100 * results.index.share, 2)}%`, ''],
+    ['5. … its seek windows, fetched one by one when read', `${f(windowBytes / 1e6)} MB`, `layer ${f(largest.size / 1e6, 1)} MB`, `${f((100 * windowBytes) / largest.size, 1)}%`, ''],
     ['5. index build (s)', f(results.index.buildSeconds), `gzip -dc ${f(results.index.gzipDcSeconds)}`, `${f(results.index.speedVsGzip)}× faster`, ''],
     ['6. peak RSS (MB)', `pull ${f(results.rssMb.krgoPull, 0)}, pull -g ${f(results.rssMb.krgoPullGit, 0)}, first mount ${f(results.rssMb.krgoColdMount, 0)}, lazy mount ${f(results.rssMb.krgoMount, 0)}`, `skopeo ${f(results.rssMb.skopeo, 0)}, umoci ${f(results.rssMb.umoci, 0)}`, '', ''],
   ];

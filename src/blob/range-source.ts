@@ -1,9 +1,13 @@
 import type { Digest } from '../digest.js';
 import type { RegistryClient } from '../registry/client.js';
 
-/** Byte ranges of blobs, from wherever they live. */
+/**
+ * Byte ranges of blobs, from wherever they live. `onProgress`, when given, may be told as the
+ * bytes come in (the buffer being filled, and how much of it is), so a caller can use the head
+ * of a long range before its end arrives.
+ */
 export interface RangeSource {
-  read(digest: Digest, start: number, end: number): Promise<Buffer>;
+  read(digest: Digest, start: number, end: number, onProgress?: (data: Buffer, filled: number) => void): Promise<Buffer>;
 }
 
 /** HTTP Range reads against the registry, counting what each layer cost (for `krgo status`). */
@@ -13,9 +17,9 @@ export class RegistryRangeSource implements RangeSource {
 
   constructor(private readonly client: RegistryClient) {}
 
-  async read(digest: Digest, start: number, end: number): Promise<Buffer> {
+  async read(digest: Digest, start: number, end: number, onProgress?: (data: Buffer, filled: number) => void): Promise<Buffer> {
     this.requests++;
-    const bytes = await this.client.readRange(digest, start, end - start);
+    const bytes = await this.client.readRange(digest, start, end - start, onProgress);
     this.fetched.set(digest, (this.fetched.get(digest) ?? 0) + bytes.length);
     return bytes;
   }

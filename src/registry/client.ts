@@ -185,7 +185,7 @@ export class RegistryClient {
   }
 
   /** Reads bytes [offset, offset+length) of a blob; handles registries that ignore Range. */
-  async readRange(digest: Digest, offset: number, length: number): Promise<Buffer> {
+  async readRange(digest: Digest, offset: number, length: number, onProgress?: (data: Buffer, filled: number) => void): Promise<Buffer> {
     const blob = await this.openBlob(digest, offset, offset + length);
     const out = Buffer.allocUnsafe(length);
     let filled = 0;
@@ -193,6 +193,7 @@ export class RegistryClient {
       const take = Math.min(chunk.length, length - filled);
       chunk.copy(out, filled, 0, take);
       filled += take;
+      onProgress?.(out, filled);
       if (filled === length) {
         blob.cancel();
         break;

@@ -55,6 +55,22 @@ interface Span {
   inEnd: number;
 }
 
+/** A deflate window: how far back a gzip stream may refer. */
+const WINDOW_BYTES = 32 * 1024;
+
+/** The last `n` bytes of `a` followed by `b`. */
+function lastBytes(a: Buffer, b: Buffer, n: number): Buffer {
+  if (b.length >= n) return b.subarray(b.length - n);
+  return Buffer.concat([a.subarray(Math.max(0, a.length - (n - b.length))), b]);
+}
+
+function deferred<T>(): { promise: Promise<T>; resolve(value: T): void; reject(err: unknown): void } {
+  let resolve!: (value: T) => void;
+  let reject!: (err: unknown) => void;
+  const promise = new Promise<T>((res, rej) => ((resolve = res), (reject = rej)));
+  return { promise, resolve, reject };
+}
+
 /** Spans of an uncompressed tar layer: fixed slices read directly. */
 const TAR_SPAN = 1024 * 1024;
 
@@ -181,61 +197,90 @@ export class LayerReader {
       else missing.push(i);
     }
     if (missing.length) {
-      const batch = this.loadMissing(missing);
-      for (const i of missing) results[i - first] = this.cache.share(this.key(i), batch.then((found) => found.get(i)!));
+      const pending = this.loadMissing(missing);
+      missing.forEach((i, k) => (results[i - first] = this.cache.share(this.key(i), pending[k]!)));
     }
     return Promise.all(results);
   }
 
-  /** From the disk cache when there, else one request per run of adjacent missing spans. */
-  private async loadMissing(missing: number[]): Promise<Map<number, Buffer>> {
-    const found = new Map<number, Buffer>();
+  /**
+   * Each missing span from the disk cache when there, else one request per run of adjacent
+   * missing spans. A span is ready as soon as its own bytes are in (and on disk): a reader of
+   * the first span of a long run does not wait for the rest of the response.
+   */
+  private loadMissing(missing: number[]): Promise<Buffer>[] {
+    const slots = missing.map(() => deferred<Buffer>());
+    const slotOf = new Map(missing.map((i, k) => [i, slots[k]!]));
     const disk = this.cache.disk;
-    if (disk) {
-      const fromDisk = await Promise.all(missing.map((i) => disk.get(this.index.layerDigest, i)));
-      fromDisk.forEach((data, k) => data && found.set(missing[k]!, data));
-    }
-    const runs: number[][] = [];
-    for (const i of missing) {
-      if (found.has(i)) continue;
-      const run = runs[runs.length - 1];
-      if (run && run[run.length - 1] === i - 1) run.push(i);
-      else runs.push([i]);
-    }
-    await Promise.all(
-      runs.map(async (run) => {
-        const buffers = await this.fetchRun(run);
-        // On disk before it counts as loaded, so nothing fetched is lost when the process ends;
-        // a failed disk write only costs a later fetch.
-        await Promise.all(
-          run.map((i, k) => {
-            found.set(i, buffers[k]!);
-            return disk?.put(this.index.layerDigest, i, buffers[k]!).catch(this.onBackgroundError);
-          }),
-        );
-      }),
-    );
-    return found;
+    const work = async () => {
+      const fromDisk = disk ? await Promise.all(missing.map((i) => disk.get(this.index.layerDigest, i))) : [];
+      const runs: number[][] = [];
+      missing.forEach((i, k) => {
+        const kept = fromDisk[k];
+        if (kept) return slots[k]!.resolve(kept);
+        const run = runs[runs.length - 1];
+        if (run && run[run.length - 1] === i - 1) run.push(i);
+        else runs.push([i]);
+      });
+      await Promise.all(
+        runs.map((run) =>
+          this.fetchRun(run, async (k, data) => {
+            // On disk before it counts as loaded, so nothing fetched is lost when the process
+            // ends; a failed disk write only costs a later fetch.
+            await disk?.put(this.index.layerDigest, run[k]!, data).catch(this.onBackgroundError);
+            slotOf.get(run[k]!)!.resolve(data);
+          }).catch((err: unknown) => run.forEach((i) => slotOf.get(i)!.reject(err))),
+        ),
+      );
+    };
+    work().catch((err: unknown) => slots.forEach((slot) => slot.reject(err)));
+    return slots.map((slot) => slot.promise);
   }
 
   /**
-   * One Range request for a run of adjacent spans. A gzip run is inflated in one go from its
-   * first seek point, whose window is fetched alongside (a second request, in parallel) unless
-   * the index has its windows at hand.
+   * One Range request for a run of adjacent spans, each span decoded and handed to `deliver` as
+   * soon as its compressed bytes are in. A gzip run inflates from its first seek point, whose
+   * window is fetched alongside (in parallel) unless the index has its windows at hand; each
+   * later span resumes with the last 32 KiB the one before it produced, which is its window.
    */
-  private async fetchRun(run: number[]): Promise<Buffer[]> {
+  private async fetchRun(run: number[], deliver: (k: number, data: Buffer) => Promise<void>): Promise<void> {
     const spans = run.map((i) => this.spans[i]!);
     const first = spans[0]!;
     const last = spans[spans.length - 1]!;
-    const [compressed, window] = await Promise.all([
-      this.source.read(this.index.layerDigest, first.in, last.inEnd),
-      this.index.format === 'gzip' ? this.window(run[0]!) : undefined,
+    const gzip = this.index.format === 'gzip';
+    let window: Buffer | undefined;
+    let next = 0;
+    let progress: { data: Buffer; filled: number } | undefined;
+    const delivered: Promise<void>[] = [];
+    const decodeArrived = () => {
+      if (!progress || (gzip && !window)) return;
+      const { data, filled } = progress;
+      while (next < spans.length && filled >= spans[next]!.inEnd - first.in) {
+        const span = spans[next]!;
+        const slice = data.subarray(span.in - first.in, span.inEnd - first.in);
+        const plain = this.checked(span, gzip ? extractGzipRange(this.index.checkpoints[run[next]!]!, window!, slice, span.out, span.outEnd - span.out) : this.decode(slice));
+        if (gzip) window = lastBytes(window!, plain, WINDOW_BYTES);
+        delivered.push(deliver(next, plain));
+        next++;
+      }
+    };
+    const windowFetch = gzip
+      ? this.window(run[0]!).then((w) => {
+          window = w;
+          decodeArrived();
+        })
+      : Promise.resolve();
+    const [compressed] = await Promise.all([
+      this.source.read(this.index.layerDigest, first.in, last.inEnd, (data, filled) => {
+        progress = { data, filled };
+        decodeArrived();
+      }),
+      windowFetch,
     ]);
-    if (this.index.format === 'gzip') {
-      const plain = extractGzipRange(this.index.checkpoints[run[0]!]!, window!, compressed, first.out, last.outEnd - first.out);
-      return spans.map((span) => this.checked(span, plain.subarray(span.out - first.out, span.outEnd - first.out)));
-    }
-    return spans.map((span) => this.checked(span, this.decode(compressed.subarray(span.in - first.in, span.inEnd - first.in))));
+    progress = { data: compressed, filled: compressed.length };
+    decodeArrived();
+    if (next < spans.length) throw new KrgoError('BAD_TAR', `layer ${this.index.layerDigest}: range ${first.in}-${last.inEnd} ended before span ${run[next]}`);
+    await Promise.all(delivered);
   }
 
   private checked(span: Span, data: Buffer): Buffer {

@@ -112,4 +112,31 @@ describe('lazy layer reader', () => {
     const fooled = new LayerReader(remote, source, new SpanCache());
     await assert.rejects(fooled.read(3_000_000, 10), { code: 'INDEX_INVALID' });
   });
+
+  it('the first span of a long run is served as soon as its bytes are in, before the response ends', async () => {
+    const { tar, index, blob } = await setup('gzip');
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let completed = false;
+    const source: RangeSource = {
+      read: async (_digest: Digest, start: number, end: number, onProgress?: (data: Buffer, filled: number) => void) => {
+        const out = Buffer.from(blob.subarray(start, end));
+        const head = Math.floor((end - start) / 3);
+        onProgress?.(out, head);
+        await gate;
+        onProgress?.(out, out.length);
+        completed = true;
+        return out;
+      },
+    };
+    const reader = new LayerReader(index, source, new SpanCache());
+    // One request for the whole run (a read of 3 MB); then a reader of its first bytes.
+    const wide = reader.fetchAhead(0, 3_000_000);
+    const head = await reader.read(10, 1000);
+    assert.ok(head.equals(tar.subarray(10, 1010)));
+    assert.equal(completed, false, 'served from the head of the response');
+    release();
+    await wide;
+    assert.ok((await reader.read(2_000_000, 500_000)).equals(tar.subarray(2_000_000, 2_500_000)), 'later spans resume from the window the earlier ones left');
+  });
 });
