@@ -308,6 +308,8 @@ export class LayerReader {
    * the windows blob in the registry (kept in the span caches like a span), checked either way.
    */
   private window(i: number): Promise<Buffer> {
+    // Nothing comes before the start of the stream: no window to fetch.
+    if (this.index.checkpoints[i]!.uncompressedOffset === 0) return Promise.resolve(Buffer.alloc(0));
     const table = this.index.windows;
     const blob = table.blob;
     if (blob) return Promise.resolve(windowFromBlob({ ...table, blob }, i));
