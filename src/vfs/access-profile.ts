@@ -38,6 +38,8 @@ export class AccessRecorder {
     const start = Math.floor(offset / GRAIN) * GRAIN;
     const end = Math.min(inode.size, Math.ceil((offset + length) / GRAIN) * GRAIN);
     if (end > start) file.ranges.push([start, end]);
+    // A long-running mount keeps reading: the list is folded as it grows.
+    if (file.ranges.length > 2 * MAX_RANGES_PER_FILE) file.ranges = boundRanges(mergeRanges(file.ranges));
   }
 
   get fileCount(): number {
@@ -47,7 +49,7 @@ export class AccessRecorder {
   profile(): AccessProfile {
     return {
       version: 1,
-      files: [...this.files.values()].map((f) => ({ path: f.path, ranges: mergeRanges(f.ranges).map(([s, e]) => [s, e - s] as [number, number]) })),
+      files: [...this.files.values()].map((f) => ({ path: f.path, ranges: boundRanges(mergeRanges(f.ranges)).map(([s, e]) => [s, e - s] as [number, number]) })),
     };
   }
 }
@@ -60,6 +62,24 @@ function mergeRanges(ranges: [number, number][]): [number, number][] {
     const last = out[out.length - 1];
     if (last && s <= last[1]) last[1] = Math.max(last[1], e);
     else out.push([s, e]);
+  }
+  return out;
+}
+
+/**
+ * At most MAX_RANGES_PER_FILE ranges (what a profile may hold): scattered reads of a big file are
+ * joined across ever wider gaps until they fit.
+ */
+function boundRanges(ranges: [number, number][]): [number, number][] {
+  let out = ranges;
+  for (let gap = GRAIN; out.length > MAX_RANGES_PER_FILE; gap *= 2) {
+    const joined: [number, number][] = [];
+    for (const [s, e] of out) {
+      const last = joined[joined.length - 1];
+      if (last && s - last[1] <= gap) last[1] = Math.max(last[1], e);
+      else joined.push([s, e]);
+    }
+    out = joined;
   }
   return out;
 }

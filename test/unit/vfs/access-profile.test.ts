@@ -47,6 +47,17 @@ describe('access profiles: record, parse, plan, replay', () => {
     assert.deepEqual(parseProfile(encodeProfile(profile).toString()), profile, 'round trip');
   });
 
+  it('scattered reads of a big file are joined until they fit what a profile may hold', async () => {
+    const tree = await treeOf([{ path: 'db', type: 'file', content: Buffer.alloc(0) }]);
+    const db = { ...tree.lookup('/db')!, size: 10_000 * 256 * KiB };
+    const recorder = new AccessRecorder();
+    for (let i = 0; i < 10_000; i++) recorder.read('/db', db, i * 256 * KiB, 100);
+    const [file] = recorder.profile().files;
+    assert.ok(file!.ranges!.length <= 4096 && file!.ranges!.length >= 1000, `${file!.ranges!.length} ranges`);
+    assert.deepEqual(file!.ranges![0]![0], 0);
+    assert.ok(parseProfile(encodeProfile(recorder.profile()).toString()), 'a recorded profile is always accepted');
+  });
+
   it('parses a plain list of paths, and refuses what is not a profile', () => {
     assert.deepEqual(parseProfile('# what the app reads\n/usr/bin/app\n\n  /etc/app.conf  \n'), {
       version: 1,
