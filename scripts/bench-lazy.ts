@@ -6,54 +6,21 @@
  * profile pushed beside them (recorded by a mount on which python3 ran once). BENCH_REPEAT runs
  * (default 3), medians.
  */
-import { spawn } from 'node:child_process';
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { startRegistry } from '../test/support/registry.js';
-import { startWanEmulator, type WanEmulator } from '../test/support/wan-emulator.js';
+import { startWanEmulator } from '../test/support/wan-emulator.js';
 import { skopeoPush } from '../test/support/oci-layout.js';
 import { debianImageLayout, DEBIAN_TAG } from '../test/support/debian-image.js';
 import { tempDir } from '../test/support/temp.js';
 import { runOk } from '../test/support/run.js';
 import { KRGO_BIN } from '../test/support/krgo-cli.js';
+import { lazyRun, log, median, now, pushWithProfile } from './bench-support.js';
 
 const REPEAT = Number(process.env['BENCH_REPEAT'] ?? 3);
 const DELAY = Number(process.env['BENCH_DELAY_MS'] ?? 25);
 const MBIT = Number(process.env['BENCH_MBIT'] ?? 100);
 const PYTHON = ['/usr/bin/python3', '-c', 'print(42)'];
-const log = (line: string) => process.stderr.write(`# ${line}\n`);
-const now = () => performance.now() / 1000;
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-
-/** `krgo mount` in the foreground; resolves once it printed its ready line. */
-async function mount(image: string, mountpoint: string, args: string[]) {
-  await mkdir(mountpoint, { recursive: true });
-  const child = spawn(process.execPath, [KRGO_BIN, 'mount', image, mountpoint, '-q', ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
-  await new Promise<void>((resolve, reject) => {
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => ((out += d.toString()), out.includes('ready:') && resolve()));
-    child.once('exit', (code) => reject(new Error(`krgo mount exited ${code}`)));
-  });
-  return async () => {
-    const exited = new Promise((res) => child.once('exit', res));
-    child.kill('SIGTERM');
-    await exited;
-  };
-}
-
-/** Mount with an empty cache, then python3 in a chroot: seconds to ready, to done, bytes over the link. */
-async function lazyRun(wan: WanEmulator, image: string, dir: string) {
-  wan.reset();
-  const t = now();
-  const stop = await mount(image, join(dir, 'mnt'), ['--cache-dir', join(dir, 'cache')]);
-  const ready = now() - t;
-  await runOk('chroot', [join(dir, 'mnt'), ...PYTHON]);
-  const done = now() - t;
-  const bytes = wan.bytesToClient;
-  await stop();
-  await rm(dir, { recursive: true, force: true });
-  return { ready, done, bytes };
-}
 
 const layout = await debianImageLayout(log);
 const registry = await startRegistry();
@@ -65,24 +32,20 @@ try {
   await skopeoPush(layout, DEBIAN_TAG, plain, 'v2s2');
   await skopeoPush(layout, DEBIAN_TAG, profiled, 'v2s2');
   await runOk(process.execPath, [KRGO_BIN, 'index', '--push', plain, '--cache-dir', join(work.path, 'cache-indexer')]);
-  // The profile: what python3 read on a mount of the image (no link: its timing does not matter).
-  const profile = join(work.path, 'python.profile');
-  const stop = await mount(profiled, join(work.path, 'record'), ['--cache-dir', join(work.path, 'cache-indexer'), '--record-profile', profile]);
-  await runOk('chroot', [join(work.path, 'record'), ...PYTHON]);
-  await stop();
-  await runOk(process.execPath, [KRGO_BIN, 'index', '--push', '--profile', profile, profiled, '--cache-dir', join(work.path, 'cache-indexer')]);
+  await pushWithProfile(profiled, work.path, 'python', PYTHON);
 
-  const r = { skopeo: [] as number[], plain: [] as { ready: number; done: number; bytes: number }[], profiled: [] as { ready: number; done: number; bytes: number }[] };
+  type Run = Awaited<ReturnType<typeof lazyRun>>;
+  const r = { skopeo: [] as number[], plain: [] as Run[], profiled: [] as Run[] };
   for (let i = 0; i < REPEAT; i++) {
     const dir = join(work.path, `run${i}`);
     await mkdir(dir);
     const t = now();
     await runOk('skopeo', ['copy', '--quiet', '--src-tls-verify=false', `docker://${wan.host}/bench/indexed:bookworm`, `oci:${join(dir, 'layout')}:img`]);
     r.skopeo.push(now() - t);
-    r.plain.push(await lazyRun(wan, `${wan.host}/bench/indexed:bookworm`, join(dir, 'plain')));
-    r.profiled.push(await lazyRun(wan, `${wan.host}/bench/profiled:bookworm`, join(dir, 'profiled')));
+    r.plain.push(await lazyRun(wan, `${wan.host}/bench/indexed:bookworm`, join(dir, 'plain'), PYTHON));
+    r.profiled.push(await lazyRun(wan, `${wan.host}/bench/profiled:bookworm`, join(dir, 'profiled'), PYTHON));
     await rm(dir, { recursive: true, force: true });
-    const show = (x: { ready: number; done: number; bytes: number }) => `ready ${x.ready.toFixed(2)} s, python ${x.done.toFixed(2)} s (${(x.done / r.skopeo[i]!).toFixed(2)}), ${(x.bytes / 1e6).toFixed(2)} MB`;
+    const show = (x: Run) => `ready ${x.ready.toFixed(2)} s, python ${x.done.toFixed(2)} s (${(x.done / r.skopeo[i]!).toFixed(2)}), ${(x.bytes / 1e6).toFixed(2)} MB`;
     log(`run ${i + 1}: skopeo copy ${r.skopeo[i]!.toFixed(2)} s; indexes: ${show(r.plain[i]!)}; + profile: ${show(r.profiled[i]!)}`);
   }
   const skopeo = median(r.skopeo);

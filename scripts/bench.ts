@@ -3,7 +3,6 @@
  * 100 Mbit/s; BENCH_DELAY_MS, BENCH_MBIT), side by side in one run, medians of BENCH_REPEAT
  * runs, reported as ratios. Prints one table and writes bench-results.json.
  */
-import { spawn } from 'node:child_process';
 import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { cpus, totalmem } from 'node:os';
@@ -19,55 +18,11 @@ import { KRGO_BIN } from '../test/support/krgo-cli.js';
 import { encodeIndex } from '../src/index/index-codec.js';
 import { buildLayerIndex } from '../src/index/layer-index.js';
 import { parseDigest } from '../src/digest.js';
+import { lazyRun, log, median, mountForeground, now, pushWithProfile, timed } from './bench-support.js';
 
 const REPEAT = Number(process.env['BENCH_REPEAT'] ?? 3);
 const DELAY = Number(process.env['BENCH_DELAY_MS'] ?? 25);
 const MBIT = Number(process.env['BENCH_MBIT'] ?? 100);
-const log = (line: string) => process.stderr.write(`# ${line}\n`);
-const median = (xs: number[]): number => {
-  const s = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
-  if (!s.length) return NaN;
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
-};
-const now = () => performance.now() / 1000;
-
-/** Wall time and peak RSS (GNU time) of a command, after a sync so no tool pays for another's writeback. */
-async function timed(cmd: string, args: string[]): Promise<{ seconds: number; rssMb: number }> {
-  await runOk('sync', []);
-  const t = now();
-  const res = await runOk('/usr/bin/time', ['-f', 'KRGO_RSS_KB=%M', cmd, ...args]);
-  return { seconds: now() - t, rssMb: Number(/KRGO_RSS_KB=(\d+)/.exec(res.stderr)?.[1] ?? NaN) / 1024 };
-}
-
-/** Runs `krgo mount` in the foreground; resolves when it prints its ready line. */
-async function mountForeground(image: string, mountpoint: string, cacheDir: string, extra: string[] = []) {
-  await mkdir(mountpoint, { recursive: true });
-  const t = now();
-  const child = spawn(process.execPath, [KRGO_BIN, 'mount', image, mountpoint, '--cache-dir', cacheDir, '-q', ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  await new Promise<void>((resolve, reject) => {
-    child.stdout.on('data', (d: Buffer) => {
-      out += d.toString();
-      if (out.includes('ready:')) resolve();
-    });
-    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
-    child.once('exit', (code) => reject(new Error(`krgo mount exited ${code}: ${out}`)));
-  });
-  const readySeconds = now() - t;
-  return {
-    readySeconds,
-    async peakRssMb(): Promise<number> {
-      const s = await readFile(`/proc/${child.pid}/status`, 'utf8');
-      return Number(/VmHWM:\s+(\d+)/.exec(s)?.[1] ?? NaN) / 1024;
-    },
-    async stop(): Promise<void> {
-      const exited = new Promise((r) => child.once('exit', r));
-      child.kill('SIGTERM');
-      await exited;
-    },
-  };
-}
 
 async function filesUnder(root: string, rel: string): Promise<string[]> {
   const out: string[] = [];
@@ -119,6 +74,9 @@ async function layoutLayers(layoutDir: string): Promise<{ digest: string; size: 
 
 const ZONEINFO = 'usr/share/zoneinfo';
 const COMPILE = 'int main(void) { return 0; }\n';
+const PYTHON = ['/usr/bin/python3', '-c', 'print(42)'];
+// To assembly on stdout: the mount is read-only and FUSE mounts are nodev (no /dev/null to write to).
+const GCC = ['/usr/bin/gcc', '-x', 'c', '-S', '-o', '-', '-'];
 
 /**
  * The larger image (a fourth layer with gcc, g++ and make): eager pull, first mount, and a lazy
@@ -129,10 +87,12 @@ async function benchLargeImage(registryHost: string, wan: WanEmulator, workDir: 
   await skopeoPush(layout, DEBIAN_TAG, `${registryHost}/bench/large:bookworm`, 'v2s2');
   await skopeoPush(layout, DEBIAN_TAG, `${registryHost}/bench/large-indexed:bookworm`, 'v2s2');
   await runOk(process.execPath, [KRGO_BIN, 'index', '--push', `${registryHost}/bench/large-indexed:bookworm`, '--cache-dir', join(workDir, 'cache-large-indexer')]);
+  await skopeoPush(layout, DEBIAN_TAG, `${registryHost}/bench/large-profiled:bookworm`, 'v2s2');
+  await pushWithProfile(`${registryHost}/bench/large-profiled:bookworm`, workDir, 'gcc', GCC, COMPILE);
   const layers = await layoutLayers(layout);
   const imageBytes = layers.reduce((a, l) => a + l.size, 0);
   const via = (repo: string) => `${wan.host}/bench/${repo}:bookworm`;
-  const r = { pull: [] as number[], skopeo: [] as number[], umoci: [] as number[], coldReady: [] as number[], ready: [] as number[], compiled: [] as number[], bytes: [] as number[] };
+  const r = { pull: [] as number[], skopeo: [] as number[], umoci: [] as number[], coldReady: [] as number[], ready: [] as number[], compiled: [] as number[], bytes: [] as number[], profiled: [] as number[], profiledBytes: [] as number[] };
   for (let i = 0; i < REPEAT; i++) {
     const dir = join(workDir, `large${i}`);
     await mkdir(dir);
@@ -147,13 +107,15 @@ async function benchLargeImage(registryHost: string, wan: WanEmulator, workDir: 
     const t = now();
     const warm = await mountForeground(via('large-indexed'), join(dir, 'mnt'), join(dir, 'cache-lazy'));
     r.ready.push(warm.readySeconds);
-    // To assembly on stdout: the mount is read-only and FUSE mounts are nodev (no /dev/null to write to).
-    await runOk('chroot', [join(dir, 'mnt'), '/usr/bin/gcc', '-x', 'c', '-S', '-o', '-', '-'], { input: COMPILE });
+    await runOk('chroot', [join(dir, 'mnt'), ...GCC], { input: COMPILE });
     r.compiled.push(now() - t);
     r.bytes.push(wan.bytesToClient);
     await warm.stop();
+    const profiled = await lazyRun(wan, via('large-profiled'), join(dir, 'profiled'), GCC, COMPILE);
+    r.profiled.push(profiled.done);
+    r.profiledBytes.push(profiled.bytes);
     await rm(dir, { recursive: true, force: true });
-    log(`large run ${i + 1}/${REPEAT}: pull ${r.pull[i]!.toFixed(2)} s, skopeo+umoci ${(r.skopeo[i]! + r.umoci[i]!).toFixed(2)} s, cold mount ${r.coldReady[i]!.toFixed(2)} s, lazy ready ${r.ready[i]!.toFixed(2)} s, gcc ${r.compiled[i]!.toFixed(2)} s, ${(r.bytes[i]! / 1e6).toFixed(1)} MB`);
+    log(`large run ${i + 1}/${REPEAT}: pull ${r.pull[i]!.toFixed(2)} s, skopeo+umoci ${(r.skopeo[i]! + r.umoci[i]!).toFixed(2)} s, cold mount ${r.coldReady[i]!.toFixed(2)} s, lazy ready ${r.ready[i]!.toFixed(2)} s, gcc ${r.compiled[i]!.toFixed(2)} s, ${(r.bytes[i]! / 1e6).toFixed(1)} MB; with profile gcc ${r.profiled[i]!.toFixed(2)} s, ${(r.profiledBytes[i]! / 1e6).toFixed(1)} MB`);
   }
   const m = median;
   return {
@@ -162,6 +124,7 @@ async function benchLargeImage(registryHost: string, wan: WanEmulator, workDir: 
     eager: { krgoPull: m(r.pull), peer: m(r.skopeo) + m(r.umoci), ratio: m(r.pull) / (m(r.skopeo) + m(r.umoci)) },
     coldMount: { ready: m(r.coldReady), skopeoCopy: m(r.skopeo), ratio: m(r.coldReady) / m(r.skopeo) },
     lazyMount: { ready: m(r.ready), compiled: m(r.compiled), bytes: m(r.bytes), timeVsPull: m(r.compiled) / m(r.pull), timeVsSkopeo: m(r.compiled) / m(r.skopeo), bytesShare: m(r.bytes) / imageBytes },
+    profiledMount: { compiled: m(r.profiled), bytes: m(r.profiledBytes), timeVsPull: m(r.profiled) / m(r.pull), timeVsSkopeo: m(r.profiled) / m(r.skopeo), bytesShare: m(r.profiledBytes) / imageBytes },
   };
 }
 
@@ -177,11 +140,7 @@ try {
   log(indexed.stdout.trim().split('\n').pop() ?? '');
   // The same image with an access profile beside its indexes: what python3 read on one mount.
   await skopeoPush(layout, DEBIAN_TAG, `${registry.host}/bench/profiled:bookworm`, 'v2s2');
-  const profile = join(work.path, 'python.profile');
-  const recording = await mountForeground(`${registry.host}/bench/profiled:bookworm`, join(work.path, 'record'), join(work.path, 'cache-indexer'), ['--record-profile', profile]);
-  await runOk('chroot', [join(work.path, 'record'), '/usr/bin/python3', '-c', 'print(42)']);
-  await recording.stop();
-  await runOk(process.execPath, [KRGO_BIN, 'index', '--push', '--profile', profile, `${registry.host}/bench/profiled:bookworm`, '--cache-dir', join(work.path, 'cache-indexer')]);
+  await pushWithProfile(`${registry.host}/bench/profiled:bookworm`, work.path, 'python', PYTHON);
   const manifest = { layers: await layoutLayers(layout) };
   const imageBytes = manifest.layers.reduce((a, l) => a + l.size, 0);
   const largestBlobPath = join(layout, 'blobs/sha256', manifest.layers.reduce((a, b) => (a.size > b.size ? a : b)).digest.slice(7));
@@ -216,19 +175,15 @@ try {
     const t = now();
     const warm = await mountForeground(viaWan('indexed'), join(dir, 'mnt'), join(dir, 'cache-lazy'));
     r.warmReady.push(warm.readySeconds);
-    await runOk('chroot', [join(dir, 'mnt'), '/usr/bin/python3', '-c', 'print(42)']);
+    await runOk('chroot', [join(dir, 'mnt'), ...PYTHON]);
     r.python.push(now() - t);
     r.lazyBytes.push(wan.bytesToClient);
 
     // The same with the access profile pushed beside the indexes.
-    wan.reset();
-    const tp = now();
-    const profiled = await mountForeground(viaWan('profiled'), join(dir, 'mnt-profiled'), join(dir, 'cache-profiled'));
-    r.profiledReady.push(profiled.readySeconds);
-    await runOk('chroot', [join(dir, 'mnt-profiled'), '/usr/bin/python3', '-c', 'print(42)']);
-    r.profiledPython.push(now() - tp);
-    r.profiledBytes.push(wan.bytesToClient);
-    await profiled.stop();
+    const profiled = await lazyRun(wan, viaWan('profiled'), join(dir, 'profiled'), PYTHON);
+    r.profiledReady.push(profiled.ready);
+    r.profiledPython.push(profiled.done);
+    r.profiledBytes.push(profiled.bytes);
 
     // Warm reads (second pass, spans cached) and a stat walk, against the pulled tree on disk.
     const files = await filesUnder(join(dir, 'rootfs'), 'usr/lib/python3.11');
@@ -344,6 +299,8 @@ try {
       ['… index in registry: ready (s)', f(large.lazyMount.ready), `krgo pull ${f(large.eager.krgoPull)}`, f(large.lazyMount.ready / large.eager.krgoPull), ''],
       ['… until gcc compiled a C file (to assembly) in chroot (s)', f(large.lazyMount.compiled), `krgo pull ${f(large.eager.krgoPull)} / skopeo copy ${f(large.coldMount.skopeoCopy)}`, `${f(large.lazyMount.timeVsPull)} / ${f(large.lazyMount.timeVsSkopeo)}`, '≤ 0.25'],
       ['… bytes fetched (MB)', f(large.lazyMount.bytes / 1e6, 1), `image ${f(large.imageBytes / 1e6, 1)}`, `${f(100 * large.lazyMount.bytesShare, 1)}%`, '≤ 15%'],
+      ['… with an access profile pushed too (gcc recorded once): until gcc compiled (s)', f(large.profiledMount.compiled), `krgo pull ${f(large.eager.krgoPull)} / skopeo copy ${f(large.coldMount.skopeoCopy)}`, `${f(large.profiledMount.timeVsPull)} / ${f(large.profiledMount.timeVsSkopeo)}`, '≤ 0.25'],
+      ['… with the profile: bytes fetched (MB)', f(large.profiledMount.bytes / 1e6, 1), `image ${f(large.imageBytes / 1e6, 1)}`, `${f(100 * large.profiledMount.bytesShare, 1)}%`, '≤ 15%'],
     );
   }
   const table = rows.map((row) => `| ${row.join(' | ')} |`);
