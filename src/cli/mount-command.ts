@@ -79,6 +79,8 @@ Examples:
     )
     .action(async (image: string, mountpoint: string, flags: MountFlags) => {
       const source = imageSource(image, flags);
+      // Read before anything else, so a bad file is reported here, not in a daemon's log.
+      const profile = flags.profile ? await readProfile(flags.profile) : undefined;
       if (flags.daemon) return daemonize(process.argv.slice(1), source.cacheDir, mountpoint);
       const say = (line: string) => {
         if (!flags.quiet) process.stdout.write(`${line}\n`);
@@ -89,7 +91,7 @@ Examples:
         ...source,
         mountpoint,
         ...(flags.prefetchCommand ? { prefetchCommand: true } : {}),
-        ...(flags.profile ? { profile: await readProfile(flags.profile) } : {}),
+        ...(profile ? { profile } : {}),
         ...(flags.prefetch === false ? { prefetch: false } : {}),
         ...(flags.recordProfile ? { recordProfile: resolve(flags.recordProfile) } : {}),
         onLost: () => lost(),

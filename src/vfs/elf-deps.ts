@@ -7,6 +7,8 @@
 export interface ElfDependencies {
   interpreter?: string;
   needed: string[];
+  /** The dynamic string table's names (libraries, and the symbols it imports and exports). */
+  names: Set<string>;
 }
 
 const PT_LOAD = 1;
@@ -47,7 +49,7 @@ export async function elfDependencies(read: Read, fileSize: number): Promise<Elf
     else if (type === PT_INTERP && size < 4096 && offset + size <= fileSize) interpreter = cString(await read(offset, size), 0);
     else if (type === PT_DYNAMIC && size <= MAX_READ && offset + size <= fileSize) dynamic = { offset, size };
   }
-  if (!dynamic) return { ...(interpreter ? { interpreter } : {}), needed: [] };
+  if (!dynamic) return { ...(interpreter ? { interpreter } : {}), needed: [], names: new Set() };
 
   const entries = await read(dynamic.offset, dynamic.size);
   const neededAt: number[] = [];
@@ -63,8 +65,9 @@ export async function elfDependencies(read: Read, fileSize: number): Promise<Elf
   }
   // The string table is given as an address: map it to a file offset through the loaded segments.
   const segment = strtab === undefined ? undefined : loads.find((l) => strtab! >= l.vaddr && strtab! < l.vaddr + l.size);
-  if (!segment || strsz <= 0 || strsz > MAX_READ) return { ...(interpreter ? { interpreter } : {}), needed: [] };
+  if (!segment || strsz <= 0 || strsz > MAX_READ) return { ...(interpreter ? { interpreter } : {}), needed: [], names: new Set() };
   const strings = await read(segment.offset + (strtab! - segment.vaddr), strsz);
   const needed = neededAt.map((at) => cString(strings, at)).filter((name): name is string => name !== undefined);
-  return { ...(interpreter ? { interpreter } : {}), needed };
+  const names = new Set(strings.toString('latin1').split('\0').filter((name) => name !== ''));
+  return { ...(interpreter ? { interpreter } : {}), needed, names };
 }

@@ -8,6 +8,19 @@ const LIBRARY_DIRS = ['/lib/x86_64-linux-gnu', '/usr/lib/x86_64-linux-gnu', '/li
 const MAX_DEPTH = 4;
 const MAX_HOPS = 16;
 
+/**
+ * Files glibc itself opens for a program, one round trip each when met one after the other: the
+ * loader's cache for every dynamic program; the C.UTF-8 locale and the gconv cache when the
+ * program (or a library of it) imports setlocale (Python, for one, switches the C locale to
+ * C.UTF-8); the local time zone when it imports the time functions that read it. Fetched with
+ * the libraries, when present in the tree.
+ */
+const LOADER_FILES = ['/etc/ld.so.cache'];
+const RUNTIME_FILES: { symbols: string[]; files: string[] }[] = [
+  { symbols: ['setlocale'], files: ['/usr/lib/locale/C.utf8/LC_CTYPE', '/usr/lib/x86_64-linux-gnu/gconv/gconv-modules.cache', '/usr/lib/aarch64-linux-gnu/gconv/gconv-modules.cache'] },
+  { symbols: ['tzset', 'localtime', 'localtime_r', 'mktime'], files: ['/etc/localtime'] },
+];
+
 /** The inode a path names inside the tree, symlinks followed as a chroot would (never out of it). */
 export function resolvePath(tree: MergedTree, path: string): Inode | undefined {
   let parts = path.split('/').filter((p) => p !== '' && p !== '.');
@@ -68,6 +81,14 @@ export class LibraryPrefetcher {
     if (!deps) return;
     const libraries = deps.needed.map((name) => (name.includes('/') ? resolvePath(this.tree, name) : this.find(name)));
     if (deps.interpreter) libraries.push(resolvePath(this.tree, deps.interpreter));
+    const runtime = [...(deps.interpreter ? LOADER_FILES : []), ...RUNTIME_FILES.filter((r) => r.symbols.some((name) => deps.names.has(name))).flatMap((r) => r.files)];
+    for (const path of runtime) {
+      const file = resolvePath(this.tree, path);
+      if (file?.type === 'file' && !this.seen.has(file.ino)) {
+        this.seen.add(file.ino);
+        this.reader.prefetch(file);
+      }
+    }
     for (const library of libraries) {
       if (!library || library.type !== 'file' || this.seen.has(library.ino)) continue;
       this.reader.prefetch(library);

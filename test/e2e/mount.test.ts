@@ -1,7 +1,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { mkdir, readFile, readdir } from 'node:fs/promises';
+import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import { spawn } from 'node:child_process';
 import { startRegistry, type RunningRegistry } from '../support/registry.js';
 import { startFaultProxy, type FaultProxy } from '../support/fault-proxy.js';
@@ -231,6 +231,23 @@ describe('krgo mount: a lazy FUSE mount equal to umoci unpack', () => {
     assert.equal(proxy.seen.filter((r) => r.range).length, 0, '--no-prefetch fetches nothing before a read');
     assert.equal((await readStatus(off.cacheDir, off.mp))?.prefetch, undefined);
     await unmount(off.mp, off.cacheDir);
+
+    // A local profile (a plain list of paths) takes the place of the pushed one.
+    const list = join(work.path, 'list.profile');
+    await writeFile(list, '# python alone\n/usr/bin/python3\n/no/such/file\n');
+    const local = await fresh('local-profile', ['--profile', list]);
+    let localStatus = await readStatus(local.cacheDir, local.mp);
+    for (let i = 0; i < 600 && !localStatus?.prefetch?.done; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      localStatus = await readStatus(local.cacheDir, local.mp);
+    }
+    assert.deepEqual(localStatus?.prefetch, { files: 2, missing: 1, done: true });
+    const python = localStatus!.layers[1]!;
+    assert.ok(python.fetched > 1_000_000 && localStatus!.layers[0]!.fetched === 0, 'the python binary (layer 2) and nothing of the base layer');
+    await unmount(local.mp, local.cacheDir);
+    const missingFile = await krgo(['mount', `${registry.host}/library/debian:bookworm`, local.mp, '--cache-dir', local.cacheDir, '--profile', join(work.path, 'nope.profile')]);
+    assert.equal(missingFile.code, 2, missingFile.stderr);
+    assert.match(missingFile.stderr, /cannot read the access profile .*nope\.profile: no such file/);
   });
 
   it('a failed fetch answers EIO, is logged, and the mount stays up', async () => {
