@@ -53,3 +53,6 @@ export const MANIFEST_ACCEPT = [
   MediaType.ociManifest,
   MediaType.dockerManifest,
 ].join(', ');
+
+/** The layer annotation that marks an eStargz layer (its TOC's digest). */
+export const TOC_DIGEST_ANNOTATION = 'containerd.io/snapshot/stargz/toc.digest';

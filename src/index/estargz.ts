@@ -6,10 +6,12 @@ import type { Digest } from '../digest.js';
 import type { Descriptor } from '../image/manifest.js';
 import { parseTar } from '../tar/tar-parser.js';
 import type { EntryType, StargzChunk, TarEntry } from '../tar/tar-entry.js';
-import { INDEX_FORMAT_VERSION, type LayerIndex } from './layer-index.js';
+import { INDEX_FORMAT_VERSION, type LayerIndex } from './index-format.js';
 import { packWindows } from './window-table.js';
 
-export const TOC_DIGEST_ANNOTATION = 'containerd.io/snapshot/stargz/toc.digest';
+import { TOC_DIGEST_ANNOTATION } from '../image/media-types.js';
+
+export { TOC_DIGEST_ANNOTATION };
 export const TOC_NAME = 'stargz.index.json';
 export const FOOTER_SIZE = 51;
 const MAX_TOC_BYTES = 256 * 1024 * 1024;

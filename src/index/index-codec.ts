@@ -5,7 +5,7 @@ import { parseDigest } from '../digest.js';
 import type { EntryType, TarEntry } from '../tar/tar-entry.js';
 import type { SeekPoint } from '../gzip/gzip-index.js';
 import type { WindowRef } from './window-table.js';
-import { INDEX_FORMAT_VERSION, type LayerIndex, type LayerFormat } from './layer-index.js';
+import { INDEX_FORMAT_VERSION, type LayerIndex, type LayerFormat } from './index-format.js';
 
 /*
  * On-disk layout, version 3:

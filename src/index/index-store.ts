@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { KrgoError } from '../errors.js';
 import { digestAlgorithm, digestHex, sha256Of, type Digest } from '../digest.js';
 import { decodeIndex, encodeIndex } from './index-codec.js';
-import { INDEX_FORMAT_VERSION, type LayerIndex } from './layer-index.js';
+import { INDEX_FORMAT_VERSION, type LayerIndex } from './index-format.js';
 
 async function writeAtomically(path: string, data: Buffer): Promise<void> {
   await mkdir(dirname(path), { recursive: true });

@@ -1,37 +1,12 @@
 import { verifyChunks, type Digest } from '../digest.js';
 import { decompressZstd, sniffCompression } from '../compression/decompress.js';
-import { DEFAULT_SPAN, GzipIndexBuilder, type SeekPoint } from '../gzip/gzip-index.js';
-import { packWindows, type WindowTable } from './window-table.js';
+import { DEFAULT_SPAN, GzipIndexBuilder } from '../gzip/gzip-index.js';
+import { packWindows } from './window-table.js';
+import { INDEX_FORMAT_VERSION, type LayerFormat, type LayerIndex } from './index-format.js';
 import { parseTar } from '../tar/tar-parser.js';
 import type { TarEntry } from '../tar/tar-entry.js';
 
-/**
- * 3: seek windows in a blob of their own (2 had them in the body, 1 had a gzip body). Files of
- * another version are rebuilt, never read.
- */
-export const INDEX_FORMAT_VERSION = 3;
-
-export type LayerFormat = 'gzip' | 'tar' | 'zstd' | 'estargz';
-
-/**
- * Everything needed to present a layer without its bytes: every tar entry with its data offset
- * in the uncompressed stream, and for gzip layers the checkpoints to read from the middle.
- */
-export interface LayerIndex {
-  version: typeof INDEX_FORMAT_VERSION;
-  layerDigest: Digest;
-  compressedSize: number;
-  uncompressedSize: number;
-  format: LayerFormat;
-  /** Uncompressed bytes between gzip checkpoints (0 when there are none). */
-  span: number;
-  entries: TarEntry[];
-  checkpoints: SeekPoint[];
-  /** The checkpoints' windows, one per checkpoint, fetched apart (see window-table.ts). */
-  windows: WindowTable;
-  /** eStargz: where the TOC's gzip member starts (the data members end there). */
-  tocOffset?: number;
-}
+export { INDEX_FORMAT_VERSION, type LayerFormat, type LayerIndex } from './index-format.js';
 
 /** Prepends the bytes already read for sniffing back onto the stream. */
 async function* withHead(head: Buffer[], rest: AsyncIterator<Buffer>): AsyncGenerator<Buffer> {

@@ -1,4 +1,5 @@
-import { openLazyImage, prepareImage, type IndexEvents } from '../mount/prepare-image.js';
+import { prepareImage, type IndexEvents } from '../mount/prepare-image.js';
+import { openLazyImage } from '../mount/lazy-image.js';
 import type { ImageSource } from '../registry/image-source.js';
 import { parseReference } from '../registry/reference.js';
 import { RootfsTarget, defaultRootfs } from './rootfs-target.js';

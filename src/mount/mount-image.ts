@@ -2,11 +2,9 @@ import { mkdir, readdir, rename, stat, writeFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { KrgoError } from '../errors.js';
 import { formatReference } from '../registry/reference.js';
-import { MergedTree } from '../vfs/merged-tree.js';
-import { mountTree } from '../fuse/fuse-adapter.js';
-import { LibraryPrefetcher } from '../vfs/library-prefetch.js';
+import type { MergedTree } from '../vfs/merged-tree.js';
 import { AccessRecorder, encodeProfile, planProfile, type AccessProfile } from '../vfs/access-profile.js';
-import { openLazyImage, prepareImage, type IndexEvents, type IndexSource } from './prepare-image.js';
+import { prepareImage, type IndexEvents, type IndexSource } from './prepare-image.js';
 import type { ImageSource } from '../registry/image-source.js';
 import { removeStatus, writeStatus, type MountStatus } from './mount-status.js';
 import { isMounted } from './mount-table.js';
@@ -59,6 +57,9 @@ export async function mountImage(options: MountOptions): Promise<MountHandle> {
   const mountpoint = resolve(options.mountpoint);
   const warn = (message: string) => options.events?.warn?.(message);
   await assertMountpoint(mountpoint);
+  // What serves the mount loads while the registry requests below are on the wire.
+  const serving = Promise.all([import('./lazy-image.js'), import('../fuse/fuse-adapter.js'), import('../vfs/library-prefetch.js')]);
+  serving.catch(() => undefined);
   const sources: IndexSource[] = [];
   const indexBytes: number[] = [];
   const prepared = await prepareImage(options, {
@@ -71,6 +72,7 @@ export async function mountImage(options: MountOptions): Promise<MountHandle> {
   });
   const { client, image } = prepared;
   try {
+    const [{ openLazyImage }, { mountTree }, { LibraryPrefetcher }] = await serving;
     const { tree, reader: imageReader, source: rangeSource } = await openLazyImage(prepared, { ...options, warn });
     const libraries = new LibraryPrefetcher(tree, imageReader);
     // Started before the FUSE mount is up: its requests are on their way while the kernel mounts.
@@ -115,7 +117,7 @@ export async function mountImage(options: MountOptions): Promise<MountHandle> {
       },
     });
     readyAt = Date.now();
-    if (options.prefetchCommand) libraries.command(image.config.config as Parameters<LibraryPrefetcher['command']>[0]);
+    if (options.prefetchCommand) libraries.command(image.config.config as Parameters<typeof libraries.command>[0]);
     let lastWritten = '';
     const publish = async () => {
       const current = status();

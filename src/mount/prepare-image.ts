@@ -1,20 +1,12 @@
-import { assertSupportedLayers } from '../image/media-types.js';
+import { assertSupportedLayers, TOC_DIGEST_ANNOTATION } from '../image/media-types.js';
 import { hostPlatform } from '../image/platform.js';
 import type { RegistryClient, ResolvedImage } from '../registry/client.js';
 import { clientFor, type ImageSource } from '../registry/image-source.js';
-import { resumableChunks } from '../blob/resumable-chunks.js';
-import { buildLayerIndex, type LayerIndex } from '../index/layer-index.js';
+import type { LayerIndex } from '../index/index-format.js';
 import { IndexStore } from '../index/index-store.js';
 import { fetchIndexArtifact, type FetchedArtifact } from '../index/index-artifact.js';
 import type { AccessProfile } from '../vfs/access-profile.js';
-import { readStargzIndex, TOC_DIGEST_ANNOTATION } from '../index/estargz.js';
 import { limitConcurrency } from '../util/concurrency.js';
-import { join } from 'node:path';
-import { RegistryRangeSource } from '../blob/range-source.js';
-import { DiskSpanStore } from '../blob/disk-span-store.js';
-import { MergedTree } from '../vfs/merged-tree.js';
-import { LayerReader, SpanCache } from '../vfs/layer-reader.js';
-import { ImageReader } from '../vfs/image-reader.js';
 
 export type IndexSource = 'cache' | 'registry' | 'built';
 
@@ -34,7 +26,9 @@ export interface PreparedImage {
 
 /**
  * Resolves an image and gets one index per layer: from the cache when a valid one is there,
- * else by one streaming pass over the layer (resumable, verified), saved for next time.
+ * else by one streaming pass over the layer (resumable, verified), saved for next time. Only
+ * what the first requests need is imported up front (the builders when a layer needs one): a
+ * mount loads the rest of its modules while these requests are on the wire.
  */
 export async function prepareImage(source: ImageSource, events: IndexEvents = {}): Promise<PreparedImage> {
   const warn = (message: string) => events.warn?.(message);
@@ -72,8 +66,12 @@ export async function prepareImage(source: ImageSource, events: IndexEvents = {}
           }
           // eStargz carries its own index: footer and TOC by range, no pass over the layer.
           const index = layer.annotations?.[TOC_DIGEST_ANNOTATION]
-            ? await readStargzIndex(layer, (start, end) => client.readRange(layer.digest, start, end - start))
-            : await buildLayerIndex(resumableChunks(client, layer.digest, layer.size, 0, { log: warn }), layer.digest, layer.size);
+            ? await (await import('../index/estargz.js')).readStargzIndex(layer, (start, end) => client.readRange(layer.digest, start, end - start))
+            : await (await import('../index/layer-index.js')).buildLayerIndex(
+                (await import('../blob/resumable-chunks.js')).resumableChunks(client, layer.digest, layer.size, 0, { log: warn }),
+                layer.digest,
+                layer.size,
+              );
           events.layerIndexed?.(i, 'built', index, await store.save(index));
           return index;
         }),
@@ -84,29 +82,4 @@ export async function prepareImage(source: ImageSource, events: IndexEvents = {}
     await client.close();
     throw err;
   }
-}
-
-export interface LazyImage {
-  tree: MergedTree;
-  reader: ImageReader;
-  /** One reader per layer, for work done layer by layer (materialize -g). */
-  layers: LayerReader[];
-  source: RegistryRangeSource;
-}
-
-/**
- * The read side shared by mount and materialize: the layers stacked in memory, and file bytes
- * fetched by range through span caches in memory and on disk (`<cacheDir>/spans`).
- */
-export async function openLazyImage(
-  prepared: PreparedImage,
-  options: { cacheDir: string; memoryCacheBytes?: number; diskCacheBytes?: number; warn: (message: string) => void },
-): Promise<LazyImage> {
-  const tree = new MergedTree(options.warn);
-  for (const index of prepared.indexes) await tree.addLayerEntries(index.entries);
-  const source = new RegistryRangeSource(prepared.client);
-  const cache = new SpanCache(options.memoryCacheBytes, new DiskSpanStore(join(options.cacheDir, 'spans'), options.diskCacheBytes));
-  const background = (err: unknown) => options.warn(`background fetch failed: ${(err as Error).message}`);
-  const readers = prepared.indexes.map((index) => new LayerReader(index, source, cache, background));
-  return { tree, reader: new ImageReader(tree, readers), layers: readers, source };
 }

@@ -1,5 +1,5 @@
 import { KrgoError } from '../errors.js';
-import { resolvePath } from './library-prefetch.js';
+import { resolvePath } from './resolve-path.js';
 import type { Inode, MergedTree } from './merged-tree.js';
 
 /**

@@ -1,12 +1,11 @@
-import { resolveDir } from '../layers/layer-rules.js';
 import { elfDependencies } from './elf-deps.js';
+import { resolvePath } from './resolve-path.js';
 import type { ImageReader } from './image-reader.js';
 import type { Inode, MergedTree } from './merged-tree.js';
 
 /** Where the dynamic loader looks when a library is named without a path (ld.so's defaults on Debian and friends). */
 const LIBRARY_DIRS = ['/lib/x86_64-linux-gnu', '/usr/lib/x86_64-linux-gnu', '/lib/aarch64-linux-gnu', '/usr/lib/aarch64-linux-gnu', '/lib64', '/usr/lib64', '/lib', '/usr/lib'];
 const MAX_DEPTH = 4;
-const MAX_HOPS = 16;
 
 /**
  * Files glibc itself opens for a program, one round trip each when met one after the other: the
@@ -20,21 +19,6 @@ const RUNTIME_FILES: { symbols: string[]; files: string[] }[] = [
   { symbols: ['setlocale'], files: ['/usr/lib/locale/C.utf8/LC_CTYPE', '/usr/lib/x86_64-linux-gnu/gconv/gconv-modules.cache', '/usr/lib/aarch64-linux-gnu/gconv/gconv-modules.cache'] },
   { symbols: ['tzset', 'localtime', 'localtime_r', 'mktime'], files: ['/etc/localtime'] },
 ];
-
-/** The inode a path names inside the tree, symlinks followed as a chroot would (never out of it). */
-export function resolvePath(tree: MergedTree, path: string): Inode | undefined {
-  let parts = path.split('/').filter((p) => p !== '' && p !== '.');
-  for (let hops = 0; hops < MAX_HOPS && parts.length > 0; hops++) {
-    const dir = resolveDir(tree, parts.slice(0, -1), false);
-    const node = dir && tree.child(dir.node, parts[parts.length - 1]!);
-    if (!node) return undefined;
-    const target = tree.symlinkTarget(node);
-    if (target === undefined) return node.inode;
-    // A relative target is relative to the link's directory, which parts.slice(0, -1) names.
-    parts = [...(target.startsWith('/') ? [] : parts.slice(0, -1)), ...target.split('/').filter((p) => p !== '' && p !== '.')];
-  }
-  return undefined;
-}
 
 /**
  * When an executable is opened, the libraries its loader will open one by one (interpreter,
