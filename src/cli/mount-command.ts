@@ -117,5 +117,9 @@ Examples:
       });
       const fetched = handle.status().layers.reduce((a, l) => a + l.fetched, 0);
       say(`unmounted; fetched ${formatBytes(fetched)} in ${handle.status().requests} requests`);
+      if (flags.recordProfile) {
+        const recorded = await readProfile(flags.recordProfile).catch(() => undefined);
+        if (recorded) say(`access profile of ${recorded.files.length} files written to ${flags.recordProfile}; store it with: krgo index --push --profile ${flags.recordProfile} ${image}`);
+      }
     });
 }

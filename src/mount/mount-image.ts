@@ -144,8 +144,11 @@ export async function mountImage(options: MountOptions): Promise<MountHandle> {
           clearInterval(timer);
           try {
             await mounted.unmount();
-            if (recorder && options.recordProfile) await writeProfile(options.recordProfile, recorder.profile());
           } finally {
+            // Written even when the unmount failed (the mount was taken away from outside).
+            if (recorder && options.recordProfile) {
+              await writeProfile(options.recordProfile, recorder.profile()).catch((err: unknown) => warn(`could not write the access profile ${options.recordProfile}: ${(err as Error).message}`));
+            }
             await removeStatus(options.cacheDir, mountpoint);
             await client.close();
           }
