@@ -12,7 +12,8 @@ export function registerIndex(program: Command): void {
       .argument('<image>', 'image reference'),
   )
     .option('--push', 'store the indexes in the registry, as an OCI artifact referring to the image, so other machines mount without a full pass')
-    .option('--profile <file>', 'with --push: store this access profile (from `krgo mount --record-profile`, or a list of paths) with the indexes; mounts then fetch what it names at once')
+    .option('--profile <file>', 'with --push: store this access profile (from `krgo mount --record-profile`, or a list of paths) with the indexes; mounts then fetch what it names at once (without it, the profile of the artifact being replaced is kept)')
+    .option('--no-profile', 'with --push: store no access profile, not even the one of the artifact being replaced')
     .addHelpText(
       'after',
       `
@@ -22,21 +23,26 @@ Examples:
   chroot /mnt/app /usr/bin/app --version; krgo umount /mnt/app
   krgo index --push --profile app.profile localhost:5000/app:1.2`,
     )
-    .action(async (image: string, flags: ImageFlags & { push?: boolean; profile?: string }) => {
-    if (flags.profile && !flags.push) throw new KrgoError('USAGE', '--profile is stored in the registry with the indexes: use it with --push');
-    const profile = flags.profile ? await readProfile(flags.profile) : undefined;
-    const [{ prepareImage }, { pushIndexArtifact }] = await Promise.all([import('../mount/prepare-image.js'), import('../index/index-artifact.js')]);
+    .action(async (image: string, flags: ImageFlags & { push?: boolean; profile?: string | boolean }) => {
+    if (flags.profile !== undefined && !flags.push) throw new KrgoError('USAGE', '--profile and --no-profile are about what is stored in the registry: use them with --push');
+    let profile = typeof flags.profile === 'string' ? await readProfile(flags.profile) : undefined;
+    const [{ prepareImage }, { fetchIndexArtifact, pushIndexArtifact }] = await Promise.all([import('../mount/prepare-image.js'), import('../index/index-artifact.js')]);
     const started = Date.now();
     const prepared = await prepareImage(imageSource(image, flags), {
       warn: (message) => process.stderr.write(`warning: ${message}\n`),
       layerIndexed: (layer, from, index, bytes) => {
         process.stdout.write(
-          `layer ${layer + 1} ${index.layerDigest.slice(7, 19)}: ${from}, ${index.entries.length} entries, ${index.checkpoints.length} seek points, index ${formatBytes(bytes)} for ${formatBytes(index.compressedSize)} ${index.format} (${((100 * bytes) / index.compressedSize).toFixed(1)}%)\n`,
+          `layer ${layer + 1} ${index.layerDigest.slice(7, 19)}: ${from}, ${index.entries.length} entries, ${index.checkpoints.length} seek points, index ${formatBytes(bytes)} for ${formatBytes(index.compressedSize)} ${index.format} (${((100 * bytes) / index.compressedSize).toFixed(1)}%)${index.windows.size ? `, seek windows ${formatBytes(index.windows.size)} apart` : ''}\n`,
         );
       },
     });
     try {
       if (flags.push) {
+        if (flags.profile === undefined) {
+          // A new artifact replaces the one mounts find: what was recorded for the image stays.
+          profile = (await fetchIndexArtifact(prepared.client, prepared.image, () => undefined, { profileOnly: true }).catch(() => undefined))?.profile;
+          if (profile) process.stdout.write(`keeping the access profile of the artifact it replaces (${profile.files.length} files; --no-profile drops it)\n`);
+        }
         const digest = await pushIndexArtifact(prepared.client, prepared.image, prepared.indexes, profile);
         process.stdout.write(`pushed index artifact ${digest} (subject ${prepared.image.manifestDigest}${profile ? `, access profile of ${profile.files.length} files` : ''})\n`);
       }

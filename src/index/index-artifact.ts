@@ -124,6 +124,7 @@ export async function fetchIndexArtifact(
   client: RegistryClient,
   image: Pick<ResolvedImage, 'manifest' | 'manifestDigest'>,
   warn: (message: string) => void,
+  options: { profileOnly?: boolean } = {},
 ): Promise<FetchedArtifact> {
   const found = new Map<Digest, FetchedIndex>();
   const result: FetchedArtifact = { indexes: found };
@@ -150,7 +151,7 @@ export async function fetchIndexArtifact(
       }
       const layerDigest = layer.annotations?.[LAYER_ANNOTATION];
       // Windows blobs are not fetched: the index names its own, read by range on demand.
-      if (!layerDigest || !sizes.has(layerDigest) || layer.mediaType !== LAYER_INDEX_MEDIA_TYPE) return;
+      if (options.profileOnly || !layerDigest || !sizes.has(layerDigest) || layer.mediaType !== LAYER_INDEX_MEDIA_TYPE) return;
       try {
         const encoded = await client.getBlobBytes({ ...layer, digest: parseDigest(layer.digest) }, 256 * 1024 * 1024);
         const index = decodeIndex(encoded);

@@ -198,6 +198,13 @@ describe('krgo mount: a lazy FUSE mount equal to umoci unpack', () => {
     const pushed = await krgo(['index', '--push', '--profile', profile, image, '--cache-dir', recordCache]);
     assert.equal(pushed.code, 0, pushed.stderr);
     assert.match(pushed.stdout, new RegExp(`access profile of ${paths.length} files`));
+    // Indexing again without --profile keeps what was recorded (and the mount below proves it).
+    const reindexed = await krgo(['index', '--push', image, '--cache-dir', recordCache]);
+    assert.equal(reindexed.code, 0, reindexed.stderr);
+    assert.match(reindexed.stdout, new RegExp(`keeping the access profile of the artifact it replaces \\(${paths.length} files`));
+    const misuse = await krgo(['index', '--no-profile', image, '--cache-dir', recordCache]);
+    assert.equal(misuse.code, 2);
+    assert.match(misuse.stderr, /use them with --push/);
 
     // A fresh machine: the profile comes with the indexes and is fetched before python asks.
     const fresh = async (name: string, extra: string[]) => {
