@@ -63,7 +63,7 @@ export function registerMount(program: Command): void {
 The first mount of an image reads each layer once to index it (tar offsets, gzip seek points);
 the indexes stay in the cache, so later mounts start at once. Reads then fetch only the spans
 of the layers they need, with HTTP Range requests. The tree is read-only and equals what
-\`krgo pull\` writes. Opening an executable also fetches, in parallel, the libraries its loader
+\`krgo pull\` writes. Running an executable also fetches, in parallel, the libraries its loader
 will ask for. Stop with Ctrl-C, SIGTERM or \`krgo umount MOUNTPOINT\`.
 
 An access profile lists what a workload reads first. Record one with --record-profile while
