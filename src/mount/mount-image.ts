@@ -5,6 +5,7 @@ import { formatReference } from '../registry/reference.js';
 import type { MergedTree } from '../vfs/merged-tree.js';
 import { AccessRecorder, encodeProfile, planProfile, type AccessProfile } from '../vfs/access-profile.js';
 import { prepareImage, type IndexEvents, type IndexSource } from './prepare-image.js';
+import { fetchIndexArtifact } from '../index/index-artifact.js';
 import type { ImageSource } from '../registry/image-source.js';
 import { removeStatus, writeStatus, type MountStatus } from './mount-status.js';
 import { isMounted } from './mount-table.js';
@@ -75,15 +76,26 @@ export async function mountImage(options: MountOptions): Promise<MountHandle> {
     const [{ openLazyImage }, { mountTree }, { LibraryPrefetcher }] = await serving;
     const { tree, reader: imageReader, source: rangeSource } = await openLazyImage(prepared, { ...options, warn });
     const libraries = new LibraryPrefetcher(tree, imageReader);
-    // Started before the FUSE mount is up: its requests are on their way while the kernel mounts.
+    let stopping: Promise<void> | undefined;
     let prefetch: { files: number; missing: number; done: boolean } | undefined;
-    const profile = options.prefetch === false ? undefined : (options.profile ?? prepared.profile);
-    if (profile) {
+    const replay = (profile: AccessProfile) => {
       const plan = planProfile(tree, profile);
       const state = { files: profile.files.length, missing: plan.missing, done: false };
       prefetch = state;
       if (plan.missing) warn(`${plan.missing} of the ${profile.files.length} files of the access profile are not files in this image`);
       void imageReader.prefetchReads(plan.reads).finally(() => (state.done = true));
+    };
+    // Started before the FUSE mount is up: its requests are on their way while the kernel mounts.
+    const profile = options.prefetch === false ? undefined : (options.profile ?? prepared.profile);
+    if (profile) replay(profile);
+    else if (options.prefetch !== false && sources.every((source) => source === 'cache')) {
+      // Every index came from the cache, so the registry's artifact was not read: its profile is
+      // looked up now, without holding the mount up.
+      fetchIndexArtifact(client, image, warn, { profileOnly: true })
+        .then((found) => {
+          if (found.profile && !stopping) replay(found.profile);
+        })
+        .catch(() => undefined);
     }
     const recorder = options.recordProfile ? new AccessRecorder() : undefined;
     const status = (): MountStatus => ({
@@ -127,7 +139,6 @@ export async function mountImage(options: MountOptions): Promise<MountHandle> {
       await writeStatus(options.cacheDir, current).catch(() => undefined);
     };
     await publish();
-    let stopping: Promise<void> | undefined;
     const timer = setInterval(() => {
       if (!stopping && !isMounted(mountpoint)) {
         clearInterval(timer);

@@ -233,6 +233,21 @@ describe('krgo mount: a lazy FUSE mount equal to umoci unpack', () => {
     assert.match(shown.stdout, new RegExp(`access profile: ${paths.length} files, all fetched`));
     await unmount(replay.mp, replay.cacheDir);
 
+    // Again on that machine: indexes and spans are cached, the profile is still looked up (after
+    // ready) and replayed from the disk cache, with no range request.
+    proxy.seen.length = 0;
+    const remount = await krgo(['mount', '-d', `${proxy.host}/library/debian:bookworm`, replay.mp, '--cache-dir', replay.cacheDir]);
+    assert.equal(remount.code, 0, remount.stderr);
+    let warm = await readStatus(replay.cacheDir, replay.mp);
+    for (let i = 0; i < 600 && !warm?.prefetch?.done; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      warm = await readStatus(replay.cacheDir, replay.mp);
+    }
+    assert.deepEqual(warm?.prefetch, { files: paths.length, missing: 0, done: true });
+    assert.deepEqual(warm?.layers.map((l) => l.indexSource), ['cache', 'cache', 'cache']);
+    assert.equal(proxy.seen.filter((r) => r.range).length, 0, 'everything it names was on disk');
+    await unmount(replay.mp, replay.cacheDir);
+
     const off = await fresh('no-prefetch', ['--no-prefetch']);
     await new Promise((r) => setTimeout(r, 1500));
     assert.equal(proxy.seen.filter((r) => r.range).length, 0, '--no-prefetch fetches nothing before a read');
