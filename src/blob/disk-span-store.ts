@@ -1,7 +1,8 @@
-import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, readdir, readFile, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { readdir, readFile, rm, stat, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 import { digestHex, type Digest } from '../digest.js';
+import { writeFileAtomically } from '../util/atomic-write.js';
 
 const HASH_BYTES = 32;
 
@@ -43,11 +44,7 @@ export class DiskSpanStore {
   }
 
   async put(digest: Digest, span: number, data: Buffer): Promise<void> {
-    const path = this.pathFor(digest, span);
-    await mkdir(join(this.dir, digestHex(digest)), { recursive: true });
-    const tmp = `${path}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
-    await writeFile(tmp, Buffer.concat([createHash('sha256').update(data).digest(), data]));
-    await rename(tmp, path);
+    await writeFileAtomically(this.pathFor(digest, span), Buffer.concat([createHash('sha256').update(data).digest(), data]));
     this.total = (this.total ?? (await this.measure())) + data.length + HASH_BYTES;
     if (this.total > this.maxBytes) await (this.evicting ??= this.evict().finally(() => (this.evicting = undefined)));
   }

@@ -1,17 +1,10 @@
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
-import { randomBytes } from 'node:crypto';
+import { readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import { KrgoError } from '../errors.js';
 import { digestAlgorithm, digestHex, sha256Of, type Digest } from '../digest.js';
 import { decodeIndex, encodeIndex } from './index-codec.js';
 import { INDEX_FORMAT_VERSION, type LayerIndex } from './index-format.js';
-
-async function writeAtomically(path: string, data: Buffer): Promise<void> {
-  await mkdir(dirname(path), { recursive: true });
-  const tmp = `${path}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
-  await writeFile(tmp, data);
-  await rename(tmp, path);
-}
+import { writeFileAtomically } from '../util/atomic-write.js';
 
 /**
  * Layer indexes in the cache directory, one file per layer digest, written atomically, with
@@ -35,8 +28,8 @@ export class IndexStore {
    */
   async save(index: LayerIndex, encoded: Buffer = encodeIndex(index)): Promise<number> {
     // Windows first: an index on disk finds its windows there, or knows to fetch them.
-    if (index.windows.blob) await writeAtomically(this.windowsPathFor(index.layerDigest), index.windows.blob);
-    await writeAtomically(this.pathFor(index.layerDigest), encoded);
+    if (index.windows.blob) await writeFileAtomically(this.windowsPathFor(index.layerDigest), index.windows.blob);
+    await writeFileAtomically(this.pathFor(index.layerDigest), encoded);
     return encoded.length;
   }
 

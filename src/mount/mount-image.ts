@@ -1,5 +1,6 @@
-import { mkdir, readdir, rename, stat, writeFile } from 'node:fs/promises';
-import { dirname, resolve } from 'node:path';
+import { readdir, stat } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { writeFileAtomically } from '../util/atomic-write.js';
 import { KrgoError } from '../errors.js';
 import { formatReference } from '../registry/reference.js';
 import type { MergedTree } from '../vfs/merged-tree.js';
@@ -40,13 +41,6 @@ async function assertMountpoint(mountpoint: string): Promise<void> {
   if (!info?.isDirectory()) throw new KrgoError('USAGE', `mountpoint ${mountpoint} is not a directory`);
   if (isMounted(mountpoint)) throw new KrgoError('TARGET_EXISTS', `${mountpoint} is already a mount point; run krgo umount ${mountpoint} first`);
   if ((await readdir(mountpoint)).length > 0) throw new KrgoError('TARGET_EXISTS', `mountpoint ${mountpoint} is not empty`);
-}
-
-/** Written whole or not at all: a temp file renamed over the target. */
-async function writeProfile(path: string, profile: AccessProfile): Promise<void> {
-  await mkdir(dirname(resolve(path)), { recursive: true });
-  await writeFile(`${path}.tmp`, encodeProfile(profile));
-  await rename(`${path}.tmp`, path);
 }
 
 /**
@@ -158,7 +152,7 @@ export async function mountImage(options: MountOptions): Promise<MountHandle> {
           } finally {
             // Written even when the unmount failed (the mount was taken away from outside).
             if (recorder && options.recordProfile) {
-              await writeProfile(options.recordProfile, recorder.profile()).catch((err: unknown) => warn(`could not write the access profile ${options.recordProfile}: ${(err as Error).message}`));
+              await writeFileAtomically(resolve(options.recordProfile), encodeProfile(recorder.profile())).catch((err: unknown) => warn(`could not write the access profile ${options.recordProfile}: ${(err as Error).message}`));
             }
             await removeStatus(options.cacheDir, mountpoint);
             await client.close();

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
+import { writeFileAtomically } from '../util/atomic-write.js';
 import { join, resolve } from 'node:path';
 
 /** What a running mount tells `krgo status` and `krgo umount`, through a file in the cache dir. */
@@ -24,10 +25,7 @@ export function statusPath(cacheDir: string, mountpoint: string): string {
 }
 
 export async function writeStatus(cacheDir: string, status: MountStatus): Promise<void> {
-  const path = statusPath(cacheDir, status.mountpoint);
-  await mkdir(join(cacheDir, 'mounts'), { recursive: true });
-  await writeFile(`${path}.tmp`, `${JSON.stringify(status, null, 2)}\n`);
-  await rename(`${path}.tmp`, path);
+  await writeFileAtomically(statusPath(cacheDir, status.mountpoint), `${JSON.stringify(status, null, 2)}\n`);
 }
 
 export async function readStatus(cacheDir: string, mountpoint: string): Promise<MountStatus | undefined> {
