@@ -26,7 +26,7 @@ Examples:
     .action(async (image: string, flags: ImageFlags & { push?: boolean; profile?: string | boolean }) => {
     if (flags.profile !== undefined && !flags.push) throw new KrgoError('USAGE', '--profile and --no-profile are about what is stored in the registry: use them with --push');
     let profile = typeof flags.profile === 'string' ? await readProfile(flags.profile) : undefined;
-    const [{ prepareImage }, { fetchIndexArtifact, pushIndexArtifact }] = await Promise.all([import('../mount/prepare-image.js'), import('../index/index-artifact.js')]);
+    const [{ prepareImage, storedProfile }, { pushIndexArtifact }] = await Promise.all([import('../mount/prepare-image.js'), import('../index/index-artifact.js')]);
     const started = Date.now();
     const prepared = await prepareImage(imageSource(image, flags), {
       warn: (message) => process.stderr.write(`warning: ${message}\n`),
@@ -40,7 +40,7 @@ Examples:
       if (flags.push) {
         if (flags.profile === undefined) {
           // A new artifact replaces the one mounts find: what was recorded for the image stays.
-          profile = (await fetchIndexArtifact(prepared.client, prepared.image, () => undefined, { profileOnly: true }).catch(() => undefined))?.profile;
+          profile = await storedProfile(prepared, () => undefined).catch(() => undefined);
           if (profile) process.stdout.write(`keeping the access profile of the artifact it replaces (${profile.files.length} files; --no-profile drops it)\n`);
         }
         const digest = await pushIndexArtifact(prepared.client, prepared.image, prepared.indexes, profile);

@@ -5,8 +5,7 @@ import { KrgoError } from '../errors.js';
 import { formatReference } from '../registry/reference.js';
 import type { MergedTree } from '../vfs/merged-tree.js';
 import { AccessRecorder, encodeProfile, planProfile, type AccessProfile } from '../vfs/access-profile.js';
-import { prepareImage, type IndexEvents, type IndexSource } from './prepare-image.js';
-import { fetchIndexArtifact } from '../index/index-artifact.js';
+import { prepareImage, storedProfile, type IndexEvents, type IndexSource } from './prepare-image.js';
 import type { ImageSource } from '../registry/image-source.js';
 import { removeStatus, writeStatus, type MountStatus } from './mount-status.js';
 import { isMounted } from './mount-table.js';
@@ -79,17 +78,18 @@ export async function mountImage(options: MountOptions): Promise<MountHandle> {
       if (plan.missing) warn(`${plan.missing} of the ${profile.files.length} files of the access profile are not files in this image`);
       void imageReader.prefetchReads(plan.reads).finally(() => (state.done = true));
     };
-    // Started before the FUSE mount is up: its requests are on their way while the kernel mounts.
-    const profile = options.prefetch === false ? undefined : (options.profile ?? prepared.profile);
-    if (profile) replay(profile);
-    else if (options.prefetch !== false && sources.every((source) => source === 'cache')) {
-      // Every index came from the cache, so the registry's artifact was not read: its profile is
-      // looked up now, without holding the mount up.
-      fetchIndexArtifact(client, image, warn, { profileOnly: true })
-        .then((found) => {
-          if (found.profile && !stopping) replay(found.profile);
-        })
-        .catch(() => undefined);
+    if (options.prefetch !== false) {
+      // Started before the FUSE mount is up: its requests are on their way while the kernel mounts.
+      const known = options.profile ?? prepared.profile;
+      if (known) replay(known);
+      else if (!prepared.artifactRead) {
+        // Every index came from the cache: the registry's profile is looked up without holding the mount up.
+        storedProfile(prepared, warn)
+          .then((found) => {
+            if (found && !stopping) replay(found);
+          })
+          .catch(() => undefined);
+      }
     }
     const recorder = options.recordProfile ? new AccessRecorder() : undefined;
     const status = (): MountStatus => ({

@@ -3,6 +3,7 @@ import { hostPlatform } from '../image/platform.js';
 import type { RegistryClient, ResolvedImage } from '../registry/client.js';
 import { clientFor, type ImageSource } from '../registry/image-source.js';
 import type { LayerIndex } from '../index/index-format.js';
+import type { Descriptor } from '../image/manifest.js';
 import { IndexStore } from '../index/index-store.js';
 import { fetchIndexArtifact, type FetchedArtifact } from '../index/index-artifact.js';
 import type { AccessProfile } from '../vfs/access-profile.js';
@@ -20,8 +21,23 @@ export interface PreparedImage {
   client: RegistryClient;
   image: ResolvedImage;
   indexes: LayerIndex[];
-  /** The access profile stored with the indexes in the registry, if any. */
+  /** Whether the registry's index artifact was read (it is not when every index was cached). */
+  artifactRead: boolean;
+  /** The access profile stored with the indexes in the registry, if any (when it was read). */
   profile?: AccessProfile;
+}
+
+/**
+ * A layer's index made here: eStargz from its footer and TOC by range (no pass over the layer),
+ * anything else by one streaming pass. The builders are imported only when a layer needs one.
+ */
+async function buildIndex(client: RegistryClient, layer: Descriptor, warn: (message: string) => void): Promise<LayerIndex> {
+  if (layer.annotations?.[TOC_DIGEST_ANNOTATION]) {
+    const { readStargzIndex } = await import('../index/estargz.js');
+    return readStargzIndex(layer, (start, end) => client.readRange(layer.digest, start, end - start));
+  }
+  const [{ buildLayerIndex }, { resumableChunks }] = await Promise.all([import('../index/layer-index.js'), import('../blob/resumable-chunks.js')]);
+  return buildLayerIndex(resumableChunks(client, layer.digest, layer.size, 0, { log: warn }), layer.digest, layer.size);
 }
 
 /**
@@ -42,9 +58,10 @@ export async function prepareImage(source: ImageSource, events: IndexEvents = {}
     // Before scanning any layer, ask the registry for indexes another machine pushed
     // (alongside the config: one round trip less).
     const none: FetchedArtifact = { indexes: new Map() };
+    const artifactRead = cached.some((c) => !c);
     const [image, artifact] = await Promise.all([
       client.withConfig(resolved),
-      cached.some((c) => !c)
+      artifactRead
         ? fetchIndexArtifact(client, resolved, warn).catch((err: unknown) => {
             warn(`could not look for index artifacts: ${(err as Error).message}`);
             return none;
@@ -64,22 +81,24 @@ export async function prepareImage(source: ImageSource, events: IndexEvents = {}
             events.layerIndexed?.(i, 'registry', pushed.index, await store.save(pushed.index, pushed.encoded));
             return pushed.index;
           }
-          // eStargz carries its own index: footer and TOC by range, no pass over the layer.
-          const index = layer.annotations?.[TOC_DIGEST_ANNOTATION]
-            ? await (await import('../index/estargz.js')).readStargzIndex(layer, (start, end) => client.readRange(layer.digest, start, end - start))
-            : await (await import('../index/layer-index.js')).buildLayerIndex(
-                (await import('../blob/resumable-chunks.js')).resumableChunks(client, layer.digest, layer.size, 0, { log: warn }),
-                layer.digest,
-                layer.size,
-              );
+          const index = await buildIndex(client, layer, warn);
           events.layerIndexed?.(i, 'built', index, await store.save(index));
           return index;
         }),
       ),
     );
-    return { client, image, indexes, ...(artifact.profile ? { profile: artifact.profile } : {}) };
+    return { client, image, indexes, artifactRead, ...(artifact.profile ? { profile: artifact.profile } : {}) };
   } catch (err) {
     await client.close();
     throw err;
   }
+}
+
+/**
+ * The access profile stored for the image in the registry: the one found with the indexes, or,
+ * when every index came from the cache (so the artifact was not read), looked up now.
+ */
+export async function storedProfile(prepared: PreparedImage, warn: (message: string) => void): Promise<AccessProfile | undefined> {
+  if (prepared.artifactRead) return prepared.profile;
+  return (await fetchIndexArtifact(prepared.client, prepared.image, warn, { profileOnly: true })).profile;
 }
