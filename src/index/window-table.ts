@@ -62,7 +62,7 @@ export function unpackWindow(table: WindowTable, i: number, packed: Buffer): Buf
 }
 
 /** Window `i` from the whole blob at hand. */
-export function windowFromBlob(table: WindowTable & { blob: Buffer }, i: number): Buffer {
+export function windowFromBlob(table: WindowTable, blob: Buffer, i: number): Buffer {
   const [start, end] = windowRange(table, i);
-  return unpackWindow(table, i, table.blob.subarray(start, end));
+  return unpackWindow(table, i, blob.subarray(start, end));
 }

@@ -113,7 +113,7 @@ export async function mountImage(options: MountOptions): Promise<MountHandle> {
     const mounted = await mountTree(mountpoint, tree, {
       fsname: `krgo:${formatReference(image.reference)}`,
       log: warn,
-      opened: (inode) => {
+      firstRead: (inode) => {
         imageReader.prefetch(inode);
         libraries.opened(inode);
       },

@@ -42,10 +42,6 @@ export class AccessRecorder {
     if (file.ranges.length > 2 * MAX_RANGES_PER_FILE) file.ranges = boundRanges(mergeRanges(file.ranges));
   }
 
-  get fileCount(): number {
-    return this.files.size;
-  }
-
   profile(): AccessProfile {
     return {
       version: 1,

@@ -312,7 +312,7 @@ export class LayerReader {
     if (this.index.checkpoints[i]!.uncompressedOffset === 0) return Promise.resolve(Buffer.alloc(0));
     const table = this.index.windows;
     const blob = table.blob;
-    if (blob) return Promise.resolve(windowFromBlob({ ...table, blob }, i));
+    if (blob) return Promise.resolve(windowFromBlob(table, blob, i));
     const key = `${table.digest}:w${i}`;
     const known = this.cache.lookup(key);
     if (known) return known;

@@ -41,7 +41,7 @@ function lazyReader(blobs: Buffer[], indexes: LayerIndex[]): (span: ReadSpan) =>
     const blob = blobs[span.layer]!;
     if (index.format === 'tar') return blob.subarray(span.offset, span.offset + span.length);
     const plan = planGzipRead(index.checkpoints, blob.length, span.offset, span.length);
-    const window = windowFromBlob({ ...index.windows, blob: index.windows.blob! }, index.checkpoints.indexOf(plan.checkpoint));
+    const window = windowFromBlob(index.windows, index.windows.blob!, index.checkpoints.indexOf(plan.checkpoint));
     return extractGzipRange(plan.checkpoint, window, blob.subarray(plan.start, plan.end), span.offset, span.length);
   };
 }
