@@ -1,10 +1,18 @@
 import { KrgoError } from '../errors.js';
 import { parseTar, type EntryData } from '../tar/tar-parser.js';
 import type { TarEntry } from '../tar/tar-entry.js';
-import { normalizeEntryPath, whiteoutOf } from '../tar/entry-path.js';
+import { entryNameProblem, normalizeEntryPath, whiteoutOf } from '../tar/entry-path.js';
 import type { TreeOps } from './tree-ops.js';
 
 const MAX_SYMLINK_HOPS = 40;
+/** Warnings per layer before the rest are only counted: a crafted layer can hold millions of bad entries. */
+const MAX_WARNINGS_PER_LAYER = 50;
+const MAX_PATH_IN_MESSAGE = 160;
+
+/** An entry's path as a message shows it: quoted, and cut when a crafted one is huge. */
+export function describeEntryPath(path: string): string {
+  return JSON.stringify(path.length > MAX_PATH_IN_MESSAGE ? `${path.slice(0, MAX_PATH_IN_MESSAGE)}…` : path);
+}
 
 /** Entries replayed from an index carry no bytes; trees built from indexes read none. */
 const NO_DATA: EntryData = {
@@ -54,7 +62,7 @@ export function resolveDir<N>(ops: TreeOps<N>, parts: readonly string[], create:
     } else {
       const target = ops.symlinkTarget(node);
       if (target !== undefined) {
-        if (++hops > MAX_SYMLINK_HOPS) throw new KrgoError('UNSAFE_PATH', `too many levels of symbolic links at /${[...names, part].join('/')}`);
+        if (++hops > MAX_SYMLINK_HOPS) throw new KrgoError('UNSAFE_PATH', 'too many levels of symbolic links');
         if (target.startsWith('/')) {
           chain.length = 1;
           names.length = 0;
@@ -62,7 +70,7 @@ export function resolveDir<N>(ops: TreeOps<N>, parts: readonly string[], create:
         queue.unshift(...target.split('/'));
         continue;
       }
-      if (!ops.isDir(node)) throw new KrgoError('UNSAFE_PATH', `/${[...names, part].join('/')} is not a directory`);
+      if (!ops.isDir(node)) throw new KrgoError('UNSAFE_PATH', `${describeEntryPath(`/${[...names, part].join('/')}`)} is not a directory`);
     }
     chain.push(node);
     names.push(part);
@@ -78,11 +86,21 @@ export function resolveDir<N>(ops: TreeOps<N>, parts: readonly string[], create:
 export class LayerRules<N> {
   private upper = new Set<N>();
   private upperAncestors = new Set<N>();
+  private warnings = 0;
 
   constructor(
     private readonly ops: TreeOps<N>,
-    private readonly warn: (message: string) => void,
+    private readonly report: (message: string) => void,
   ) {}
+
+  private readonly warn = (message: string): void => {
+    if (++this.warnings <= MAX_WARNINGS_PER_LAYER) this.report(message);
+  };
+
+  private finishWarnings(): void {
+    if (this.warnings > MAX_WARNINGS_PER_LAYER) this.report(`${this.warnings - MAX_WARNINGS_PER_LAYER} more warnings for this layer not shown`);
+    this.warnings = 0;
+  }
 
   /** Applies a layer given as its uncompressed tar stream; `onEntry` sees every member (for an index). */
   async applyLayer(tar: AsyncIterable<Buffer | Uint8Array | string>, onEntry?: (entry: TarEntry) => void): Promise<ApplyStats> {
@@ -95,7 +113,7 @@ export class LayerRules<N> {
       },
       { warn: this.warn },
     );
-    this.ops.finishLayer();
+    this.finishLayer();
     return stats;
   }
 
@@ -103,8 +121,13 @@ export class LayerRules<N> {
   async applyEntries(entries: Iterable<TarEntry>, dataOf?: (entry: TarEntry) => EntryData): Promise<ApplyStats> {
     const stats = this.startLayer();
     for (const entry of entries) await this.applyCounted(entry, dataOf && entry.type === 'file' ? dataOf(entry) : NO_DATA, stats);
-    this.ops.finishLayer();
+    this.finishLayer();
     return stats;
+  }
+
+  private finishLayer(): void {
+    this.ops.finishLayer();
+    this.finishWarnings();
   }
 
   private startLayer(): ApplyStats {
@@ -120,14 +143,16 @@ export class LayerRules<N> {
         stats.bytes += entry.size;
       } else stats.skipped++;
     } catch (err) {
-      if (!(err instanceof KrgoError && err.code === 'UNSAFE_PATH')) throw err;
+      // A host path longer than the kernel takes (the root's own length counts there) is skipped like an unsafe one.
+      const tooLong = (err as NodeJS.ErrnoException).code === 'ENAMETOOLONG';
+      if (!tooLong && !(err instanceof KrgoError && err.code === 'UNSAFE_PATH')) throw err;
       stats.skipped++;
-      this.warn(`skipped ${JSON.stringify(entry.path)}: ${err.message}`);
+      this.warn(`skipped ${describeEntryPath(entry.path)}: ${tooLong ? 'its path is too long for the host file system' : (err as Error).message}`);
     }
   }
 
   private skip(entry: TarEntry, why: string): false {
-    this.warn(`skipped ${JSON.stringify(entry.path)}: ${why}`);
+    this.warn(`skipped ${describeEntryPath(entry.path)}: ${why}`);
     return false;
   }
 
@@ -137,6 +162,8 @@ export class LayerRules<N> {
   }
 
   private async applyEntry(entry: TarEntry, data: EntryData): Promise<boolean> {
+    const problem = entryNameProblem(entry.path, entry.type === 'symlink' || entry.type === 'hardlink' ? entry.linkname : '');
+    if (problem) return this.skip(entry, problem);
     const parts = normalizeEntryPath(entry.path);
     if (!parts) return this.skip(entry, 'its path climbs out of the root');
     if (parts.length === 0) {
@@ -152,7 +179,7 @@ export class LayerRules<N> {
       const parent = resolveDir(this.ops, parentParts, false);
       if (!parent) return true;
       if (whiteout.kind === 'opaque') this.clearLower(parent.node);
-      else if (this.ops.child(parent.node, whiteout.name) !== undefined) this.ops.remove(parent.node, whiteout.name);
+      else this.whiteOut(parent.node, whiteout.name);
       return true;
     }
 
@@ -179,13 +206,30 @@ export class LayerRules<N> {
     return true;
   }
 
+  /**
+   * A whiteout hides lower layers only (OCI image-spec, layer.md; umoci does the same): what this
+   * layer put at `dir/name`, or below it, stays, even when the marker comes later in the tar.
+   */
+  private whiteOut(dir: N, name: string): void {
+    const node = this.ops.child(dir, name);
+    if (node === undefined) return;
+    const isUpper = this.upper.has(node);
+    if (this.upperAncestors.has(node) || (isUpper && this.ops.isDir(node))) this.clearLower(node);
+    else if (!isUpper) this.ops.remove(dir, name);
+  }
+
   /** Opaque whiteout: hides everything below `dir` that this layer did not put there. */
   private clearLower(dir: N): void {
-    for (const name of this.ops.childNames(dir)) {
-      const node = this.ops.child(dir, name)!;
-      const isUpper = this.upper.has(node);
-      if (this.upperAncestors.has(node) || (isUpper && this.ops.isDir(node))) this.clearLower(node);
-      else if (!isUpper) this.ops.remove(dir, name);
+    // Iterative: a crafted layer may nest directories far deeper than the call stack allows.
+    const pending = [dir];
+    while (pending.length > 0) {
+      const current = pending.pop()!;
+      for (const name of this.ops.childNames(current)) {
+        const node = this.ops.child(current, name)!;
+        const isUpper = this.upper.has(node);
+        if (this.upperAncestors.has(node) || (isUpper && this.ops.isDir(node))) pending.push(node);
+        else if (!isUpper) this.ops.remove(current, name);
+      }
     }
   }
 }

@@ -1,3 +1,21 @@
+/** Linux's NAME_MAX and PATH_MAX: longer names fail in every system call, so they never reach one. */
+export const NAME_MAX_BYTES = 255;
+export const PATH_MAX_BYTES = 4095;
+
+/**
+ * Why an entry's names cannot be used on a host, or undefined when they can: a NUL byte (the
+ * kernel would cut the name there), a component longer than NAME_MAX, a path or link target
+ * longer than PATH_MAX.
+ */
+export function entryNameProblem(path: string, linkname: string): string | undefined {
+  if (path.includes('\0')) return 'its path contains a NUL byte';
+  if (linkname.includes('\0')) return 'its link target contains a NUL byte';
+  if (Buffer.byteLength(path) > PATH_MAX_BYTES) return `its path is longer than ${PATH_MAX_BYTES} bytes`;
+  if (Buffer.byteLength(linkname) > PATH_MAX_BYTES) return `its link target is longer than ${PATH_MAX_BYTES} bytes`;
+  for (const part of path.split('/')) if (Buffer.byteLength(part) > NAME_MAX_BYTES) return `a component of its path is longer than ${NAME_MAX_BYTES} bytes`;
+  return undefined;
+}
+
 /**
  * Entry names made safe: absolute roots stripped, `.` and empty parts dropped, `..` resolved
  * lexically. A name that climbs above the root has no safe meaning and is refused (undefined).
@@ -12,7 +30,6 @@ export function normalizeEntryPath(name: string): string[] | undefined {
       parts.pop();
       continue;
     }
-    if (part.includes('\0')) return undefined;
     parts.push(part);
   }
   return parts;

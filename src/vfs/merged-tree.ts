@@ -46,11 +46,16 @@ export interface ReadSpan {
 }
 
 /** A name is gone: the inode loses a link; a directory takes its whole subtree with it. */
-function unlinkInode(inode: Inode): void {
-  inode.nlink--;
-  if (inode.type !== 'dir') return;
-  for (const child of inode.children!.values()) unlinkInode(child.inode);
-  inode.children!.clear();
+function unlinkInode(gone: Inode): void {
+  // Iterative: crafted layers nest directories deeper than the call stack goes.
+  const pending = [gone];
+  while (pending.length > 0) {
+    const inode = pending.pop()!;
+    inode.nlink--;
+    if (inode.type !== 'dir') continue;
+    for (const child of inode.children!.values()) pending.push(child.inode);
+    inode.children!.clear();
+  }
 }
 
 /**
@@ -131,7 +136,8 @@ export class MergedTree implements TreeOps<Dentry> {
   finishLayer(): void {}
 
   private setMetadata(inode: Inode, entry: TarEntry): void {
-    inode.mode = entry.mode & 0o7777;
+    // A symlink has no mode of its own: lstat shows 0777 on Linux whatever the tar says (as pull writes it).
+    inode.mode = entry.type === 'symlink' ? 0o777 : entry.mode & 0o7777;
     inode.uid = entry.uid;
     inode.gid = entry.gid;
     inode.size = entry.type === 'file' ? entry.size : entry.type === 'symlink' ? Buffer.byteLength(entry.linkname) : 0;
@@ -160,12 +166,20 @@ export class MergedTree implements TreeOps<Dentry> {
     return [...(inode.children?.keys() ?? [])].sort();
   }
 
-  /** Every path below `inode`, depth first, sorted; handy for walks and tests. */
+  /** Every path below `inode`, depth first, sorted; iterative, so no depth overflows the stack. */
   *walk(inode: Inode = this.root.inode, prefix = ''): Generator<[string, Inode]> {
-    for (const name of this.readdir(inode)) {
-      const child = inode.children!.get(name)!.inode;
-      yield [`${prefix}/${name}`, child];
-      if (child.type === 'dir') yield* this.walk(child, `${prefix}/${name}`);
+    const stack: { prefix: string; names: string[]; dir: Inode; next: number }[] = [{ prefix, names: this.readdir(inode), dir: inode, next: 0 }];
+    while (stack.length > 0) {
+      const top = stack[stack.length - 1]!;
+      if (top.next >= top.names.length) {
+        stack.pop();
+        continue;
+      }
+      const name = top.names[top.next++]!;
+      const child = top.dir.children!.get(name)!.inode;
+      const path = `${top.prefix}/${name}`;
+      yield [path, child];
+      if (child.type === 'dir') stack.push({ prefix: path, names: this.readdir(child), dir: child, next: 0 });
     }
   }
 

@@ -46,6 +46,9 @@ function assertEdgeCaseFacts(tree: Map<string, NodeRecord>): void {
   assert.equal(at('/lib').link, 'usr/lib');
   assert.equal(at('/implicit/nested/file').type, 'file');
   assert.equal(at('/data/third').uid, 33);
+  assert.equal(at('/data/same-layer').type, 'file', 'a whiteout does not remove what its own layer added');
+  assert.deepEqual([...tree.keys()].filter((p) => p.startsWith('/data/wh-dir/')), ['/data/wh-dir/upper']);
+  assert.equal(at('/data/link-mode-0644').mode, '777');
   assert.ok([...tree.keys()].some((p) => p.endsWith(`${'f'.repeat(120)}.txt`)), 'the PAX long name is written');
 }
 

@@ -57,6 +57,10 @@ export function edgeCaseLayers(): Buffer[] {
     file('data/xattr-file', 'has xattrs', { xattrs: { 'user.krgo.test': 'hello', 'user.krgo.binary': Buffer.from([0, 1, 2, 255]) } }),
     file('data/fraction-mtime', 'pax mtime with a fraction', { mtime: T + 0.5 }),
     file('data/nanosecond-mtime', 'every digit counts', { mtime: T, mtimeNsec: 123456789 }),
+    // A symlink's tar mode means nothing on Linux: lstat shows 0777.
+    link('data/link-mode-0644', 'h1', { mode: 0o644 }),
+    dir('data/wh-dir'),
+    file('data/wh-dir/lower', 'hidden by a whiteout of its directory'),
     file('data/caf\u00e9-\u65e5\u672c.txt', 'unicode name'),
     { path: 'data/fifo', type: 'fifo', mode: 0o644, mtime: T },
     dir('dev'),
@@ -95,6 +99,11 @@ export function edgeCaseLayers(): Buffer[] {
     file('lib/through-symlink', 'written through the lib -> usr/lib symlink'),
     file('data/added-later', 'layer 2'),
     file('bin/.wh.ls', ''),
+    // A whiteout hides lower layers only: what this same layer added before it stays (umoci too).
+    file('data/same-layer', 'added, then whited out in the same layer: kept'),
+    file('data/.wh.same-layer', ''),
+    file('data/wh-dir/upper', 'added below a directory whited out later in the same layer: kept'),
+    file('data/.wh.wh-dir', ''),
   ];
   const third: WriteEntry[] = [
     file('data/.wh.added-later', ''),
