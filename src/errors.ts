@@ -20,7 +20,9 @@ export type ErrorCode =
   | 'INDEX_INVALID'
   | 'GIT_FAILED'
   | 'GIT_STATE'
-  | 'NOTHING_TO_COMMIT';
+  | 'NOTHING_TO_COMMIT'
+  | 'NOT_KRGO_MOUNT'
+  | 'MOUNT_BUSY';
 
 export class KrgoError extends Error {
   readonly code: ErrorCode;

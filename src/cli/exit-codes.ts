@@ -1,7 +1,7 @@
 import { KrgoError, describeError, type ErrorCode } from '../errors.js';
 
-/** The one place errors become exit codes (sysexits-style groups). */
-const EXIT: Partial<Record<ErrorCode, number>> = {
+/** The one place errors become exit codes (sysexits-style groups); exhaustive, so a new code needs its line. */
+const EXIT: Record<ErrorCode, number> = {
   USAGE: 2,
   BAD_REFERENCE: 2,
   UNAUTHORIZED: 3,
@@ -14,11 +14,16 @@ const EXIT: Partial<Record<ErrorCode, number>> = {
   SIZE_MISMATCH: 6,
   BAD_DIGEST: 6,
   BAD_TAR: 6,
+  UNSAFE_PATH: 6,
+  INDEX_INVALID: 6,
   UNSUPPORTED_MANIFEST: 7,
   UNSUPPORTED_MEDIA_TYPE: 7,
   TARGET_EXISTS: 8,
   GIT_STATE: 9,
+  GIT_FAILED: 1,
   NOTHING_TO_COMMIT: 10,
+  NOT_KRGO_MOUNT: 2,
+  MOUNT_BUSY: 11,
   INTERRUPTED: 130,
 };
 
@@ -37,7 +42,7 @@ export function reportFailure(err: unknown): number {
   const message = describeError(err);
   if (err instanceof KrgoError) {
     process.stderr.write(`krgo: ${message}\n`);
-    return EXIT[err.code] ?? 1;
+    return EXIT[err.code];
   }
   const code = (err as NodeJS.ErrnoException | undefined)?.code;
   if (code && SYSTEM_ERRORS[code]) {

@@ -1,9 +1,10 @@
 import type { Command } from 'commander';
 import { spawn } from 'node:child_process';
-import { mkdir, open } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { mkdir, open, readFile, rm } from 'node:fs/promises';
+import { constants as osConstants } from 'node:os';
+import { dirname, resolve } from 'node:path';
 import { KrgoError } from '../errors.js';
-import { processAlive, readStatus } from '../mount/mount-status.js';
+import { mountLogPath, readStatus } from '../mount/mount-status.js';
 import { formatBytes, formatDuration } from '../util/format.js';
 import { imageSource, withImageOptions, type ImageFlags } from './image-options.js';
 import { readProfile } from './profile-file.js';
@@ -17,30 +18,73 @@ interface MountFlags extends ImageFlags {
   recordProfile?: string;
 }
 
-/** -d: the same command in a detached child; this process returns once the mount is ready. */
-async function daemonize(argv: string[], cacheDir: string, mountpoint: string): Promise<void> {
-  const logDir = join(cacheDir, 'mounts');
-  await mkdir(logDir, { recursive: true });
-  const logPath = join(logDir, `${resolve(mountpoint).replace(/[^A-Za-z0-9]+/g, '_')}.log`);
+/** Set in the environment of the background process of `mount -d`, so it mounts instead of forking again. */
+const DAEMON_CHILD_ENV = 'KRGO_MOUNT_DAEMON_CHILD';
+
+/**
+ * -d: the same command in a detached child; this process shows the child's progress and returns
+ * once the mount is ready, or ends as the child did (its message, its exit code). Ctrl-C here
+ * stops the child, so nothing is mounted after this returns.
+ */
+async function daemonize(argv: string[], cacheDir: string, mountpoint: string, quiet: boolean): Promise<void> {
+  const logPath = mountLogPath(cacheDir, mountpoint);
+  await mkdir(dirname(logPath), { recursive: true });
   const log = await open(logPath, 'w');
-  const args = argv.filter((a) => a !== '-d' && a !== '--daemon');
-  const child = spawn(process.execPath, args, { detached: true, stdio: ['ignore', log.fd, log.fd] });
+  const child = spawn(process.execPath, argv, { detached: true, stdio: ['ignore', log.fd, log.fd], env: { ...process.env, [DAEMON_CHILD_ENV]: '1' } });
   child.unref();
   await log.close();
-  const deadline = Date.now() + 30 * 60_000;
-  while (Date.now() < deadline) {
-    const status = await readStatus(cacheDir, mountpoint);
-    if (status && status.pid === child.pid && status.readyAt) {
-      process.stdout.write(`ready: ${status.reference} mounted on ${status.mountpoint} (pid ${status.pid}, log ${logPath})\n`);
+  const exited = new Promise<number>((done) => child.once('exit', (code, signal) => done(code ?? (signal ? 128 + (osConstants.signals[signal] ?? 0) : 1))));
+  let cancelled = false;
+  const cancel = () => {
+    cancelled = true;
+    child.kill('SIGTERM');
+  };
+  process.once('SIGINT', cancel);
+  process.once('SIGTERM', cancel);
+  const follower = new LogFollower(logPath);
+  try {
+    for (;;) {
+      const lines = await follower.newLines();
+      for (const line of lines) {
+        if (line.startsWith('ready: ')) continue;
+        if (line.startsWith('warning: ') || line.startsWith('krgo: ')) process.stderr.write(`${line}\n`);
+        else if (!quiet) process.stdout.write(`${line}\n`);
+      }
+      const status = await readStatus(cacheDir, mountpoint);
+      if (!cancelled && status && status.pid === child.pid && status.readyAt) {
+        process.stdout.write(`ready: ${status.reference} mounted on ${status.mountpoint} (pid ${status.pid}, log ${logPath})\n`);
+        return;
+      }
+      const code = await Promise.race([exited, new Promise<undefined>((r) => setTimeout(r, 100))]);
+      if (code === undefined) continue;
+      for (const line of await follower.newLines()) process.stderr.write(`${line}\n`);
+      if (cancelled) throw new KrgoError('INTERRUPTED', `interrupted: the mount of ${resolve(mountpoint)} was cancelled; run the same command again to mount it`);
+      // The child said what went wrong (its last lines are above); its exit code is ours.
+      await rm(logPath, { force: true });
+      process.exitCode = code === 0 ? 1 : code;
       return;
     }
-    if (child.exitCode !== null || (child.pid !== undefined && !processAlive(child.pid))) {
-      const { readFile } = await import('node:fs/promises');
-      throw new KrgoError('USAGE', `the mount process ended before the mount was ready:\n${(await readFile(logPath, 'utf8')).trim()}`);
-    }
-    await new Promise((r) => setTimeout(r, 100));
+  } finally {
+    process.removeListener('SIGINT', cancel);
+    process.removeListener('SIGTERM', cancel);
   }
-  throw new KrgoError('INTERRUPTED', `mount not ready after 30 minutes; see ${logPath}`);
+}
+
+/** New whole lines of a file another process appends to. */
+class LogFollower {
+  private offset = 0;
+  private partial = '';
+  constructor(private readonly path: string) {}
+
+  async newLines(): Promise<string[]> {
+    const data = await readFile(this.path).catch(() => Buffer.alloc(0));
+    if (data.length <= this.offset) return [];
+    const text = this.partial + data.subarray(this.offset).toString('utf8');
+    this.offset = data.length;
+    const lines = text.split('\n');
+    this.partial = lines.pop()!;
+    return lines;
+  }
 }
 
 export function registerMount(program: Command): void {
@@ -81,7 +125,7 @@ Examples:
       const source = imageSource(image, flags);
       // Read before anything else, so a bad file is reported here, not in a daemon's log.
       const profile = flags.profile ? await readProfile(flags.profile) : undefined;
-      if (flags.daemon) return daemonize(process.argv.slice(1), source.cacheDir, mountpoint);
+      if (flags.daemon && !process.env[DAEMON_CHILD_ENV]) return daemonize(process.argv.slice(1), source.cacheDir, mountpoint, flags.quiet === true);
       const say = (line: string) => {
         if (!flags.quiet) process.stdout.write(`${line}\n`);
       };

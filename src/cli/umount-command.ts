@@ -1,28 +1,58 @@
 import type { Command } from 'commander';
 import { resolve } from 'node:path';
 import { KrgoError } from '../errors.js';
-import { processAlive, readStatus, removeStatus } from '../mount/mount-status.js';
-import { fusermountUnmount, isMounted } from '../mount/mount-table.js';
+import { isMountProcess, readStatus, removeStatus, type MountStatus } from '../mount/mount-status.js';
+import { fusermountUnmount, isKrgoMount, mountAt } from '../mount/mount-table.js';
 import { defaultCacheDir } from '../util/paths.js';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Waits for the mount process to end by itself (it notices its mount is gone within a second). */
+async function waitForExit(status: MountStatus, ms: number): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  while (isMountProcess(status)) {
+    if (Date.now() > deadline) return false;
+    await sleep(50);
+  }
+  return true;
+}
 
 export function registerUmount(program: Command): void {
   program
     .command('umount')
-    .description('unmount a krgo mount; also clears a dead mount left by a killed process')
+    .description('unmount a krgo mount (only krgo mounts); also clears a dead mount left by a killed process')
     .argument('<mountpoint>')
     .option('--cache-dir <dir>', 'the cache dir the mount was made with')
-    .action(async (mountpoint: string, flags: { cacheDir?: string }) => {
+    .option('-f, --force', 'detach the mount even while programs use it (lazy unmount: they then get I/O errors)')
+    .addHelpText(
+      'after',
+      `
+A mount that programs still use (an open file, a working directory, a running container) is
+not unmounted: krgo says so and exits 11. Stop them, or use --force to detach it lazily.
+krgo umount never touches a mount that is not krgo's (a tmpfs, a bind mount, another FUSE file
+system).`,
+    )
+    .action(async (mountpoint: string, flags: { cacheDir?: string; force?: boolean }) => {
       const cacheDir = flags.cacheDir ?? defaultCacheDir();
       const target = resolve(mountpoint);
       const status = await readStatus(cacheDir, target);
-      if (status && processAlive(status.pid)) {
-        process.kill(status.pid, 'SIGTERM');
-        const deadline = Date.now() + 15_000;
-        while (processAlive(status.pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      const entry = mountAt(target);
+      if (entry && !isKrgoMount(entry)) {
+        throw new KrgoError('NOT_KRGO_MOUNT', `${target} is not a krgo mount (it is ${entry.fstype} from ${entry.source}); krgo umount leaves it alone`);
       }
-      if (isMounted(target)) await fusermountUnmount(target);
-      else if (!status) throw new KrgoError('NOT_FOUND', `${target} is not mounted`);
+      const owner = status && isMountProcess(status) ? status : undefined;
+      if (entry) {
+        const result = await fusermountUnmount(target, flags.force === true);
+        if (result === 'busy') {
+          throw new KrgoError('MOUNT_BUSY', `${target} is in use (a program has a file open or its working directory in it); stop what uses it, or run krgo umount --force ${mountpoint} to detach it anyway`);
+        }
+      } else if (!status) throw new KrgoError('NOT_FOUND', `${target} is not mounted`);
+      // The mount process sees its mount gone and ends on its own (writing a recorded profile first).
+      if (owner && !(await waitForExit(owner, 15_000))) {
+        process.kill(owner.pid, 'SIGTERM');
+        await waitForExit(owner, 15_000);
+      }
       await removeStatus(cacheDir, target);
-      process.stdout.write(`unmounted ${target}\n`);
+      process.stdout.write(entry ? `unmounted ${target}\n` : `cleared the stale record of ${target} (it was no longer mounted)\n`);
     });
 }

@@ -1,14 +1,16 @@
-import { readdir, stat } from 'node:fs/promises';
+import { readdir, rm, stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { writeFileAtomically } from '../util/atomic-write.js';
 import { KrgoError } from '../errors.js';
 import { formatReference } from '../registry/reference.js';
 import type { MergedTree } from '../vfs/merged-tree.js';
+import type { MountedFs } from '../fuse/fuse-adapter.js';
 import { AccessRecorder, encodeProfile, planProfile, type AccessProfile } from '../vfs/access-profile.js';
 import { prepareImage, storedProfile, type IndexEvents, type IndexSource } from './prepare-image.js';
 import type { ImageSource } from '../registry/image-source.js';
-import { removeStatus, writeStatus, type MountStatus } from './mount-status.js';
-import { isMounted } from './mount-table.js';
+import { mountLogPath, processStartTime, removeDeadMountRecords, removeStatus, writeStatus, type MountStatus } from './mount-status.js';
+import { sweepCacheGarbage } from '../util/cache-garbage.js';
+import { isKrgoMount, isMounted, mountAt } from './mount-table.js';
 
 export interface MountOptions extends ImageSource {
   mountpoint: string;
@@ -38,7 +40,13 @@ export interface MountHandle {
 async function assertMountpoint(mountpoint: string): Promise<void> {
   const info = await stat(mountpoint).catch(() => undefined);
   if (!info?.isDirectory()) throw new KrgoError('USAGE', `mountpoint ${mountpoint} is not a directory`);
-  if (isMounted(mountpoint)) throw new KrgoError('TARGET_EXISTS', `${mountpoint} is already a mount point; run krgo umount ${mountpoint} first`);
+  const there = mountAt(mountpoint);
+  if (there) {
+    throw new KrgoError(
+      'TARGET_EXISTS',
+      isKrgoMount(there) ? `${mountpoint} is already a krgo mount (${there.source}); run krgo umount ${mountpoint} first` : `${mountpoint} is already a mount point (${there.fstype}); choose another directory`,
+    );
+  }
   if ((await readdir(mountpoint)).length > 0) throw new KrgoError('TARGET_EXISTS', `mountpoint ${mountpoint} is not empty`);
 }
 
@@ -65,6 +73,7 @@ export async function mountImage(options: MountOptions): Promise<MountHandle> {
     },
   });
   const { client, image } = prepared;
+  let mounted: MountedFs | undefined;
   try {
     const [{ openLazyImage }, { mountTree }, { LibraryPrefetcher }] = await serving;
     const { tree, reader: imageReader, source: rangeSource } = await openLazyImage(prepared, { ...options, warn });
@@ -92,8 +101,10 @@ export async function mountImage(options: MountOptions): Promise<MountHandle> {
       }
     }
     const recorder = options.recordProfile ? new AccessRecorder() : undefined;
+    const pidStartTime = processStartTime(process.pid);
     const status = (): MountStatus => ({
       pid: process.pid,
+      ...(pidStartTime !== undefined ? { pidStartTime } : {}),
       reference: formatReference(image.reference),
       manifestDigest: image.manifestDigest,
       mountpoint,
@@ -110,7 +121,7 @@ export async function mountImage(options: MountOptions): Promise<MountHandle> {
       })),
     });
     let readyAt: number | undefined;
-    const mounted = await mountTree(mountpoint, tree, {
+    const fuse = await mountTree(mountpoint, tree, {
       fsname: `krgo:${formatReference(image.reference)}`,
       log: warn,
       firstRead: (inode) => {
@@ -122,6 +133,7 @@ export async function mountImage(options: MountOptions): Promise<MountHandle> {
         return imageReader.read(inode, offset, length);
       },
     });
+    mounted = fuse;
     readyAt = Date.now();
     if (options.prefetchCommand) libraries.command(image.config.config as Parameters<typeof libraries.command>[0]);
     let lastWritten = '';
@@ -133,6 +145,10 @@ export async function mountImage(options: MountOptions): Promise<MountHandle> {
       await writeStatus(options.cacheDir, current).catch(() => undefined);
     };
     await publish();
+    // What failed runs left in the cache goes, after ready, without holding the mount up.
+    void sweepCacheGarbage(options.cacheDir)
+      .then(() => removeDeadMountRecords(options.cacheDir, isMounted))
+      .catch(() => undefined);
     const timer = setInterval(() => {
       if (!stopping && !isMounted(mountpoint)) {
         clearInterval(timer);
@@ -148,18 +164,22 @@ export async function mountImage(options: MountOptions): Promise<MountHandle> {
         (stopping ??= (async () => {
           clearInterval(timer);
           try {
-            await mounted.unmount();
+            await fuse.unmount();
           } finally {
             // Written even when the unmount failed (the mount was taken away from outside).
             if (recorder && options.recordProfile) {
               await writeFileAtomically(resolve(options.recordProfile), encodeProfile(recorder.profile())).catch((err: unknown) => warn(`could not write the access profile ${options.recordProfile}: ${(err as Error).message}`));
             }
             await removeStatus(options.cacheDir, mountpoint);
+            // The log of a `mount -d` background process is of no use once it unmounted cleanly.
+            await rm(mountLogPath(options.cacheDir, mountpoint), { force: true });
             await client.close();
           }
         })()),
     };
   } catch (err) {
+    // Nothing of a failed mount stays behind: the FUSE mount, if it came up, goes with it.
+    await mounted?.unmount().catch(() => undefined);
     await client.close();
     throw err;
   }

@@ -1,11 +1,15 @@
 import { createHash } from 'node:crypto';
-import { readFile, rm } from 'node:fs/promises';
+import { readdir, readFile, rm } from 'node:fs/promises';
 import { writeFileAtomically } from '../util/atomic-write.js';
 import { join, resolve } from 'node:path';
+import { isSameProcess } from '../util/process-identity.js';
+export { processAlive, processStartTime } from '../util/process-identity.js';
 
 /** What a running mount tells `krgo status` and `krgo umount`, through a file in the cache dir. */
 export interface MountStatus {
   pid: number;
+  /** The mount process's start time (clock ticks after boot, /proc/PID/stat): a reused PID is not it. */
+  pidStartTime?: number;
   reference: string;
   manifestDigest: string;
   mountpoint: string;
@@ -24,6 +28,24 @@ export function statusPath(cacheDir: string, mountpoint: string): string {
   return join(cacheDir, 'mounts', `${id}.json`);
 }
 
+/** Where `krgo mount -d` sends the output of its background process. */
+export function mountLogPath(cacheDir: string, mountpoint: string): string {
+  return join(cacheDir, 'mounts', `${resolve(mountpoint).replace(/[^A-Za-z0-9]+/g, '_')}.log`);
+}
+
+/** Status files (and logs) of mounts whose process is gone and whose mount went with it. */
+export async function removeDeadMountRecords(cacheDir: string, isMounted: (mountpoint: string) => boolean): Promise<void> {
+  const dir = join(cacheDir, 'mounts');
+  for (const name of await readdir(dir).catch(() => [] as string[])) {
+    if (!name.endsWith('.json')) continue;
+    const status = await readFile(join(dir, name), 'utf8').then((t) => JSON.parse(t) as MountStatus).catch(() => undefined);
+    if (!status || typeof status.pid !== 'number' || typeof status.mountpoint !== 'string') continue;
+    if (isMountProcess(status) || isMounted(status.mountpoint)) continue;
+    await rm(join(dir, name), { force: true });
+    await rm(mountLogPath(cacheDir, status.mountpoint), { force: true });
+  }
+}
+
 export async function writeStatus(cacheDir: string, status: MountStatus): Promise<void> {
   await writeFileAtomically(statusPath(cacheDir, status.mountpoint), `${JSON.stringify(status, null, 2)}\n`);
 }
@@ -40,11 +62,7 @@ export async function removeStatus(cacheDir: string, mountpoint: string): Promis
   await rm(statusPath(cacheDir, mountpoint), { force: true });
 }
 
-export function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
+/** Whether the process the status names still runs: the same PID and the same start time. */
+export function isMountProcess(status: MountStatus): boolean {
+  return isSameProcess(status.pid, status.pidStartTime);
 }

@@ -2,18 +2,59 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { execFile } from 'node:child_process';
 
-/** Whether `mountpoint` appears in /proc/mounts (a dead FUSE mount still does). */
-export function isMounted(mountpoint: string): boolean {
-  const target = resolve(mountpoint);
-  // /proc/mounts escapes spaces and such as octal.
-  return readFileSync('/proc/mounts', 'utf8')
-    .split('\n')
-    .some((line) => line.split(' ')[1]?.replace(/\\([0-7]{3})/g, (_m, o: string) => String.fromCharCode(parseInt(o, 8))) === target);
+/** The file system type of krgo's FUSE mounts (fuse-native's `subtype` option): how they are told apart. */
+export const KRGO_FSTYPE = 'fuse.krgo';
+
+export interface MountEntry {
+  mountpoint: string;
+  fstype: string;
+  source: string;
 }
 
-/** Lazy unmount with fusermount: also clears a dead mount ("transport endpoint is not connected"). */
-export function fusermountUnmount(mountpoint: string): Promise<void> {
+/** /proc/self/mountinfo escapes space, tab, newline and backslash as octal. */
+const unescape = (field: string): string => field.replace(/\\([0-7]{3})/g, (_m, o: string) => String.fromCharCode(parseInt(o, 8)));
+
+/** Every mount of this mount namespace, in mount order (a later one on the same path hides an earlier). */
+export function mountEntries(): MountEntry[] {
+  const entries: MountEntry[] = [];
+  for (const line of readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
+    // ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS [OPTIONAL...] - FSTYPE SOURCE SUPEROPTIONS (proc(5))
+    const fields = line.split(' ');
+    const dash = fields.indexOf('-', 6);
+    if (dash < 0 || fields.length < dash + 3) continue;
+    entries.push({ mountpoint: unescape(fields[4]!), fstype: fields[dash + 1]!, source: unescape(fields[dash + 2]!) });
+  }
+  return entries;
+}
+
+/** What is mounted on `mountpoint` now (the topmost mount), if anything; a dead FUSE mount still is. */
+export function mountAt(mountpoint: string): MountEntry | undefined {
+  const target = resolve(mountpoint);
+  return mountEntries().filter((e) => e.mountpoint === target).pop();
+}
+
+export function isMounted(mountpoint: string): boolean {
+  return mountAt(mountpoint) !== undefined;
+}
+
+export function isKrgoMount(entry: MountEntry | undefined): boolean {
+  return entry?.fstype === KRGO_FSTYPE;
+}
+
+export type UnmountResult = 'unmounted' | 'busy';
+
+/**
+ * Unmounts a FUSE mount with fusermount. Not lazy unless asked: a busy mount is reported, not
+ * detached under the programs using it (they would see SIGBUS and EIO). Also clears a dead
+ * mount ("transport endpoint is not connected") that nothing uses.
+ */
+export function fusermountUnmount(mountpoint: string, lazy = false): Promise<UnmountResult> {
   return new Promise((res, rej) => {
-    execFile('fusermount', ['-uz', resolve(mountpoint)], (err, _out, stderr) => (err ? rej(new Error(String(stderr).trim() || err.message)) : res()));
+    execFile('fusermount', [lazy ? '-uz' : '-u', resolve(mountpoint)], (err, _out, stderr) => {
+      if (!err) return res('unmounted');
+      const message = String(stderr).trim() || err.message;
+      if (/busy/i.test(message)) return res('busy');
+      rej(new Error(message));
+    });
   });
 }
