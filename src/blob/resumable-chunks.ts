@@ -2,6 +2,7 @@ import { KrgoError } from '../errors.js';
 import type { Digest } from '../digest.js';
 import type { RegistryClient } from '../registry/client.js';
 import { isRetriableNetworkError, sleep } from '../registry/retry.js';
+import { SlowTransferError } from '../registry/transfer-rate.js';
 
 export interface ResumeOptions {
   /** Consecutive failures without progress before giving up. */
@@ -33,7 +34,9 @@ export async function* resumableChunks(client: RegistryClient, digest: Digest, s
     } catch (err) {
       if (err instanceof KrgoError && err.code !== 'NETWORK') throw err;
       if (!(err instanceof KrgoError) && !isRetriableNetworkError(err)) throw err;
-      stalls = position > before ? 0 : stalls + 1;
+      // A connection that moved a little before it failed is progress; one too slow to be of use
+      // (a trickle) counts as three stalls, so a registry trickling bytes is given up in minutes.
+      stalls = err instanceof SlowTransferError ? stalls + 3 : position > before ? 0 : stalls + 1;
       if (stalls >= maxStalls) throw new KrgoError('NETWORK', `download of ${digest} keeps failing at byte ${position}`, { cause: err });
       options.log?.(`connection lost at byte ${position} of ${digest.slice(0, 19)}; resuming`);
       await sleep(Math.min(200 * 2 ** stalls, 5000));

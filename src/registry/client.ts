@@ -1,3 +1,4 @@
+import { watchTransferRate } from './transfer-rate.js';
 import { KrgoError } from '../errors.js';
 import { checkDigest, createDigester, parseDigest, type Digest } from '../digest.js';
 import { MANIFEST_ACCEPT } from '../image/media-types.js';
@@ -31,7 +32,7 @@ const MAX_CONFIG_BYTES = 16 * 1024 * 1024;
 async function readLimited(res: RegistryResponse, limit: number, what: string): Promise<Buffer> {
   const parts: Buffer[] = [];
   let total = 0;
-  for await (const chunk of res.body) {
+  for await (const chunk of watchTransferRate(res.body, () => res.body.destroy(), what)) {
     total += (chunk as Buffer).length;
     if (total > limit) {
       res.body.destroy();
@@ -151,8 +152,8 @@ export class RegistryClient {
     const { res, skip } = await this.openBlobResponse(digest, offset, end);
     async function* chunks(): AsyncGenerator<Buffer> {
       let toSkip = skip;
-      for await (const raw of res.body) {
-        let chunk = raw as Buffer;
+      for await (const raw of watchTransferRate(res.body, () => res.body.destroy(), `blob ${digest.slice(0, 19)}`)) {
+        let chunk = raw;
         if (toSkip > 0) {
           const drop = Math.min(toSkip, chunk.length);
           chunk = chunk.subarray(drop);

@@ -4,6 +4,8 @@ import { KrgoError } from '../errors.js';
 import { parseChallenge, type Challenge } from './challenge.js';
 import type { Credentials } from './credentials.js';
 import { apiHost, isLoopbackHost } from './reference.js';
+import { isRealmTrusted } from './realm-trust.js';
+import { networkTimeoutScale } from './timeouts.js';
 import { registryErrorFor } from './registry-errors.js';
 import { retryDelayMs, isRetriableStatus, isRetriableNetworkError, sleep, type RetryPolicy, DEFAULT_RETRY } from './retry.js';
 
@@ -46,6 +48,8 @@ interface CachedToken {
 const USER_AGENT = 'krgo/0.1 (+https://github.com/krgo)';
 const MAX_REDIRECTS = 10;
 const TOKEN_REFRESH_MARGIN_MS = 10_000;
+/** No new attempt after a request failed for this long: a dead server fails within a minute. */
+const RETRY_DEADLINE_MS = 45_000 * networkTimeoutScale();
 
 export function headerValue(headers: RegistryResponse['headers'], name: string): string | undefined {
   const v = headers[name.toLowerCase()];
@@ -74,8 +78,10 @@ export class RegistryTransport {
     this.retry = options.retry ?? DEFAULT_RETRY;
     this.dispatcher = new Agent({
       connections: 16,
-      headersTimeout: 60_000,
-      bodyTimeout: 60_000,
+      // A server that never answers is given up in seconds, not minutes (the retry loop below
+      // has a deadline too); bodies are also watched for a minimum rate (transfer-rate.ts).
+      headersTimeout: 15_000 * networkTimeoutScale(),
+      bodyTimeout: 30_000 * networkTimeoutScale(),
       connect: { timeout: 15_000 },
     });
   }
@@ -85,6 +91,7 @@ export class RegistryTransport {
   }
 
   async request(req: RegistryRequest): Promise<RegistryResponse> {
+    const started = Date.now();
     let attempt = 0;
     let refreshedAuth = false;
     for (;;) {
@@ -94,7 +101,7 @@ export class RegistryTransport {
         res = await this.send(req);
       } catch (err) {
         if (err instanceof KrgoError) throw err;
-        if (attempt < this.retry.attempts && isRetriableNetworkError(err)) {
+        if (attempt < this.retry.attempts && isRetriableNetworkError(err) && Date.now() - started < RETRY_DEADLINE_MS) {
           const delay = retryDelayMs(this.retry, attempt, undefined);
           this.options.log?.(`connection error (${(err as Error).message}), retrying in ${delay} ms`);
           await sleep(delay);
@@ -260,21 +267,6 @@ export class RegistryTransport {
   private realmIsTrusted(realm: URL): boolean {
     return isRealmTrusted(realm, this.origin, this.options.insecure === true);
   }
-}
-
-/**
- * Credentials go to a token realm only over HTTPS (plain HTTP only on loopback or with
- * --insecure), and only when it is the registry's host or shares its parent domain
- * (registry-1.docker.io and auth.docker.io).
- */
-export function isRealmTrusted(realm: URL, registryOrigin: URL, insecure: boolean): boolean {
-  if (realm.protocol !== 'https:' && !(realm.protocol === 'http:' && (isLoopbackHost(realm.host) || insecure))) return false;
-  const realmHost = realm.hostname;
-  const registryHost = registryOrigin.hostname;
-  if (realmHost === registryHost) return true;
-  if (isLoopbackHost(realm.host) && isLoopbackHost(registryOrigin.host)) return true;
-  const parent = (h: string) => h.split('.').slice(-2).join('.');
-  return realmHost.includes('.') && !/^[\d.]+$/.test(realmHost) && parent(realmHost) === parent(registryHost);
 }
 
 function basicHeader(creds: { username: string; password: string }): string {

@@ -12,6 +12,10 @@ export type Fault =
   | { kind: 'ignore-range' }
   /** Send the headers and this many bytes, then hang (until the client gives up or is killed). */
   | { kind: 'stall-after'; bytes: number }
+  /** Never answer: no status line, no headers (a server that accepted the connection and hung). */
+  | { kind: 'no-answer' }
+  /** Send the headers, then one body byte per second: a trickle that keeps every idle timer happy. */
+  | { kind: 'trickle' }
   /** Forward the answer with these headers added (e.g. OCI-Chunk-Min-Length, which distribution 2.8 never sends). */
   | { kind: 'add-headers'; headers: Record<string, string> };
 
@@ -71,6 +75,7 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
       res.end(`injected ${fault.status}\n`);
       return;
     }
+    if (fault?.kind === 'no-answer') return;
     const headers = { ...req.headers, host: upstream };
     if (fault?.kind === 'ignore-range') delete headers.range;
     const upstreamReq = request({ host: upHost, port: Number(upPort), method: req.method, path: req.url, headers }, (up) => {
@@ -79,6 +84,19 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
       if (typeof outHeaders.location === 'string') outHeaders.location = outHeaders.location.replace(`http://${upstream}`, `http://${proxy.host}`);
       res.writeHead(up.statusCode ?? 502, outHeaders);
       let sent = 0;
+      if (fault?.kind === 'trickle') {
+        const held: Buffer[] = [];
+        up.on('data', (chunk: Buffer) => held.push(chunk));
+        const timer = setInterval(() => {
+          const all = Buffer.concat(held);
+          if (all.length === 0 || res.destroyed) return;
+          held.splice(0, held.length, all.subarray(1));
+          proxy.bytesSent++;
+          res.write(all.subarray(0, 1));
+        }, 1000);
+        res.on('close', () => clearInterval(timer));
+        return;
+      }
       up.on('data', (chunk: Buffer) => {
         let out = chunk;
         if (fault?.kind === 'corrupt' && sent <= fault.offset && fault.offset < sent + chunk.length) {

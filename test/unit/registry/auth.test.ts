@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseChallenge } from '../../../src/registry/challenge.js';
-import { isRealmTrusted } from '../../../src/registry/transport.js';
+import { isRealmTrusted } from '../../../src/registry/realm-trust.js';
 import { retryDelayMs, isRetriableStatus } from '../../../src/registry/retry.js';
 
 describe('auth challenges', () => {
@@ -13,13 +13,13 @@ describe('auth challenges', () => {
     assert.deepEqual(parseChallenge('Basic realm="a \\"b\\" c"'), { scheme: 'basic', params: { realm: 'a "b" c' } });
     assert.deepEqual(parseChallenge('Bearer realm=https://x/t, service=s'), { scheme: 'bearer', params: { realm: 'https://x/t', service: 's' } });
   });
-  it('sends credentials only to HTTPS realms of the registry domain (or loopback)', () => {
+  it('sends credentials only to HTTPS realms of the registry domain (or the loopback registry itself)', () => {
     const hub = new URL('https://registry-1.docker.io');
     assert.ok(isRealmTrusted(new URL('https://auth.docker.io/token'), hub, false));
     assert.ok(!isRealmTrusted(new URL('http://auth.docker.io/token'), hub, false), 'plain HTTP realm');
     assert.ok(!isRealmTrusted(new URL('https://evil.example/token'), hub, false), 'foreign realm');
     assert.ok(!isRealmTrusted(new URL('https://127.0.0.1/token'), hub, false), 'loopback realm for a remote registry');
-    assert.ok(isRealmTrusted(new URL('http://127.0.0.1:9/token'), new URL('http://localhost:5000'), false));
+    assert.ok(isRealmTrusted(new URL('http://127.0.0.1:5000/token'), new URL('http://127.0.0.1:5000'), false), 'the registry itself');
     assert.ok(isRealmTrusted(new URL('https://ghcr.io/token'), new URL('https://ghcr.io'), false));
     assert.ok(!isRealmTrusted(new URL('https://1.2.3.4/token'), new URL('https://5.6.3.4'), false), 'IP addresses share no domain');
   });
