@@ -7,6 +7,7 @@ import { KrgoError } from '../errors.js';
 import { checkDigest, createDigester, digestAlgorithm, digestHex, type Digest } from '../digest.js';
 import type { RegistryClient } from '../registry/client.js';
 import { resumableChunks, type ResumeOptions } from './resumable-chunks.js';
+import { OwnerLock } from '../util/owner-lock.js';
 
 export type DownloadOptions = ResumeOptions;
 
@@ -27,6 +28,12 @@ export class BlobDownload extends EventEmitter {
   readonly partialPath: string;
   /** Set when a complete, rehashed copy was already in the cache. */
   private fromCache = false;
+  /**
+   * The blob's file, held open from the start of the download until releaseHeldFile: every reader
+   * reads through it, so a rename, or a delete by another krgo process done with the blob,
+   * changes nothing here.
+   */
+  private heldFile: FileHandle | undefined;
   private readonly started: Promise<void>;
   private markStarted!: () => void;
 
@@ -62,14 +69,43 @@ export class BlobDownload extends EventEmitter {
     await mkdir(dirname(this.path), { recursive: true });
     if (await this.cachedCopyIsGood()) {
       this.fromCache = true;
+      this.heldFile = await open(this.path, 'r');
       this.written = this.size;
       this.markStarted();
       return;
     }
+    // Bytes [0, written) of the partial file have gone into this hash, whoever wrote them.
     const hash = createDigester(this.digest);
+    for (;;) {
+      const lock = await OwnerLock.tryAcquire(`${this.path}.lock`);
+      if (lock) {
+        try {
+          await this.downloadAsOwner(hash);
+        } finally {
+          await lock.release();
+        }
+        return;
+      }
+      // Another krgo process is downloading this blob into the same cache: follow its partial
+      // file instead of writing a second copy into it.
+      if (await this.followOtherWriter(hash)) return;
+      // Its writer went away without finishing: take over from where the partial file stands.
+    }
+  }
+
+  /** This process writes the partial file: resumes after what is there, verifies, renames into place. */
+  private async downloadAsOwner(hash: ReturnType<typeof createDigester>): Promise<void> {
     const fh = await open(this.partialPath, 'a+');
+    await this.releaseHeldFile();
+    this.heldFile = fh;
     try {
-      this.written = await this.hashExisting(fh, hash);
+      const onDisk = (await fh.stat()).size;
+      if (onDisk < this.written) throw new KrgoError('NETWORK', `the partial download of ${this.digest} was removed while it was read; run the command again`);
+      if (onDisk > this.size) {
+        if (this.written > 0) throw new KrgoError('SIZE_MISMATCH', `blob ${this.digest} is larger than its declared ${this.size} bytes`);
+        await fh.truncate(0);
+      }
+      this.written = await this.hashRange(fh, hash, this.written, Math.min(onDisk, this.size));
       this.markStarted();
       this.emit('progress');
       for await (const chunk of resumableChunks(this.client, this.digest, this.size, this.written, this.options)) {
@@ -79,18 +115,64 @@ export class BlobDownload extends EventEmitter {
         this.emit('progress');
       }
       // No fsync: a blob found in the cache is verified again as it is read, so a torn file is caught.
-    } finally {
-      await fh.close();
+    } catch (err) {
+      await this.releaseHeldFile();
+      throw err;
     }
+    this.checkComplete(hash);
+    await rename(this.partialPath, this.path);
+  }
+
+  /**
+   * Follows a partial file another process writes, hashing its bytes as they come, until that
+   * process lets go. True when the blob is complete (and our hash of the same bytes agrees).
+   * The file stays open: the other process may rename it, or delete it once its pull is done,
+   * and this one still reads the same bytes.
+   */
+  private async followOtherWriter(hash: ReturnType<typeof createDigester>): Promise<boolean> {
+    this.options.log?.(`another krgo process is downloading ${this.digest.slice(0, 19)}; sharing its download`);
+    const lockPath = `${this.path}.lock`;
+    for (;;) {
+      const held = await OwnerLock.heldByLiveOwner(lockPath);
+      this.heldFile ??= await open(this.partialPath, 'r').catch(() => open(this.path, 'r')).catch(() => undefined);
+      if (this.heldFile) {
+        const size = Math.min((await this.heldFile.stat()).size, this.size);
+        if (size > this.written) {
+          this.written = await this.hashRange(this.heldFile, hash, this.written, size);
+          this.markStarted();
+          this.emit('progress');
+        }
+      }
+      if (held) {
+        await new Promise((r) => setTimeout(r, 100));
+        continue;
+      }
+      if (this.written === this.size) {
+        this.checkComplete(hash);
+        return true;
+      }
+      // Its writer went away: what it wrote stays ours to resume from.
+      await this.releaseHeldFile();
+      return false;
+    }
+  }
+
+  /** Closes the blob's file (call when done reading the blob). */
+  async releaseHeldFile(): Promise<void> {
+    const file = this.heldFile;
+    this.heldFile = undefined;
+    await file?.close();
+  }
+
+  private checkComplete(hash: ReturnType<typeof createDigester>): void {
     if (this.written !== this.size) throw new KrgoError('SIZE_MISMATCH', `blob ${this.digest} has ${this.written} bytes, expected ${this.size}`);
     try {
       checkDigest(this.digest, hash.digest('hex'), 'blob');
     } catch (err) {
-      // A corrupt partial must not poison the next run.
-      await rename(this.partialPath, `${this.partialPath}.corrupt`).catch(() => undefined);
+      // A corrupt partial must not poison the next run, nor stay as garbage.
+      void rm(this.partialPath, { force: true });
       throw err;
     }
-    await rename(this.partialPath, this.path);
   }
 
   /**
@@ -104,7 +186,7 @@ export class BlobDownload extends EventEmitter {
       const hash = createDigester(this.digest);
       const fh = await open(this.path, 'r');
       try {
-        await this.hashExisting(fh, hash);
+        await this.hashRange(fh, hash, 0, this.size);
       } finally {
         await fh.close();
       }
@@ -115,18 +197,12 @@ export class BlobDownload extends EventEmitter {
     return false;
   }
 
-  /** Rehashes a partial file left by an earlier run so the download resumes after it. */
-  private async hashExisting(fh: FileHandle, hash: ReturnType<typeof createDigester>): Promise<number> {
-    const info = await fh.stat();
-    let size = Math.min(info.size, this.size);
-    if (info.size > this.size) {
-      await fh.truncate(0);
-      size = 0;
-    }
+  /** Feeds bytes [from, to) of a file into the hash; returns where it stopped (short if the file is). */
+  private async hashRange(fh: FileHandle, hash: ReturnType<typeof createDigester>, from: number, to: number): Promise<number> {
     const buf = Buffer.allocUnsafe(1 << 20);
-    let pos = 0;
-    while (pos < size) {
-      const { bytesRead } = await fh.read(buf, 0, Math.min(buf.length, size - pos), pos);
+    let pos = from;
+    while (pos < to) {
+      const { bytesRead } = await fh.read(buf, 0, Math.min(buf.length, to - pos), pos);
       if (bytesRead === 0) break;
       hash.update(buf.subarray(0, bytesRead));
       pos += bytesRead;
@@ -150,7 +226,11 @@ export class BlobDownload extends EventEmitter {
         void (async () => {
           await download.started;
           if (download.failure) throw download.failure;
-          if (fd === undefined) fd = await openEither(download.partialPath, download.path, download.fromCache || download.finished);
+          if (fd === undefined) {
+            // Read through the held descriptor: the file's name may be gone by now.
+            const held = download.heldFile;
+            fd = await openEither(held ? `/proc/self/fd/${held.fd}` : download.partialPath, download.path, !held && (download.fromCache || download.finished));
+          }
           while (download.written <= position && !download.finished) {
             if (download.failure) throw download.failure;
             await waitForBytes();

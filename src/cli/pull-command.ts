@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { KrgoError } from '../errors.js';
 import { imageSource, withImageOptions, type ImageFlags } from './image-options.js';
 
 interface PullFlags extends ImageFlags {
@@ -45,12 +46,13 @@ Examples:
       const mode = flags.quiet ? 'quiet' : process.stdout.isTTY ? 'tty' : 'plain';
       const progress = progressReporter(process.stdout, mode);
       const jobs = Number(flags.jobs);
+      if (!/^\d+$/.test(flags.jobs) || jobs < 1 || jobs > 64) throw new KrgoError('USAGE', `-j takes a whole number from 1 to 64, not ${JSON.stringify(flags.jobs)}`);
       const result = await pullImage({
         ...imageSource(image, flags),
         ...(flags.rootfs ? { rootfs: flags.rootfs } : {}),
         ...(flags.keepBlobs ? { keepBlobs: true } : {}),
         ...(flags.git ? { git: true } : {}),
-        concurrency: Number.isInteger(jobs) && jobs > 0 ? jobs : 3,
+        concurrency: jobs,
         events: progress,
       });
       progress.finish();

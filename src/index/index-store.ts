@@ -52,13 +52,21 @@ export class IndexStore {
         throw new KrgoError('INDEX_INVALID', `layer index ${path} describes ${index.layerDigest} (${index.compressedSize} bytes), not ${digest} (${size} bytes)`);
       }
       const windows = await readFile(this.windowsPathFor(digest)).catch(() => undefined);
-      // A windows file that is not exactly the index's blob is ignored: windows then come by range.
-      if (windows && windows.length === index.windows.size && sha256Of(windows) === index.windows.digest) index.windows.blob = windows;
+      // No windows file: the index came from the registry, whose windows blob is read by range.
+      // One that is not exactly the index's blob is damage: the index may have been built here,
+      // with windows no registry holds, so both are dropped and rebuilt.
+      if (windows) {
+        if (windows.length !== index.windows.size || sha256Of(windows) !== index.windows.digest) {
+          throw new KrgoError('INDEX_INVALID', `the seek windows of layer index ${path} are damaged`);
+        }
+        index.windows.blob = windows;
+      }
       return { index, bytes: file.length };
     } catch (err) {
       if (!(err instanceof KrgoError && err.code === 'INDEX_INVALID')) throw err;
       onInvalid(err.message);
       await rm(path, { force: true });
+      await rm(this.windowsPathFor(digest), { force: true });
       return undefined;
     }
   }

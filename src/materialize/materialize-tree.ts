@@ -80,7 +80,10 @@ export async function materializeTree(
         metadata.apply(host, metadataOf(path, inode));
     }
   }
-  await Promise.all(tasks);
+  // Every write settles before a failure is reported: the caller then removes the staging tree,
+  // and a write still running would race that removal (ENOTEMPTY).
+  const failed = (await Promise.allSettled(tasks)).find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
   metadata.apply(root, metadataOf('/', tree.root.inode));
   for (const [host, inode] of dirs.reverse()) {
     metadata.apply(host, metadataOf(host.slice(root.length), inode));

@@ -27,6 +27,12 @@ export async function openLazyImage(
   const source = new RegistryRangeSource(prepared.client);
   const cache = new SpanCache(options.memoryCacheBytes, new DiskSpanStore(join(options.cacheDir, 'spans'), options.diskCacheBytes));
   const background = (err: unknown) => options.warn(`background fetch failed: ${(err as Error).message}`);
-  const readers = prepared.indexes.map((index) => new LayerReader(index, source, cache, background));
+  // One reader per distinct blob: a layer named twice shares its spans and fetches.
+  const byDigest = new Map<string, LayerReader>();
+  const readers = prepared.indexes.map((index) => {
+    let reader = byDigest.get(index.layerDigest);
+    if (!reader) byDigest.set(index.layerDigest, (reader = new LayerReader(index, source, cache, background)));
+    return reader;
+  });
   return { tree, reader: new ImageReader(tree, readers), layers: readers, source };
 }

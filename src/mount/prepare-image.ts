@@ -54,11 +54,14 @@ export async function prepareImage(source: ImageSource, events: IndexEvents = {}
     assertSupportedLayers(resolved.manifest.layers);
     const store = new IndexStore(source.cacheDir);
     const limit = limitConcurrency(3);
-    const cached = await Promise.all(resolved.manifest.layers.map((layer) => store.load(layer.digest, layer.size, (why) => warn(`${why}; rebuilding it`))));
+    // A manifest may name one blob many times: each distinct layer is looked up and indexed once.
+    const distinct = [...new Map(resolved.manifest.layers.map((layer) => [layer.digest, layer])).values()];
+    const cachedList = await Promise.all(distinct.map((layer) => store.load(layer.digest, layer.size, (why) => warn(`${why}; rebuilding it`))));
+    const cached = new Map(distinct.map((layer, i) => [layer.digest, cachedList[i]]));
     // Before scanning any layer, ask the registry for indexes another machine pushed
     // (alongside the config: one round trip less).
     const none: FetchedArtifact = { indexes: new Map() };
-    const artifactRead = cached.some((c) => !c);
+    const artifactRead = cachedList.some((c) => !c);
     const [image, artifact] = await Promise.all([
       client.withConfig(resolved),
       artifactRead
@@ -68,24 +71,24 @@ export async function prepareImage(source: ImageSource, events: IndexEvents = {}
           })
         : none,
     ]);
+    const byDigest = new Map<string, Promise<{ index: LayerIndex; source: IndexSource; bytes: number }>>();
+    const indexOf = (layer: Descriptor) =>
+      limit(async () => {
+        const inCache = cached.get(layer.digest);
+        if (inCache) return { index: inCache.index, source: 'cache' as const, bytes: inCache.bytes };
+        const pushed = artifact.indexes.get(layer.digest);
+        if (pushed) return { index: pushed.index, source: 'registry' as const, bytes: await store.save(pushed.index, pushed.encoded) };
+        const index = await buildIndex(client, layer, warn);
+        return { index, source: 'built' as const, bytes: await store.save(index) };
+      });
     const indexes = await Promise.all(
-      image.manifest.layers.map((layer, i) =>
-        limit(async () => {
-          const inCache = cached[i];
-          if (inCache) {
-            events.layerIndexed?.(i, 'cache', inCache.index, inCache.bytes);
-            return inCache.index;
-          }
-          const pushed = artifact.indexes.get(layer.digest);
-          if (pushed) {
-            events.layerIndexed?.(i, 'registry', pushed.index, await store.save(pushed.index, pushed.encoded));
-            return pushed.index;
-          }
-          const index = await buildIndex(client, layer, warn);
-          events.layerIndexed?.(i, 'built', index, await store.save(index));
-          return index;
-        }),
-      ),
+      image.manifest.layers.map(async (layer, i) => {
+        let found = byDigest.get(layer.digest);
+        if (!found) byDigest.set(layer.digest, (found = indexOf(layer)));
+        const { index, source: from, bytes } = await found;
+        events.layerIndexed?.(i, from, index, bytes);
+        return index;
+      }),
     );
     return { client, image, indexes, artifactRead, ...(artifact.profile ? { profile: artifact.profile } : {}) };
   } catch (err) {

@@ -14,6 +14,7 @@ import type { ResolvedImage } from '../registry/client.js';
 import { clientFor, type ImageSource } from '../registry/image-source.js';
 import { formatReference, parseReference } from '../registry/reference.js';
 import { limitConcurrency } from '../util/concurrency.js';
+import { sweepCacheGarbage } from '../util/cache-garbage.js';
 import type { PullEvents } from './pull-events.js';
 
 export interface PullOptions extends ImageSource {
@@ -46,6 +47,7 @@ export async function pullImage(options: PullOptions): Promise<PullResult> {
   const events = options.events ?? {};
   const warn = (message: string) => events.warn?.(message);
   await RootfsTarget.assertFree(rootfsPath);
+  await sweepCacheGarbage(options.cacheDir);
 
   const client = clientFor(options, warn);
   try {
@@ -77,7 +79,7 @@ export async function pullImage(options: PullOptions): Promise<PullResult> {
     const applier = new LayerApplier(staging, { warn });
     const branches = options.git ? await LayerBranchWriter.create(target.rootfs, staging) : undefined;
     const diffIds = options.git ? layerDiffIds(image) : [];
-    const indexes: LayerIndex[] = [];
+    const indexes = new Map<Digest, LayerIndex>();
     let entries = 0;
     let skipped = 0;
     for (const [index, layer] of layers.entries()) {
@@ -87,7 +89,7 @@ export async function pullImage(options: PullOptions): Promise<PullResult> {
         // The layer's index comes for free with the pass: a later mount starts without one.
         const indexer = new StreamingIndexer(layer.digest, layer.size);
         const stats = await applier.applyLayer(indexer.inflate(download.reader()), indexer.onEntry);
-        indexes.push(indexer.finish());
+        indexes.set(layer.digest, indexer.finish());
         await branches?.commitLayer(index, layer, diffIds[index]!);
         entries += stats.entries;
         skipped += stats.skipped;
@@ -106,13 +108,14 @@ export async function pullImage(options: PullOptions): Promise<PullResult> {
     });
     // Saved only now that every blob has passed its digest check.
     const store = new IndexStore(options.cacheDir);
-    await Promise.all(indexes.map((index) => store.save(index).catch((err: unknown) => warn(`could not save the index of ${index.layerDigest}: ${(err as Error).message}`))));
+    await Promise.all([...indexes.values()].map((index) => store.save(index).catch((err: unknown) => warn(`could not save the index of ${index.layerDigest}: ${(err as Error).message}`))));
 
     await branches?.finish(image).catch(async (err: unknown) => {
       await target.abandon();
       throw err;
     });
     await target.commit(image, 'pull');
+    await Promise.all([...downloads.values()].map((d) => d.releaseHeldFile()));
     if (!options.keepBlobs) await Promise.all([...downloads.values()].map((d) => rm(d.path, { force: true })));
     return { rootfs: target.rootfs, metadataDir: target.metadataDir, image, layers: layers.length, entries, skipped };
   } finally {

@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
@@ -104,9 +104,17 @@ describe('layer index', () => {
       const bytes = await store.save(index);
       const path = store.pathFor(index.layerDigest);
       assert.deepEqual(await store.load(index.layerDigest, index.compressedSize), { index, bytes }, 'with its windows from beside it');
-      await writeFile(path.replace(/\.idx$/, '.windows'), Buffer.concat([windows, Buffer.from('x')]));
-      assert.deepEqual(await store.load(index.layerDigest, index.compressedSize), { index: { ...index, windows: windowTable }, bytes }, 'windows that are not its own are left out');
       const reasons: string[] = [];
+      // A damaged windows file beside a locally built index: no registry holds those windows, so
+      // the index is dropped (and rebuilt by the caller) instead of sending every read to a 404.
+      await writeFile(path.replace(/\.idx$/, '.windows'), Buffer.concat([windows, Buffer.from('x')]));
+      assert.equal(await store.load(index.layerDigest, index.compressedSize, (r) => reasons.push(r)), undefined, 'damaged windows: the index goes too');
+      assert.match(reasons.pop() ?? '', /seek windows of layer index .* are damaged/);
+      await assert.rejects(stat(path), 'the index file is removed');
+      await assert.rejects(stat(path.replace(/\.idx$/, '.windows')), 'the windows file is removed');
+      await store.save(index);
+      await rm(path.replace(/\.idx$/, '.windows'));
+      assert.deepEqual(await store.load(index.layerDigest, index.compressedSize), { index: { ...index, windows: windowTable }, bytes }, 'no windows file (an index from the registry): windows come by range');
       assert.equal(await store.load(index.layerDigest, index.compressedSize + 1, (r) => reasons.push(r)), undefined, 'foreign: another size');
       await store.save(index);
       const corrupt = Buffer.from(encoded);
