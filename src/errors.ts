@@ -22,7 +22,9 @@ export type ErrorCode =
   | 'GIT_STATE'
   | 'NOTHING_TO_COMMIT'
   | 'NOT_KRGO_MOUNT'
-  | 'MOUNT_BUSY';
+  | 'MOUNT_BUSY'
+  /** Data that would take more than krgo's stated caps to use (a decompression bomb). */
+  | 'TOO_LARGE';
 
 export class KrgoError extends Error {
   readonly code: ErrorCode;

@@ -7,13 +7,24 @@ import { writeFileAtomically } from '../util/atomic-write.js';
 const HASH_BYTES = 32;
 
 /**
+ * The SHA-256 a span file starts with: over what the file is (layer, span number, and the
+ * caller's binding: which bytes of the layer it holds) and its data. A file copied, moved or
+ * left by another index in this place fails the check like a corrupt one.
+ */
+function sealOf(digest: Digest, span: number, binding: string, data: Buffer): Buffer {
+  return createHash('sha256').update(`krgo-span\0${digest}\0${span}\0${binding}\0`).update(data).digest();
+}
+
+/**
  * Decompressed layer spans on disk, shared by every mount using the cache directory. Each file
- * starts with the SHA-256 of its data and is checked when read (a bad one is deleted and
- * fetched again); writes are atomic (temp file, rename); the total is kept under `maxBytes` by
- * dropping the least recently used spans.
+ * starts with a seal (SHA-256 of its place and its data) checked when read (a bad one is deleted
+ * and fetched again); writes are atomic (temp file, rename); the total is kept under `maxBytes`
+ * by dropping the least recently used spans.
  */
 export class DiskSpanStore {
-  private total: number | undefined;
+  /** Bytes on disk: measured once, then counted as spans come and go (also under a flood of puts). */
+  private total: Promise<number> | undefined;
+  private counted = 0;
   private evicting: Promise<void> | undefined;
 
   constructor(
@@ -25,7 +36,8 @@ export class DiskSpanStore {
     return join(this.dir, digestHex(digest), String(span));
   }
 
-  async get(digest: Digest, span: number): Promise<Buffer | undefined> {
+  /** The span's data, if a file sealed for exactly this layer, span and binding is here. */
+  async get(digest: Digest, span: number, binding: string): Promise<Buffer | undefined> {
     const path = this.pathFor(digest, span);
     let file: Buffer;
     try {
@@ -34,7 +46,7 @@ export class DiskSpanStore {
       return undefined;
     }
     const data = file.subarray(HASH_BYTES);
-    if (file.length < HASH_BYTES || !createHash('sha256').update(data).digest().equals(file.subarray(0, HASH_BYTES))) {
+    if (file.length < HASH_BYTES || !sealOf(digest, span, binding, data).equals(file.subarray(0, HASH_BYTES))) {
       await rm(path, { force: true });
       return undefined;
     }
@@ -43,10 +55,12 @@ export class DiskSpanStore {
     return data;
   }
 
-  async put(digest: Digest, span: number, data: Buffer): Promise<void> {
-    await writeFileAtomically(this.pathFor(digest, span), Buffer.concat([createHash('sha256').update(data).digest(), data]));
-    this.total = (this.total ?? (await this.measure())) + data.length + HASH_BYTES;
-    if (this.total > this.maxBytes) await (this.evicting ??= this.evict().finally(() => (this.evicting = undefined)));
+  async put(digest: Digest, span: number, binding: string, data: Buffer): Promise<void> {
+    // Room first: the bound holds even while many puts run at once.
+    const total = (await (this.total ??= this.measure())) + this.counted;
+    if (total + data.length > this.maxBytes) await (this.evicting ??= this.evict().finally(() => (this.evicting = undefined)));
+    await writeFileAtomically(this.pathFor(digest, span), Buffer.concat([sealOf(digest, span, binding, data), data]));
+    this.counted += data.length + HASH_BYTES;
   }
 
   private async files(): Promise<{ path: string; size: number; mtime: number }[]> {
@@ -65,15 +79,16 @@ export class DiskSpanStore {
     return (await this.files()).reduce((a, f) => a + f.size, 0);
   }
 
-  /** Drops the least recently used spans down to 90% of the bound. */
+  /** Drops the least recently used spans down to 80% of the bound, then counts afresh from what is there. */
   private async evict(): Promise<void> {
     const files = (await this.files()).sort((a, b) => a.mtime - b.mtime);
     let total = files.reduce((a, f) => a + f.size, 0);
     for (const f of files) {
-      if (total <= this.maxBytes * 0.9) break;
+      if (total <= this.maxBytes * 0.8) break;
       await rm(f.path, { force: true });
       total -= f.size;
     }
-    this.total = total;
+    this.total = Promise.resolve(total);
+    this.counted = 0;
   }
 }

@@ -3,6 +3,8 @@ import type { LayerReader, SpanRun } from './layer-reader.js';
 import type { PlannedRead } from './access-profile.js';
 import { limitConcurrency } from '../util/concurrency.js';
 
+export const FIRST_READ_PREFETCH_BYTES = 32 * 1024 * 1024;
+
 /** File bytes of a merged tree, from whichever layer (and format) holds them. */
 export class ImageReader {
   constructor(
@@ -17,9 +19,13 @@ export class ImageReader {
     return plan.chunks ? reader.readChunks(plan.chunks, plan.offset, plan.length) : reader.read(plan.offset, plan.length);
   }
 
-  /** Starts fetching a whole file in the background (one request per run of spans). */
+  /**
+   * Starts fetching a file in the background (one request per run of spans), its first
+   * FIRST_READ_PREFETCH_BYTES: a huge file (or a gzip bomb's 10 GiB of zeros) is read as it is
+   * asked for, not pulled into memory and the disk cache because one byte of it was read.
+   */
   prefetch(inode: Inode): void {
-    const plan = this.tree.readPlan(inode, 0, inode.size);
+    const plan = this.tree.readPlan(inode, 0, Math.min(inode.size, FIRST_READ_PREFETCH_BYTES));
     if (!plan) return;
     const reader = this.readers[plan.layer]!;
     if (plan.chunks) reader.readChunks(plan.chunks, 0, plan.length).catch(() => undefined);

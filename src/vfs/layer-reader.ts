@@ -57,6 +57,10 @@ interface Span {
 
 /** A deflate window: how far back a gzip stream may refer. */
 const WINDOW_BYTES = 32 * 1024;
+/** The most one gzip span may inflate to (seek points sit about 1 MiB apart; only a crafted stream has more between them). */
+export const MAX_SPAN_OUTPUT = 64 * 1024 * 1024;
+/** zstd layers have no seek points: read whole, up to this. */
+const MAX_WHOLE_LAYER_OUTPUT = 1024 * 1024 * 1024;
 
 /** The last `n` bytes of `a` followed by `b`. */
 function lastBytes(a: Buffer, b: Buffer, n: number): Buffer {
@@ -189,6 +193,15 @@ export class LayerReader {
 
   /** Spans first..last, each fetched at most once however many readers want it. */
   private load(first: number, last: number): Promise<Buffer[]> {
+    for (let i = first; i <= last; i++) {
+      const span = this.spans[i]!;
+      const limit = this.index.format === 'zstd' ? MAX_WHOLE_LAYER_OUTPUT : MAX_SPAN_OUTPUT;
+      // A crafted layer (a gzip bomb: one deflate block that inflates to gigabytes) is refused
+      // before anything is fetched or inflated: the read fails, the mount stays up.
+      if (span.outEnd - span.out > limit) {
+        return Promise.reject(new KrgoError('TOO_LARGE', `span ${i} of layer ${this.index.layerDigest.slice(0, 19)} inflates to ${span.outEnd - span.out} bytes, more than the ${limit} a read may inflate`));
+      }
+    }
     const results: Promise<Buffer>[] = [];
     const missing: number[] = [];
     for (let i = first; i <= last; i++) {
@@ -203,6 +216,12 @@ export class LayerReader {
     return Promise.all(results);
   }
 
+  /** What span `i` is, in the layer's compressed and uncompressed streams: a disk file must be exactly that. */
+  private spanBinding(i: number): string {
+    const span = this.spans[i]!;
+    return `${this.index.format}:${span.out}-${span.outEnd}@${span.in}-${span.inEnd}`;
+  }
+
   /**
    * Each missing span from the disk cache when there, else one request per run of adjacent
    * missing spans. A span is ready as soon as its own bytes are in (and on disk): a reader of
@@ -213,7 +232,7 @@ export class LayerReader {
     const slotOf = new Map(missing.map((i, k) => [i, slots[k]!]));
     const disk = this.cache.disk;
     const work = async () => {
-      const fromDisk = disk ? await Promise.all(missing.map((i) => disk.get(this.index.layerDigest, i))) : [];
+      const fromDisk = disk ? await Promise.all(missing.map((i) => disk.get(this.index.layerDigest, i, this.spanBinding(i)))) : [];
       const runs: number[][] = [];
       missing.forEach((i, k) => {
         const kept = fromDisk[k];
@@ -227,7 +246,7 @@ export class LayerReader {
           this.fetchRun(run, async (k, data) => {
             // On disk before it counts as loaded, so nothing fetched is lost when the process
             // ends; a failed disk write only costs a later fetch.
-            await disk?.put(this.index.layerDigest, run[k]!, data).catch(this.onBackgroundError);
+            await disk?.put(this.index.layerDigest, run[k]!, this.spanBinding(run[k]!), data).catch(this.onBackgroundError);
             slotOf.get(run[k]!)!.resolve(data);
           }).catch((err: unknown) => run.forEach((i) => slotOf.get(i)!.reject(err))),
         ),
@@ -317,7 +336,7 @@ export class LayerReader {
     const known = this.cache.lookup(key);
     if (known) return known;
     const fetch = (async () => {
-      const kept = await this.cache.disk?.get(table.digest, i);
+      const kept = await this.cache.disk?.get(table.digest, i, 'window');
       if (kept) {
         try {
           return unpackWindow(table, i, kept);
@@ -328,7 +347,7 @@ export class LayerReader {
       const [start, end] = windowRange(table, i);
       const packed = await this.source.read(table.digest, start, end);
       const window = unpackWindow(table, i, packed);
-      await this.cache.disk?.put(table.digest, i, packed).catch(this.onBackgroundError);
+      await this.cache.disk?.put(table.digest, i, 'window', packed).catch(this.onBackgroundError);
       return window;
     })();
     return this.cache.share(key, fetch);

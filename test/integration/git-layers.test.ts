@@ -240,8 +240,11 @@ describe('krgo pull -g, commit, push: git layers round trip through a registry',
       // skopeo + umoci read back exactly the changed tree, mtimes (directories too) to the nanosecond.
       const readBack = await umociUnpack(c.readBack(), join(work.path, `readback-${slug}`));
       assert.deepEqual(diffTrees(expected, await snapshotTree(readBack)), []);
-      // Directories no layer describes (the fixture's /implicit parents) carry their extraction time.
-      const undescribed = (d: string) => d.startsWith('/implicit');
+      // Directories no layer describes (the fixture's /implicit parents) carry their extraction
+      // time. So does, in umoci's tree only, /data/wh-dir: umoci removes its lower children for a
+      // same-layer whiteout but restores the times of the whiteout's own parent only (krgo keeps
+      // the layer's time there, as for any directory a layer changed without describing).
+      const undescribed = (d: string) => d.startsWith('/implicit') || d.startsWith('/data/wh-dir:');
       assert.deepEqual(diffTrees(await snapshotTree(rootfs, { dirMtimes: true }), await snapshotTree(readBack, { dirMtimes: true })).filter((d) => !undescribed(d)), []);
       assert.equal((await lstat(join(readBack, 'krgo/empty-dir'))).isDirectory(), true);
       assert.equal((await stat(join(readBack, 'tmp'))).uid, 1234);

@@ -78,6 +78,15 @@ describe('lazy layer reader', () => {
       assert.ok((await third.read(100_000, 1_900_000)).equals(want), 'a corrupt span is never served');
       assert.equal(first.source.calls.length, 1, 'only the corrupt span was fetched again');
 
+      // A span file in the wrong place (copied over another span's, whole and self-consistent)
+      // is not that span: it is fetched again, never served as wrong bytes.
+      const names = (await readdir(layerDir)).filter((n) => /^\d+$/.test(n)).sort((a, b) => Number(a) - Number(b));
+      await writeFile(join(layerDir, names[1]!), await readFile(join(layerDir, names[0]!)));
+      first.source.calls.length = 0;
+      const fourth = new LayerReader(first.index, first.source, new SpanCache(64 * 1024 * 1024, disk));
+      assert.ok((await fourth.read(100_000, 1_900_000)).equals(want), 'a misplaced span is never served');
+      assert.equal(first.source.calls.length, 1, 'the misplaced span was fetched again');
+
       const small = new DiskSpanStore(join(tmp.path, 'small'), 600 * 1024);
       const bounded = await setup('tar', small);
       await bounded.reader.read(0, 3_000_000);
