@@ -51,6 +51,8 @@ export function reportFailure(err: unknown): number {
     process.stderr.write(`krgo: ${SYSTEM_ERRORS[code]}${path ? `: ${path}` : ''} (${code})\n`);
     return 1;
   }
-  process.stderr.write(`krgo: unexpected error: ${err instanceof Error ? (err.stack ?? message) : message}\n`);
+  // No stack trace reaches a user; KRGO_DEBUG=1 shows it to whoever reports the bug.
+  const stack = process.env['KRGO_DEBUG'] && err instanceof Error ? `\n${err.stack ?? ''}` : '';
+  process.stderr.write(`krgo: unexpected error: ${message}${stack}\n`);
   return 1;
 }

@@ -1,4 +1,4 @@
-import { chmodSync, linkSync, lchownSync, mkdirSync, rmSync } from 'node:fs';
+import { chmodSync, copyFileSync, linkSync, lchownSync, mkdirSync, renameSync, rmSync } from 'node:fs';
 import { KrgoError } from '../errors.js';
 import { makeNode, removeXattr, setTimes, setXattr, splitNanoseconds } from '../materialize/special-files.js';
 import { nativeFs } from '../native/native-fs.js';
@@ -9,6 +9,13 @@ export interface CheckoutResult {
   branch: string;
   /** Paths whose kind, owner, mode, xattrs, times or links git could not restore. */
   fixed: number;
+}
+
+/** Gives a hardlinked name its own inode with the same bytes (a copy renamed over it). */
+function unshareFile(host: string): void {
+  const copy = `${host}.krgo-unshare`;
+  copyFileSync(host, copy);
+  renameSync(copy, host);
 }
 
 /** Everything but content and times: git restored the content, times go last. */
@@ -46,6 +53,12 @@ export async function checkoutBranch(rootfs: string, branch: string): Promise<Ch
     const current = have.get(path);
     if (current && sameShape(current, record)) continue;
     fixed++;
+    if (current?.type === 'file' && record.type === 'file' && !record.linkedTo) {
+      // A name leaving a hardlink group with the bytes it had: git saw no change and left the
+      // shared inode; it gets one of its own (the content is right, git checked it out).
+      unshareFile(host);
+      continue;
+    }
     if (current && path !== '/') rmSync(host, { recursive: true, force: true });
     if (record.linkedTo) linkSync(root + record.linkedTo, host);
     else if (record.type === 'dir') mkdirSync(host, { recursive: true });

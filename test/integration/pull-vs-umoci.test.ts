@@ -49,6 +49,8 @@ function assertEdgeCaseFacts(tree: Map<string, NodeRecord>): void {
   assert.equal(at('/data/same-layer').type, 'file', 'a whiteout does not remove what its own layer added');
   assert.deepEqual([...tree.keys()].filter((p) => p.startsWith('/data/wh-dir/')), ['/data/wh-dir/upper']);
   assert.equal(at('/data/link-mode-0644').mode, '777');
+  assert.equal(at('/data/pair-a').hardlinks, undefined, 'a later layer split the pair');
+  assert.equal(at('/data/pair-b').hardlinks, undefined);
   assert.ok([...tree.keys()].some((p) => p.endsWith(`${'f'.repeat(120)}.txt`)), 'the PAX long name is written');
 }
 

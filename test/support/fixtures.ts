@@ -59,6 +59,9 @@ export function edgeCaseLayers(): Buffer[] {
     file('data/nanosecond-mtime', 'every digit counts', { mtime: T, mtimeNsec: 123456789 }),
     // A symlink's tar mode means nothing on Linux: lstat shows 0777.
     link('data/link-mode-0644', 'h1', { mode: 0o644 }),
+    // A hardlink pair that a later layer splits, keeping the bytes: git sees no change there.
+    file('data/pair-a', 'same bytes, two names'),
+    hard('data/pair-b', 'data/pair-a'),
     dir('data/wh-dir'),
     file('data/wh-dir/lower', 'hidden by a whiteout of its directory'),
     file('data/caf\u00e9-\u65e5\u672c.txt', 'unicode name'),
@@ -104,6 +107,7 @@ export function edgeCaseLayers(): Buffer[] {
     file('data/.wh.same-layer', ''),
     file('data/wh-dir/upper', 'added below a directory whited out later in the same layer: kept'),
     file('data/.wh.wh-dir', ''),
+    file('data/pair-b', 'same bytes, two names'),
   ];
   const third: WriteEntry[] = [
     file('data/.wh.added-later', ''),
