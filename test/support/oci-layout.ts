@@ -119,3 +119,28 @@ export async function umociUnpack(source: string, workDir: string, platform = 'l
   await runOk('umoci', ['unpack', '--image', `${layout}:img`, bundle]);
   return join(bundle, 'rootfs');
 }
+
+/**
+ * Pushes one image of a layout with plain distribution API calls, each distinct blob once:
+ * for crafted manifests skopeo would take minutes over (one blob named a thousand times).
+ */
+export async function pushDirect(layoutDir: string, tag: string, registryHost: string, repository: string): Promise<void> {
+  const { readFile } = await import('node:fs/promises');
+  const index = JSON.parse(await readFile(join(layoutDir, 'index.json'), 'utf8')) as { manifests: { digest: string; mediaType: string; annotations?: Record<string, string> }[] };
+  const entry = index.manifests.find((m) => m.annotations?.['org.opencontainers.image.ref.name'] === tag);
+  if (!entry) throw new Error(`no image tagged ${tag} in ${layoutDir}`);
+  const blobPath = (digest: string) => join(layoutDir, 'blobs', 'sha256', digest.slice('sha256:'.length));
+  const manifestBytes = await readFile(blobPath(entry.digest));
+  const manifest = JSON.parse(manifestBytes.toString()) as { config: { digest: string }; layers: { digest: string }[] };
+  const base = `http://${registryHost}/v2/${repository}`;
+  for (const digest of new Set([manifest.config.digest, ...manifest.layers.map((l) => l.digest)])) {
+    const started = await fetch(`${base}/blobs/uploads/`, { method: 'POST' });
+    if (started.status !== 202) throw new Error(`upload of ${digest} not started: HTTP ${started.status}`);
+    const location = new URL(started.headers.get('location')!, `http://${registryHost}`);
+    location.searchParams.set('digest', digest);
+    const put = await fetch(location, { method: 'PUT', body: await readFile(blobPath(digest)), headers: { 'content-type': 'application/octet-stream' } });
+    if (put.status !== 201) throw new Error(`upload of ${digest} failed: HTTP ${put.status}`);
+  }
+  const res = await fetch(`${base}/manifests/${tag}`, { method: 'PUT', body: manifestBytes, headers: { 'content-type': entry.mediaType } });
+  if (res.status !== 201) throw new Error(`manifest push failed: HTTP ${res.status} ${await res.text()}`);
+}
