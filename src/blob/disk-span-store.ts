@@ -22,10 +22,10 @@ function sealOf(digest: Digest, span: number, binding: string, data: Buffer): Bu
  * by dropping the least recently used spans.
  */
 export class DiskSpanStore {
-  /** Bytes on disk: measured once, then counted as spans come and go (also under a flood of puts). */
-  private total: Promise<number> | undefined;
-  private counted = 0;
-  private evicting: Promise<void> | undefined;
+  /** Bytes on disk: measured once, then counted as spans come and go. */
+  private total: number | undefined;
+  /** Puts run one after another: the count and the bound hold even under a flood of writes. */
+  private queue: Promise<void> = Promise.resolve();
 
   constructor(
     readonly dir: string,
@@ -55,12 +55,17 @@ export class DiskSpanStore {
     return data;
   }
 
-  async put(digest: Digest, span: number, binding: string, data: Buffer): Promise<void> {
-    // Room first: the bound holds even while many puts run at once.
-    const total = (await (this.total ??= this.measure())) + this.counted;
-    if (total + data.length > this.maxBytes) await (this.evicting ??= this.evict().finally(() => (this.evicting = undefined)));
+  put(digest: Digest, span: number, binding: string, data: Buffer): Promise<void> {
+    const done = this.queue.then(() => this.write(digest, span, binding, data));
+    this.queue = done.catch(() => undefined);
+    return done;
+  }
+
+  private async write(digest: Digest, span: number, binding: string, data: Buffer): Promise<void> {
+    this.total ??= await this.measure();
     await writeFileAtomically(this.pathFor(digest, span), Buffer.concat([sealOf(digest, span, binding, data), data]));
-    this.counted += data.length + HASH_BYTES;
+    this.total += data.length + HASH_BYTES;
+    if (this.total > this.maxBytes) await this.evict();
   }
 
   private async files(): Promise<{ path: string; size: number; mtime: number }[]> {
@@ -88,7 +93,6 @@ export class DiskSpanStore {
       await rm(f.path, { force: true });
       total -= f.size;
     }
-    this.total = Promise.resolve(total);
-    this.counted = 0;
+    this.total = total;
   }
 }
