@@ -23,7 +23,19 @@ static napi_value throw_errno(napi_env env, int err, const char *what) {
   return NULL;
 }
 
+/* A path or name: a string (UTF-8), or a Buffer holding the exact bytes of a name that is not
+ * UTF-8 (see src/tar/name-bytes.ts). NUL bytes and overlong values are refused. */
 static int get_string(napi_env env, napi_value value, char *buf, size_t size) {
+  bool is_buffer = false;
+  if (napi_is_buffer(env, value, &is_buffer) == napi_ok && is_buffer) {
+    void *data = NULL;
+    size_t len = 0;
+    if (napi_get_buffer_info(env, value, &data, &len) != napi_ok || len + 1 >= size) return -1;
+    if (memchr(data, 0, len) != NULL) return -1;
+    memcpy(buf, data, len);
+    buf[len] = 0;
+    return 0;
+  }
   size_t len = 0;
   if (napi_get_value_string_utf8(env, value, buf, size, &len) != napi_ok) return -1;
   return len + 1 >= size ? -1 : 0;

@@ -2,6 +2,7 @@ import Fuse from 'fuse-native';
 import { constants } from 'node:fs';
 import type { Inode, MergedTree } from '../vfs/merged-tree.js';
 import { Errno, errnoForRead } from './errno.js';
+import { fromLatin1, toLatin1 } from '../tar/name-bytes.js';
 
 export interface FuseMountOptions {
   /** Reads `length` bytes of a file at `offset`; may fetch from the registry. */
@@ -67,8 +68,9 @@ export function mountTree(mountpoint: string, tree: MergedTree, options: FuseMou
       ctime: mtime,
     };
   };
+  // Paths and names cross fuse-native as Latin-1, one character per byte (scripts/build-fuse-native.mjs).
   const withInode = (path: string, cb: Cb, then: (inode: Inode) => void) => {
-    const inode = tree.lookup(path);
+    const inode = tree.lookup(fromLatin1(path));
     if (!inode) cb(Errno.ENOENT);
     else then(inode);
   };
@@ -83,9 +85,10 @@ export function mountTree(mountpoint: string, tree: MergedTree, options: FuseMou
     // What an open used to start (prefetch) starts at a file's first read instead.
     getattr: (path: string, cb: Cb) => withInode(path, cb, (inode) => cb(0, stat(inode))),
     readdir: (path: string, cb: Cb) =>
-      withInode(path, cb, (inode) => (inode.type === 'dir' ? cb(0, ['.', '..', ...tree.readdir(inode)]) : cb(Errno.ENOTDIR))),
-    readlink: (path: string, cb: Cb) => withInode(path, cb, (inode) => (inode.type === 'symlink' ? cb(0, inode.linkname) : cb(Errno.EINVAL))),
-    read: (path: string, _fd: number, buf: Buffer, len: number, pos: number, cb: Cb) => {
+      withInode(path, cb, (inode) => (inode.type === 'dir' ? cb(0, ['.', '..', ...tree.readdir(inode).map(toLatin1)]) : cb(Errno.ENOTDIR))),
+    readlink: (path: string, cb: Cb) => withInode(path, cb, (inode) => (inode.type === 'symlink' ? cb(0, toLatin1(inode.linkname)) : cb(Errno.EINVAL))),
+    read: (latin1Path: string, _fd: number, buf: Buffer, len: number, pos: number, cb: Cb) => {
+      const path = fromLatin1(latin1Path);
       const inode = tree.lookup(path);
       if (!inode) return cb(Errno.ENOENT);
       if (inode.type !== 'file') return cb(Errno.EISDIR);

@@ -2,6 +2,7 @@ import { chmodSync, copyFileSync, linkSync, lchownSync, mkdirSync, renameSync, r
 import { KrgoError } from '../errors.js';
 import { makeNode, removeXattr, setTimes, setXattr, splitNanoseconds } from '../materialize/special-files.js';
 import { nativeFs } from '../native/native-fs.js';
+import { fsPath } from '../tar/name-bytes.js';
 import { comparePaths, recordTree, type PathRecord } from './tree-record.js';
 import { LayerRepo } from './layer-state.js';
 
@@ -14,8 +15,8 @@ export interface CheckoutResult {
 /** Gives a hardlinked name its own inode with the same bytes (a copy renamed over it). */
 function unshareFile(host: string): void {
   const copy = `${host}.krgo-unshare`;
-  copyFileSync(host, copy);
-  renameSync(copy, host);
+  copyFileSync(fsPath(host), fsPath(copy));
+  renameSync(fsPath(copy), fsPath(host));
 }
 
 /** Everything but content and times: git restored the content, times go last. */
@@ -44,7 +45,7 @@ export async function checkoutBranch(rootfs: string, branch: string): Promise<Ch
   // Paths the branch does not have, deepest first.
   for (const path of [...have.keys()].sort((a, b) => comparePaths(b, a))) {
     if (path !== '/' && !want.has(path)) {
-      rmSync(root + path, { recursive: true, force: true });
+      rmSync(fsPath(root + path), { recursive: true, force: true });
       fixed++;
     }
   }
@@ -59,9 +60,9 @@ export async function checkoutBranch(rootfs: string, branch: string): Promise<Ch
       unshareFile(host);
       continue;
     }
-    if (current && path !== '/') rmSync(host, { recursive: true, force: true });
-    if (record.linkedTo) linkSync(root + record.linkedTo, host);
-    else if (record.type === 'dir') mkdirSync(host, { recursive: true });
+    if (current && path !== '/') rmSync(fsPath(host), { recursive: true, force: true });
+    if (record.linkedTo) linkSync(fsPath(root + record.linkedTo), fsPath(host));
+    else if (record.type === 'dir') mkdirSync(fsPath(host), { recursive: true });
     else if (record.type === 'char' || record.type === 'block' || record.type === 'fifo') makeNode(host, record.type, record.rdev?.[0] ?? 0, record.rdev?.[1] ?? 0);
     else if (!current || current.type !== record.type) {
       throw new KrgoError('GIT_STATE', `${path} (${record.type}) is missing after git checkout ${layer.branch}; is the repository complete?`);
@@ -72,10 +73,10 @@ export async function checkoutBranch(rootfs: string, branch: string): Promise<Ch
   for (const [path, record] of want) {
     if (record.linkedTo || record.type === 'socket') continue;
     const host = path === '/' ? root : root + path;
-    lchownSync(host, record.uid, record.gid);
-    if (record.type !== 'symlink') chmodSync(host, record.mode);
+    lchownSync(fsPath(host), record.uid, record.gid);
+    if (record.type !== 'symlink') chmodSync(fsPath(host), record.mode);
     const wanted = record.xattrs ?? {};
-    for (const name of nativeFs.llistxattr(host)) if (!(name in wanted)) removeXattr(host, name);
+    for (const name of nativeFs.llistxattr(fsPath(host))) if (!(name in wanted)) removeXattr(host, name);
     for (const [name, value] of Object.entries(wanted)) setXattr(host, name, Buffer.from(value, 'base64'));
   }
   const dirs: [string, PathRecord][] = [];

@@ -2,6 +2,7 @@ import { lstat, readdir, readlink } from 'node:fs/promises';
 import type { BigIntStats } from 'node:fs';
 import type { EntryType } from '../tar/tar-entry.js';
 import { nativeFs } from '../native/native-fs.js';
+import { decodeName, fsPath } from '../tar/name-bytes.js';
 import { limitConcurrency } from '../util/concurrency.js';
 
 /**
@@ -46,9 +47,9 @@ function deviceNumbers(rdev: bigint): [number, number] {
 }
 
 function xattrsOf(host: string): Record<string, string> | undefined {
-  const names = nativeFs.llistxattr(host).sort();
+  const names = nativeFs.llistxattr(fsPath(host)).sort();
   if (names.length === 0) return undefined;
-  return Object.fromEntries(names.map((name) => [name, nativeFs.lgetxattr(host, name).toString('base64')]));
+  return Object.fromEntries(names.map((name) => [name, nativeFs.lgetxattr(fsPath(host), name).toString('base64')]));
 }
 
 /** Walks a rootfs without following symlinks and records every path. */
@@ -58,7 +59,7 @@ export async function recordTree(root: string): Promise<TreeRecord> {
   // The bound covers the system calls only: a directory never holds a slot while its children wait.
   const describe = async (path: string): Promise<{ record: PathRecord; inode?: string; names?: string[] }> => {
     const host = path === '/' ? root : root + path;
-    const st = await lstat(host, { bigint: true });
+    const st = await lstat(fsPath(host), { bigint: true });
     const record: PathRecord = { type: typeOf(st), mode: Number(st.mode & 0o7777n), uid: Number(st.uid), gid: Number(st.gid), mtime: st.mtimeNs.toString() };
     let inode: string | undefined;
     if (record.type === 'file') {
@@ -66,11 +67,12 @@ export async function recordTree(root: string): Promise<TreeRecord> {
       record.nlink = Number(st.nlink);
       if (st.nlink > 1n) inode = `${st.dev}:${st.ino}`;
     }
-    if (record.type === 'symlink') record.link = await readlink(host);
+    if (record.type === 'symlink') record.link = decodeName(await readlink(fsPath(host), { encoding: 'buffer' }));
     if (record.type === 'char' || record.type === 'block') record.rdev = deviceNumbers(st.rdev);
     const xattrs = xattrsOf(host);
     if (xattrs) record.xattrs = xattrs;
-    return { record, ...(inode ? { inode } : {}), ...(record.type === 'dir' ? { names: await readdir(host) } : {}) };
+    // Names as bytes (tar/name-bytes.ts): a name that is not UTF-8 is still this very file.
+    return { record, ...(inode ? { inode } : {}), ...(record.type === 'dir' ? { names: (await readdir(fsPath(host), { encoding: 'buffer' })).map(decodeName) } : {}) };
   };
   const visit = async (path: string): Promise<void> => {
     const { record, inode, names } = await limit(() => describe(path));

@@ -1,6 +1,7 @@
 import { chmodSync, closeSync, linkSync, lchownSync, lstatSync, mkdirSync, openSync, readdirSync, readlinkSync, rmSync, symlinkSync, writeSync, constants } from 'node:fs';
 import { describeError } from '../errors.js';
 import type { TarEntry } from '../tar/tar-entry.js';
+import { decodeName, fsPath } from '../tar/name-bytes.js';
 import type { EntryData } from '../tar/tar-parser.js';
 import { LayerRules, type ApplyStats } from '../layers/layer-rules.js';
 import type { TreeOps } from '../layers/tree-ops.js';
@@ -46,21 +47,21 @@ class HostTree implements TreeOps<string> {
   child(dir: string, name: string): string | undefined {
     const host = `${dir}/${name}`;
     if (this.knownDirs.has(host)) return host;
-    const st = lstatSync(host, { throwIfNoEntry: false });
+    const st = lstatSync(fsPath(host), { throwIfNoEntry: false });
     if (st?.isDirectory()) this.knownDirs.add(host);
     return st ? host : undefined;
   }
   isDir(node: string): boolean {
-    return this.knownDirs.has(node) || lstatSync(node).isDirectory();
+    return this.knownDirs.has(node) || lstatSync(fsPath(node)).isDirectory();
   }
   symlinkTarget(node: string): string | undefined {
     if (this.knownDirs.has(node)) return undefined;
-    return lstatSync(node).isSymbolicLink() ? readlinkSync(node) : undefined;
+    return lstatSync(fsPath(node)).isSymbolicLink() ? decodeName(readlinkSync(fsPath(node), { encoding: 'buffer' })) : undefined;
   }
   makeImplicitDir(dir: string, name: string): string {
     const host = `${dir}/${name}`;
-    mkdirSync(host, 0o755);
-    chmodSync(host, 0o755);
+    mkdirSync(fsPath(host), 0o755);
+    chmodSync(fsPath(host), 0o755);
     this.knownDirs.add(host);
     return host;
   }
@@ -70,7 +71,7 @@ class HostTree implements TreeOps<string> {
     if (this.knownDirs.has(host)) {
       for (const known of this.knownDirs) if (known === host || known.startsWith(`${host}/`)) this.knownDirs.delete(known);
     }
-    rmSync(host, { recursive: true, force: true });
+    rmSync(fsPath(host), { recursive: true, force: true });
   }
 
   /**
@@ -80,11 +81,11 @@ class HostTree implements TreeOps<string> {
    */
   private keepParentTimes(dir: string): void {
     if (dir === this.root || this.untouchedTimes.has(dir)) return;
-    const st = lstatSync(dir, { bigint: true });
+    const st = lstatSync(fsPath(dir), { bigint: true });
     this.untouchedTimes.set(dir, { atime: splitNanoseconds(st.atimeNs), mtime: splitNanoseconds(st.mtimeNs) });
   }
   childNames(dir: string): string[] {
-    return readdirSync(dir);
+    return readdirSync(fsPath(dir), { encoding: 'buffer' }).map(decodeName);
   }
 
   async create(dir: string, name: string, entry: TarEntry, data: EntryData, existingDir: string | undefined, linkTarget: string | undefined): Promise<string> {
@@ -92,7 +93,7 @@ class HostTree implements TreeOps<string> {
     this.keepParentTimes(dir);
     switch (entry.type) {
       case 'file': {
-        const fd = openSync(host, CREATE_FLAGS, 0o600);
+        const fd = openSync(fsPath(host), CREATE_FLAGS, 0o600);
         try {
           for await (const chunk of data.chunks()) {
             for (let off = 0; off < chunk.length; ) off += writeSync(fd, chunk, off, chunk.length - off);
@@ -103,14 +104,14 @@ class HostTree implements TreeOps<string> {
         break;
       }
       case 'dir':
-        if (!existingDir) mkdirSync(host, 0o700);
+        if (!existingDir) mkdirSync(fsPath(host), 0o700);
         this.knownDirs.add(host);
         break;
       case 'symlink':
-        symlinkSync(entry.linkname, host);
+        symlinkSync(fsPath(entry.linkname), fsPath(host));
         break;
       case 'hardlink':
-        linkSync(linkTarget!, host);
+        linkSync(fsPath(linkTarget!), fsPath(host));
         return host; // the link shares the target's inode and metadata
       case 'char':
       case 'block':
@@ -134,7 +135,7 @@ class HostTree implements TreeOps<string> {
     const dirs = [...this.dirTimes.entries()].sort((a, b) => b[0].length - a[0].length);
     for (const [host, t] of dirs) {
       // A later entry of the same layer may have removed the directory.
-      if (lstatSync(host, { throwIfNoEntry: false })?.isDirectory()) setTimes(host, t.atime, t.mtime);
+      if (lstatSync(fsPath(host), { throwIfNoEntry: false })?.isDirectory()) setTimes(host, t.atime, t.mtime);
     }
     this.dirTimes = new Map();
   }
@@ -172,13 +173,13 @@ export class HostMetadataWriter {
    */
   apply(host: string, meta: HostMetadata): boolean {
     try {
-      lchownSync(host, meta.uid, meta.gid);
+      lchownSync(fsPath(host), meta.uid, meta.gid);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EPERM') throw err;
       if (!this.chownWarned) this.warn('not running as root: file owners are not preserved');
       this.chownWarned = true;
     }
-    if (meta.type !== 'symlink') chmodSync(host, meta.mode & 0o7777);
+    if (meta.type !== 'symlink') chmodSync(fsPath(host), meta.mode & 0o7777);
     for (const [name, value] of Object.entries(meta.xattrs)) {
       if (FORBIDDEN_XATTR.test(name)) {
         this.warn(`ignored xattr ${name} on ${JSON.stringify(meta.path)}: images may not set it`);

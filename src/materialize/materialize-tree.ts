@@ -1,4 +1,5 @@
 import { closeSync, constants, linkSync, mkdirSync, openSync, symlinkSync, writeSync } from 'node:fs';
+import { fsPath } from '../tar/name-bytes.js';
 import type { Inode, MergedTree } from '../vfs/merged-tree.js';
 import type { ImageReader } from '../vfs/image-reader.js';
 import { limitConcurrency } from '../util/concurrency.js';
@@ -37,7 +38,7 @@ export async function materializeTree(
   let bytes = 0;
 
   const writeFile = async (host: string, path: string, inode: Inode): Promise<string> => {
-    const fd = openSync(host, CREATE_FLAGS, 0o600);
+    const fd = openSync(fsPath(host), CREATE_FLAGS, 0o600);
     try {
       for (let offset = 0; offset < inode.size; offset += PIECE) {
         const data = await reader.read(inode, offset, Math.min(PIECE, inode.size - offset));
@@ -57,13 +58,13 @@ export async function materializeTree(
     entries++;
     switch (inode.type) {
       case 'dir':
-        mkdirSync(host, 0o700);
+        mkdirSync(fsPath(host), 0o700);
         dirs.push([host, inode]);
         break;
       case 'file': {
         const first = written.get(inode.ino);
         if (first && inode.nlink > 1) {
-          tasks.push(first.then((target) => linkSync(target, host)));
+          tasks.push(first.then((target) => linkSync(fsPath(target), fsPath(host))));
           break;
         }
         const task = limit(() => writeFile(host, path, inode));
@@ -72,7 +73,7 @@ export async function materializeTree(
         break;
       }
       case 'symlink':
-        symlinkSync(inode.linkname, host);
+        symlinkSync(fsPath(inode.linkname), fsPath(host));
         metadata.apply(host, metadataOf(path, inode));
         break;
       default:

@@ -3,13 +3,16 @@ import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 
 /** The syscalls Node lacks and zran-style gzip access (see native-notes/); the only importer of the addon. */
+/** A path as a string, or as its bytes (names that are not UTF-8, see tar/name-bytes.ts). */
+type NativePath = string | Buffer;
+
 interface NativeFs {
-  lutimesNs(path: string, atimeSec: number, atimeNsec: number, mtimeSec: number, mtimeNsec: number): void;
-  mknod(path: string, mode: number, major: number, minor: number): void;
-  lsetxattr(path: string, name: string, value: Buffer): void;
-  lremovexattr(path: string, name: string): void;
-  llistxattr(path: string): string[];
-  lgetxattr(path: string, name: string): Buffer;
+  lutimesNs(path: NativePath, atimeSec: number, atimeNsec: number, mtimeSec: number, mtimeNsec: number): void;
+  mknod(path: NativePath, mode: number, major: number, minor: number): void;
+  lsetxattr(path: NativePath, name: string, value: Buffer): void;
+  lremovexattr(path: NativePath, name: string): void;
+  llistxattr(path: NativePath): string[];
+  lgetxattr(path: NativePath, name: string): Buffer;
   gzipIndexerCreate(spanBytes: number): GzipIndexerHandle;
   gzipIndexerPush(indexer: GzipIndexerHandle, chunk: Buffer): void;
   gzipIndexerPull(indexer: GzipIndexerHandle, maxOut: number): Buffer;

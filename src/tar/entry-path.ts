@@ -1,3 +1,5 @@
+import { nameByteLength } from './name-bytes.js';
+
 /** Linux's NAME_MAX and PATH_MAX: longer names fail in every system call, so they never reach one. */
 export const NAME_MAX_BYTES = 255;
 export const PATH_MAX_BYTES = 4095;
@@ -10,9 +12,9 @@ export const PATH_MAX_BYTES = 4095;
 export function entryNameProblem(path: string, linkname: string): string | undefined {
   if (path.includes('\0')) return 'its path contains a NUL byte';
   if (linkname.includes('\0')) return 'its link target contains a NUL byte';
-  if (Buffer.byteLength(path) > PATH_MAX_BYTES) return `its path is longer than ${PATH_MAX_BYTES} bytes`;
-  if (Buffer.byteLength(linkname) > PATH_MAX_BYTES) return `its link target is longer than ${PATH_MAX_BYTES} bytes`;
-  for (const part of path.split('/')) if (Buffer.byteLength(part) > NAME_MAX_BYTES) return `a component of its path is longer than ${NAME_MAX_BYTES} bytes`;
+  if (nameByteLength(path) > PATH_MAX_BYTES) return `its path is longer than ${PATH_MAX_BYTES} bytes`;
+  if (nameByteLength(linkname) > PATH_MAX_BYTES) return `its link target is longer than ${PATH_MAX_BYTES} bytes`;
+  for (const part of path.split('/')) if (nameByteLength(part) > NAME_MAX_BYTES) return `a component of its path is longer than ${NAME_MAX_BYTES} bytes`;
   return undefined;
 }
 

@@ -1,4 +1,5 @@
 import { KrgoError } from '../errors.js';
+import { decodeName } from './name-bytes.js';
 import type { EntryType } from './tar-entry.js';
 
 export const BLOCK = 512;
@@ -18,9 +19,10 @@ export interface RawHeader {
   devminor: number;
 }
 
+/** A NUL-terminated field as a name: bytes kept exactly (name-bytes.ts). */
 function cString(block: Buffer, start: number, length: number): string {
   const end = block.indexOf(0, start);
-  return block.toString('utf8', start, end < 0 || end > start + length ? start + length : end);
+  return decodeName(block.subarray(start, end < 0 || end > start + length ? start + length : end));
 }
 
 /** Octal, or GNU base-256 when the high bit of the first byte is set. */

@@ -1,5 +1,6 @@
 import { KrgoError } from '../errors.js';
 import { ByteReader } from './byte-reader.js';
+import { decodeName } from './name-bytes.js';
 import type { TarEntry } from './tar-entry.js';
 import { BLOCK, entryTypeOf, isZeroBlock, parseHeaderBlock, parsePaxRecords } from './tar-header.js';
 
@@ -19,6 +20,13 @@ export interface ParseOptions {
 
 const padding = (size: number): number => (BLOCK - (size % BLOCK)) % BLOCK;
 
+/** A GNU long-name record without the NULs that end it. */
+function trimNuls(data: Buffer): Buffer {
+  let end = data.length;
+  while (end > 0 && data[end - 1] === 0) end--;
+  return data.subarray(0, end);
+}
+
 /** `1700000000.123456789` (or negative) as whole seconds and nanoseconds, without float rounding. */
 export function parsePaxTime(value: string): { sec: number; nsec: number } | undefined {
   const m = /^(-?)(\d+)(?:\.(\d*))?$/.exec(value);
@@ -34,11 +42,12 @@ function applyPax(entry: TarEntry, pax: Map<string, Buffer>): void {
   for (const [key, raw] of pax) {
     const value = raw.toString('utf8');
     switch (key) {
+      // Names are bytes (PAX says UTF-8, but tar tools write whatever the file system held).
       case 'path':
-        entry.path = value;
+        entry.path = decodeName(raw);
         break;
       case 'linkpath':
-        entry.linkname = value;
+        entry.linkname = decodeName(raw);
         break;
       case 'size':
       case 'uid':
@@ -116,10 +125,10 @@ export async function parseTar(
         metaStart = undefined;
         continue;
       case 'L':
-        longName = (await readRecord(raw.size, MAX_LONGNAME_BYTES, 'GNU long name')).toString('utf8').replace(/\0+$/, '');
+        longName = decodeName(trimNuls(await readRecord(raw.size, MAX_LONGNAME_BYTES, 'GNU long name')));
         continue;
       case 'K':
-        longLink = (await readRecord(raw.size, MAX_LONGNAME_BYTES, 'GNU long link')).toString('utf8').replace(/\0+$/, '');
+        longLink = decodeName(trimNuls(await readRecord(raw.size, MAX_LONGNAME_BYTES, 'GNU long link')));
         continue;
     }
     const entry: TarEntry = {

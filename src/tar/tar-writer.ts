@@ -1,4 +1,5 @@
 import { BLOCK } from './tar-header.js';
+import { encodeName } from './name-bytes.js';
 import type { EntryType } from './tar-entry.js';
 
 export interface WriteEntry {
@@ -71,8 +72,9 @@ export const END_OF_ARCHIVE = Buffer.alloc(BLOCK * 2);
 export function encodeHeader(e: WriteEntry, size: number): Buffer {
   const pax: Buffer[] = [];
   const fits = (s: string) => Buffer.byteLength(s) < 100 && /^[\x20-\x7e]*$/.test(s);
-  if (!fits(e.path)) pax.push(paxRecord('path', Buffer.from(e.path)));
-  if (e.linkname && !fits(e.linkname)) pax.push(paxRecord('linkpath', Buffer.from(e.linkname)));
+  // Names go out as the bytes they stand for (name-bytes.ts), not re-encoded.
+  if (!fits(e.path)) pax.push(paxRecord('path', encodeName(e.path)));
+  if (e.linkname && !fits(e.linkname)) pax.push(paxRecord('linkpath', encodeName(e.linkname)));
   if ((e.uid ?? 0) > OCTAL_MAX[8]) pax.push(paxRecord('uid', Buffer.from(String(e.uid))));
   if ((e.gid ?? 0) > OCTAL_MAX[8]) pax.push(paxRecord('gid', Buffer.from(String(e.gid))));
   if (size > OCTAL_MAX[12]) pax.push(paxRecord('size', Buffer.from(String(size))));
@@ -84,8 +86,8 @@ export function encodeHeader(e: WriteEntry, size: number): Buffer {
     const body = Buffer.concat(pax);
     parts.push(header('PaxHeaders/entry', 'x', body.length, { path: '', type: 'file' }), body, padding(body.length));
   }
-  const shortName = Buffer.from(e.path).subarray(0, 99).toString('utf8');
-  const shortLink = e.linkname ? Buffer.from(e.linkname).subarray(0, 99).toString('utf8') : '';
+  const shortName = encodeName(e.path).subarray(0, 99).toString('utf8');
+  const shortLink = e.linkname ? encodeName(e.linkname).subarray(0, 99).toString('utf8') : '';
   parts.push(header(shortName, TYPEFLAG[e.type], Math.min(size, OCTAL_MAX[12]), { ...e, linkname: shortLink }));
   return Buffer.concat(parts);
 }

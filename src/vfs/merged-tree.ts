@@ -1,3 +1,4 @@
+import { nameByteLength } from '../tar/name-bytes.js';
 import type { EntryType, StargzChunk, TarEntry } from '../tar/tar-entry.js';
 import type { EntryData } from '../tar/tar-parser.js';
 import { LayerRules, type ApplyStats } from '../layers/layer-rules.js';
@@ -140,7 +141,7 @@ export class MergedTree implements TreeOps<Dentry> {
     inode.mode = entry.type === 'symlink' ? 0o777 : entry.mode & 0o7777;
     inode.uid = entry.uid;
     inode.gid = entry.gid;
-    inode.size = entry.type === 'file' ? entry.size : entry.type === 'symlink' ? Buffer.byteLength(entry.linkname) : 0;
+    inode.size = entry.type === 'file' ? entry.size : entry.type === 'symlink' ? nameByteLength(entry.linkname) : 0;
     inode.mtime = { sec: entry.mtime, nsec: entry.mtimeNsec };
     inode.linkname = entry.type === 'symlink' ? entry.linkname : '';
     inode.devmajor = entry.devmajor;

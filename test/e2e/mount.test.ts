@@ -6,7 +6,7 @@ import { spawn } from 'node:child_process';
 import { startRegistry, type RunningRegistry } from '../support/registry.js';
 import { startFaultProxy, type FaultProxy } from '../support/fault-proxy.js';
 import { OciLayoutWriter, skopeoPush, umociUnpack } from '../support/oci-layout.js';
-import { busyboxImage, edgeCaseImage, estargzEntries } from '../support/fixtures.js';
+import { busyboxImage, edgeCaseImage, estargzEntries, nonUtf8Layers } from '../support/fixtures.js';
 import { buildEstargz } from '../support/estargz-writer.js';
 import { TOC_DIGEST_ANNOTATION } from '../../src/index/estargz.js';
 import { debianImageLayout, DEBIAN_TAG } from '../support/debian-image.js';
@@ -32,6 +32,7 @@ describe('krgo mount: a lazy FUSE mount equal to umoci unpack', () => {
     await layout.addImage('edge', edgeCaseImage());
     await layout.addImage('edge-mixed', edgeCaseImage(['gzip', 'none', 'zstd']));
     await layout.addImage('busybox', busyboxImage());
+    await layout.addImage('names', { layers: nonUtf8Layers().map((tar) => ({ tar })) });
     const stargz = buildEstargz(estargzEntries(), 64 * 1024);
     await layout.addImage('estargz', { layers: [{ tar: stargz.tar, blob: stargz.blob, annotations: { [TOC_DIGEST_ANNOTATION]: stargz.tocDigest } }] });
     await layout.finish();
@@ -39,6 +40,7 @@ describe('krgo mount: a lazy FUSE mount equal to umoci unpack', () => {
     await skopeoPush(dir, 'edge', `${registry.host}/edge:v2s2`, 'v2s2');
     await skopeoPush(dir, 'edge-mixed', `${registry.host}/edge:mixed`, 'oci');
     await skopeoPush(dir, 'busybox', `${registry.host}/busybox:latest`, 'v2s2');
+    await skopeoPush(dir, 'names', `${registry.host}/names:v1`, 'oci');
     await skopeoPush(dir, 'estargz', `${registry.host}/estargz:latest`, 'oci');
     await skopeoPush(await debianImageLayout(), DEBIAN_TAG, `${registry.host}/library/debian:bookworm`, 'v2s2');
     proxy = await startFaultProxy(registry.host);
@@ -61,6 +63,7 @@ describe('krgo mount: a lazy FUSE mount equal to umoci unpack', () => {
   for (const [name, image, oracleImage] of [
     ['edge cases, Docker v2s2 gzip', 'edge:v2s2', 'edge:v2s2'],
     ['edge cases, gzip + uncompressed + zstd layers', 'edge:mixed', 'edge:v2s2'],
+    ['file names that are not UTF-8, kept as bytes', 'names:v1', 'names:v1'],
   ] as const) {
     it(name, async () => {
       const mp = await mountAt(`${registry.host}/${image}`, image.replace(':', '-'));

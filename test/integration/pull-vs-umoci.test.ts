@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { readFile, stat } from 'node:fs/promises';
 import { startRegistry, type RunningRegistry } from '../support/registry.js';
 import { OciLayoutWriter, skopeoPush, umociUnpack } from '../support/oci-layout.js';
-import { busyboxImage, edgeCaseImage } from '../support/fixtures.js';
+import { busyboxImage, edgeCaseImage, nonUtf8Layers } from '../support/fixtures.js';
 import { diffTrees, snapshotTree, type NodeRecord } from '../support/tree-snapshot.js';
 import { krgo } from '../support/krgo-cli.js';
 import { tempDir } from '../support/temp.js';
@@ -65,6 +65,7 @@ describe('krgo pull equals umoci unpack', () => {
     await layout.addImage('edge', edgeCaseImage());
     await layout.addImage('edge-mixed', edgeCaseImage(['gzip', 'none', 'zstd']));
     await layout.addImage('busybox', busyboxImage());
+    await layout.addImage('names', { layers: nonUtf8Layers().map((tar) => ({ tar })) });
     await layout.addIndex('multi', [
       { ...busyboxImage(), architecture: 'amd64' },
       { layers: [{ tar: edgeCaseImage().layers[0]!.tar }], architecture: 'arm64', variant: 'v8' },
@@ -75,6 +76,7 @@ describe('krgo pull equals umoci unpack', () => {
     await skopeoPush(dir, 'edge', `${registry.host}/edge/oci:v1`, 'oci');
     await skopeoPush(dir, 'edge-mixed', `${registry.host}/edge/mixed:v1`, 'oci');
     await skopeoPush(dir, 'busybox', `${registry.host}/busybox:latest`, 'v2s2');
+    await skopeoPush(dir, 'names', `${registry.host}/names:v1`, 'oci');
     await skopeoPush(dir, 'multi', `${registry.host}/multi:latest`, 'index');
   });
 
@@ -90,6 +92,7 @@ describe('krgo pull equals umoci unpack', () => {
     ['OCI manifest, gzip layers', 'edge/oci:v1', undefined],
     ['OCI manifest, gzip + uncompressed + zstd layers', 'edge/mixed:v1', undefined, 'edge/oci:v1'],
     ['multi-platform index, arm64/v8 chosen with --platform', 'multi:latest', 'linux/arm64/v8'],
+    ['file names that are not UTF-8, kept as bytes', 'names:v1', undefined],
   ];
   for (const [name, image, platform, oracleImage] of cases) {
     it(name, async () => {
@@ -103,6 +106,19 @@ describe('krgo pull equals umoci unpack', () => {
       const diffs = diffTrees(await snapshotTree(oracle), ours);
       assert.deepEqual(diffs, []);
       if (image.startsWith('edge/')) assertEdgeCaseFacts(ours);
+      if (image.startsWith('names')) {
+        assert.deepEqual([...ours.keys()].filter((p) => p.startsWith('/names/caf')).sort(), ['/names/caf\u00e9', '/names/caf\udce9', '/names/caf\ufffd'], 'three names, none lost or merged; the whited-out one gone');
+        assert.equal(ours.get('/names/link-to-latin1')?.link, 'caf\udce9', 'a link target keeps its bytes');
+        assert.equal(ours.get('/names/hard-\udce9')?.hardlinks, '/names/caf\udce9');
+        assert.ok(ours.has('/names/dir-\udcff/added-\udcc0'));
+        // pull -g too: git keeps the bytes, the metadata record walks them exactly.
+        const gitRootfs = join(work.path, 'names-git');
+        const withGit = await krgo(['pull', '-q', '-g', `${registry.host}/${image}`, '-r', gitRootfs, '--cache-dir', join(work.path, 'cache')]);
+        assert.equal(withGit.code, 0, withGit.stderr);
+        assert.deepEqual(diffTrees(ours, await snapshotTree(gitRootfs)), []);
+        const status = await run('git', ['--git-dir', join(work.path, '.names-git.krgo', 'git'), '--work-tree', gitRootfs, 'status', '--porcelain']);
+        assert.equal(status.stdout, '', 'git sees the tree it committed');
+      }
     });
   }
 

@@ -122,6 +122,28 @@ export function edgeCaseImage(compressions: FixtureImage['layers'][number]['comp
   return { layers: edgeCaseLayers().map((tar, i) => ({ tar, compression: compressions[i] ?? 'gzip' })) };
 }
 
+/**
+ * File names that are not UTF-8, as bytes (lone surrogates U+DC80..U+DCFF stand for single
+ * bytes, src/tar/name-bytes.ts): `caf\xe9` and `caf\xe8` (Latin-1), next to `caf\xef\xbf\xbd`
+ * (valid UTF-8 of U+FFFD, what a lossy decoder would turn both into) and `café` in UTF-8.
+ */
+export function nonUtf8Layers(): Buffer[] {
+  const base: WriteEntry[] = [
+    dir('names'),
+    file('names/caf\udce9', 'latin-1 e acute'),
+    file('names/caf\udce8', 'latin-1 e grave'),
+    file('names/caf\ufffd', 'U+FFFD, valid UTF-8'),
+    file('names/caf\u00e9', 'UTF-8 e acute'),
+    dir('names/dir-\udcff'),
+    file('names/dir-\udcff/inner-\udc80', 'in a directory whose name is not UTF-8'),
+    link('names/link-to-latin1', 'caf\udce9'),
+    link('names/link-\udcfe', '/names/dir-\udcff'),
+    hard('names/hard-\udce9', 'names/caf\udce9'),
+  ];
+  const second: WriteEntry[] = [file('names/.wh.caf\udce8', ''), file('names/dir-\udcff/added-\udcc0', 'layer 2')];
+  return [buildTar(base), buildTar(second)];
+}
+
 /** A small real image: busybox with its applet links, for running a shell in the result. */
 export function busyboxImage(): FixtureImage {
   const entries: WriteEntry[] = [dir('bin'), file('bin/busybox', busyboxBinary(), { mode: 0o755 })];

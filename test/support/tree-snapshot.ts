@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { lstat, readdir, readFile, readlink } from 'node:fs/promises';
 import { run } from './run.js';
+import { decodeName, fsPath } from '../../src/tar/name-bytes.js';
 
 export interface NodeRecord {
   type: string;
@@ -28,12 +29,25 @@ function typeOf(st: import('node:fs').BigIntStats): string {
   return 'socket';
 }
 
+function unescapeOctal(text: string): Buffer {
+  const bytes: number[] = [];
+  const raw = Buffer.from(text, 'utf8');
+  for (let i = 0; i < raw.length; i++) {
+    if (raw[i] === 0x5c && i + 3 < raw.length + 0 && /^[0-7]{3}$/.test(raw.toString('latin1', i + 1, i + 4))) {
+      bytes.push(parseInt(raw.toString('latin1', i + 1, i + 4), 8));
+      i += 3;
+    } else bytes.push(raw[i]!);
+  }
+  return Buffer.from(bytes);
+}
+
 async function userXattrs(root: string): Promise<Map<string, string>> {
   const out = new Map<string, string>();
   const res = await run('getfattr', ['-R', '-h', '-d', '-m', '^user\\.', '-e', 'hex', '--absolute-names', root]);
   let current: string | undefined;
   for (const line of res.stdout.split('\n')) {
-    if (line.startsWith('# file: ')) current = line.slice(8).slice(root.length) || '/';
+    // getfattr writes bytes outside printable ASCII as \ooo escapes: back to bytes, then to a name.
+    if (line.startsWith('# file: ')) current = decodeName(unescapeOctal(line.slice(8))).slice(root.length) || '/';
     else if (current && line.includes('=')) out.set(current, `${out.get(current) ?? ''}${line};`);
   }
   return out;
@@ -48,16 +62,18 @@ export async function snapshotTree(root: string, options: { dirMtimes?: boolean 
   const records = new Map<string, NodeRecord>();
   const inodes = new Map<string, string[]>();
   const walk = async (rel: string): Promise<void> => {
-    for (const name of (await readdir(root + rel)).sort()) {
+    // Names as bytes, kept exactly (src/tar/name-bytes.ts): `caf\xe9` and `caf\xe8` stay apart.
+    for (const name of (await readdir(fsPath(root + rel), { encoding: 'buffer' })).map(decodeName).sort()) {
       const path = `${rel}/${name}`;
-      const st = await lstat(root + path, { bigint: true });
+      const host = fsPath(root + path);
+      const st = await lstat(host, { bigint: true });
       const type = typeOf(st);
       const record: NodeRecord = { type, mode: (st.mode & 0o7777n).toString(8), uid: Number(st.uid), gid: Number(st.gid) };
       if (type === 'file') {
         record.size = Number(st.size);
-        record.sha256 = createHash('sha256').update(await readFile(root + path)).digest('hex');
+        record.sha256 = createHash('sha256').update(await readFile(host)).digest('hex');
       }
-      if (type === 'symlink') record.link = await readlink(root + path);
+      if (type === 'symlink') record.link = decodeName(await readlink(host, { encoding: 'buffer' }));
       if (type === 'char' || type === 'block') record.rdev = `${st.rdev >> 8n & 0xfffn}:${(st.rdev & 0xffn) | ((st.rdev >> 12n) & 0xfff00n)}`;
       if (type !== 'dir' || options.dirMtimes) record.mtime = st.mtimeNs.toString();
       if (type !== 'dir' && st.nlink > 1n) {
