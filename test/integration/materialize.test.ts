@@ -1,7 +1,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { startRegistry, type RunningRegistry } from '../support/registry.js';
 import { OciLayoutWriter, skopeoPush, umociUnpack } from '../support/oci-layout.js';
 import { edgeCaseImage, estargzEntries } from '../support/fixtures.js';
@@ -58,5 +58,26 @@ describe('krgo materialize: the full rootfs from the indexes and the span cache'
     const res = await krgo(['materialize', `${registry.host}/library/debian:bookworm`, '-r', join(work.path, 'debian-again'), '--cache-dir', cache]);
     assert.equal(res.code, 0, res.stderr);
     assert.match(res.stdout, /, 0 B fetched,/);
+  });
+
+  it('a damaged windows file beside a locally built index: the index is rebuilt, materialize succeeds and equals umoci', async () => {
+    const cache = join(work.path, 'cache-damaged-windows');
+    const first = await krgo(['index', `${registry.host}/edge:gzip`, '--cache-dir', cache]);
+    assert.equal(first.code, 0, first.stderr);
+    const windows = (await readdir(join(cache, 'index', 'sha256'))).filter((n) => n.endsWith('.windows'));
+    assert.ok(windows.length > 0);
+    for (const name of windows) {
+      const path = join(cache, 'index', 'sha256', name);
+      const bytes = await readFile(path);
+      bytes.writeUInt8(bytes.readUInt8(0) ^ 0xff, 0);
+      await writeFile(path, bytes);
+    }
+    const rootfs = join(work.path, 'damaged-windows');
+    const res = await krgo(['materialize', `${registry.host}/edge:gzip`, '-r', rootfs, '--cache-dir', cache]);
+    assert.equal(res.code, 0, res.stderr);
+    assert.match(res.stderr, /seek windows of layer index .* are damaged; rebuilding it/);
+    assert.doesNotMatch(res.stderr, /\n\s+at |ENOTEMPTY/);
+    const oracle = await umociUnpack(`${registry.host}/edge:gzip`, join(work.path, 'oracle-damaged-windows'));
+    assert.deepEqual(diffTrees(await snapshotTree(oracle), await snapshotTree(rootfs)), []);
   });
 });

@@ -11,7 +11,7 @@ import { krgo } from '../support/krgo-cli.js';
 import { tempDir } from '../support/temp.js';
 import { run, runOk } from '../support/run.js';
 import { isMounted } from '../../src/mount/mount-table.js';
-import { readStatus, statusPath, writeStatus } from '../../src/mount/mount-status.js';
+import { mountLogPath, readStatus, statusPath, writeStatus } from '../../src/mount/mount-status.js';
 
 /** `krgo umount` and `krgo mount` touch only what krgo mounted, and never the programs using it. */
 describe('mount safety: krgo acts only on its own mounts and processes', () => {
@@ -144,6 +144,35 @@ describe('mount safety: krgo acts only on its own mounts and processes', () => {
     assert.equal(await readFile(join(mp, 'etc/motd'), 'utf8'), 'hello from krgo\n');
     const status = await readStatus(cache(), mp);
     assert.equal(status?.prefetch?.missing, 2);
+    await unmount(mp, cache());
+  });
+
+  it('records and logs of mounts that died are removed by the next mount', async () => {
+    const dead = join(work.path, 'dead-mountpoint');
+    await mkdir(dead, { recursive: true });
+    const reaped = spawn('true');
+    await new Promise((r) => reaped.once('exit', r));
+    await writeStatus(cache(), {
+      pid: reaped.pid!,
+      reference: image,
+      manifestDigest: 'sha256:' + '0'.repeat(64),
+      mountpoint: dead,
+      startedAt: new Date().toISOString(),
+      requests: 0,
+      layers: [],
+    });
+    await writeFile(mountLogPath(cache(), dead), 'log of a mount killed long ago\n');
+    const mp = join(work.path, 'sweeper');
+    await mountDaemon(image, mp, cache());
+    cleanups.push(() => unmount(mp, cache()));
+    let gone = false;
+    for (let i = 0; i < 50 && !gone; i++) {
+      gone = !(await readFile(statusPath(cache(), dead)).then(() => true, () => false));
+      if (!gone) await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.ok(gone, 'the dead mount\'s status file is gone');
+    await assert.rejects(readFile(mountLogPath(cache(), dead)), 'and its log');
+    assert.ok(await readStatus(cache(), mp), 'the live mount\'s own record stays');
     await unmount(mp, cache());
   });
 });
