@@ -59,7 +59,7 @@ interface Span {
 const WINDOW_BYTES = 32 * 1024;
 /** The most one gzip span may inflate to (seek points sit about 1 MiB apart; only a crafted stream has more between them). */
 export const MAX_SPAN_OUTPUT = 64 * 1024 * 1024;
-/** zstd layers have no seek points: read whole, up to this. */
+/** zstd layers have no seek points: decoded whole (once, into slices on disk), up to this. */
 const MAX_WHOLE_LAYER_OUTPUT = 1024 * 1024 * 1024;
 
 /** The last `n` bytes of `a` followed by `b`. */
@@ -87,6 +87,8 @@ const TAR_SPAN = 1024 * 1024;
 export class LayerReader {
   private readonly spans: Span[];
   private memberStarts: number[] | undefined;
+  /** A zstd layer being decoded whole (shared by every load meanwhile; dropped once its slices are stored). */
+  private wholeZstd: Promise<Buffer> | undefined;
   /** End of the previous read: a read starting there is sequential and earns a read-ahead. */
   private lastEnd = -1;
 
@@ -195,7 +197,7 @@ export class LayerReader {
   private load(first: number, last: number): Promise<Buffer[]> {
     for (let i = first; i <= last; i++) {
       const span = this.spans[i]!;
-      const limit = this.index.format === 'zstd' ? MAX_WHOLE_LAYER_OUTPUT : MAX_SPAN_OUTPUT;
+      const limit = MAX_SPAN_OUTPUT;
       // A crafted layer (a gzip bomb: one deflate block that inflates to gigabytes) is refused
       // before anything is fetched or inflated: the read fails, the mount stays up.
       if (span.outEnd - span.out > limit) {
@@ -234,6 +236,15 @@ export class LayerReader {
     const work = async () => {
       const fromDisk = disk ? await Promise.all(missing.map((i) => disk.get(this.index.layerDigest, i, this.spanBinding(i)))) : [];
       const runs: number[][] = [];
+      if (this.index.format === 'zstd') {
+        const absent = missing.filter((_i, k) => !fromDisk[k]);
+        missing.forEach((_i, k) => fromDisk[k] && slots[k]!.resolve(fromDisk[k]!));
+        if (absent.length === 0) return;
+        const whole = await (this.wholeZstd ??= this.decodeWholeZstd());
+        // Copies: a slice must not keep the whole decoded layer alive in the memory cache.
+        for (const i of absent) slotOf.get(i)!.resolve(Buffer.from(whole.subarray(this.spans[i]!.out, this.spans[i]!.outEnd)));
+        return;
+      }
       missing.forEach((i, k) => {
         const kept = fromDisk[k];
         if (kept) return slots[k]!.resolve(kept);
@@ -254,6 +265,35 @@ export class LayerReader {
     };
     work().catch((err: unknown) => slots.forEach((slot) => slot.reject(err)));
     return slots.map((slot) => slot.promise);
+  }
+
+  /**
+   * A zstd layer, fetched and decoded once, whole; every slice goes to the disk cache, so later
+   * reads (this mount's or another's) are served from disk instead of decoding it again.
+   */
+  private async decodeWholeZstd(): Promise<Buffer> {
+    if (this.index.uncompressedSize > MAX_WHOLE_LAYER_OUTPUT) {
+      throw new KrgoError('TOO_LARGE', `zstd layer ${this.index.layerDigest.slice(0, 19)} decodes to ${this.index.uncompressedSize} bytes, more than the ${MAX_WHOLE_LAYER_OUTPUT} a zstd layer may (it has no seek points)`);
+    }
+    let whole: Buffer;
+    try {
+      whole = this.decode(await this.source.read(this.index.layerDigest, 0, this.index.compressedSize));
+      if (whole.length !== this.index.uncompressedSize) {
+        throw new KrgoError('BAD_TAR', `layer ${this.index.layerDigest}: decoded to ${whole.length} bytes, expected ${this.index.uncompressedSize}`);
+      }
+    } catch (err) {
+      this.wholeZstd = undefined;
+      throw err;
+    }
+    // The slices go to disk after the readers have theirs; the decoded layer is shared until then.
+    void (async () => {
+      const disk = this.cache.disk;
+      for (let i = 0; disk && i < this.spans.length; i++) {
+        const span = this.spans[i]!;
+        await disk.put(this.index.layerDigest, i, this.spanBinding(i), whole.subarray(span.out, span.outEnd)).catch(this.onBackgroundError);
+      }
+    })().finally(() => (this.wholeZstd = undefined));
+    return whole;
   }
 
   /**
@@ -404,7 +444,12 @@ export class LayerReader {
 function spansOf(index: LayerIndex): Span[] {
   const size = index.uncompressedSize;
   if (index.format === 'estargz') return [];
-  if (index.format === 'zstd') return [{ out: 0, outEnd: size, in: 0, inEnd: index.compressedSize }];
+  if (index.format === 'zstd') {
+    // No seek points: the blob is decoded once, whole, and kept as slices like a plain tar's.
+    const spans: Span[] = [];
+    for (let out = 0; out < Math.max(size, 1); out += TAR_SPAN) spans.push({ out, outEnd: Math.min(out + TAR_SPAN, size), in: 0, inEnd: index.compressedSize });
+    return spans;
+  }
   if (index.format === 'tar') {
     const spans: Span[] = [];
     for (let out = 0; out < Math.max(size, 1); out += TAR_SPAN) spans.push({ out, outEnd: Math.min(out + TAR_SPAN, size), in: out, inEnd: Math.min(out + TAR_SPAN, size) });

@@ -12,6 +12,7 @@ import { DiskSpanStore } from '../../../src/blob/disk-span-store.js';
 import { tempDir } from '../../support/temp.js';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { runOk } from '../../support/run.js';
 
 class MemorySource implements RangeSource {
   calls: [number, number][] = [];
@@ -32,7 +33,50 @@ async function setup(format: 'gzip' | 'tar', disk?: DiskSpanStore) {
   return { tar, index, reader: new LayerReader(index, source, new SpanCache(64 * 1024 * 1024, disk)), source, blob };
 }
 
+/** A zstd blob of `tar`, made by the zstd tool (fzstd only decodes). */
+async function zstdOf(tar: Buffer): Promise<Buffer> {
+  const tmp = await tempDir('zstd');
+  try {
+    await writeFile(join(tmp.path, 'l.tar'), tar);
+    await runOk('zstd', ['-q', '-3', join(tmp.path, 'l.tar'), '-o', join(tmp.path, 'l.tar.zst')]);
+    return await readFile(join(tmp.path, 'l.tar.zst'));
+  } finally {
+    await tmp.remove();
+  }
+}
+
 describe('lazy layer reader', () => {
+  it('zstd: decoded once into slices; reads larger than the memory cache never fetch or decode again', async () => {
+    const files = Array.from({ length: 12 }, (_, i) => ({ path: `f${i}`, type: 'file' as const, content: Buffer.concat([busyboxBinary().subarray(i * 1000, i * 1000 + 400_000), Buffer.from(`file ${i}`)]) }));
+    const tar = buildTar(files);
+    const blob = await zstdOf(tar);
+    const index = await buildLayerIndex(Readable.from([blob]), sha256Of(blob), blob.length, 256 * 1024);
+    assert.equal(index.format, 'zstd');
+    const tmp = await tempDir('zstd-spans');
+    try {
+      const disk = new DiskSpanStore(tmp.path);
+      const source = new MemorySource(blob);
+      // A memory cache far smaller than the layer (4.8 MB): before, each read fetched it again.
+      const reader = new LayerReader(index, source, new SpanCache(512 * 1024, disk));
+      for (let i = 0; i < 60; i++) {
+        const offset = Math.floor(Math.random() * tar.length);
+        const length = 1 + Math.floor(Math.random() * 300_000);
+        assert.ok((await reader.read(offset, length)).equals(tar.subarray(offset, Math.min(offset + length, tar.length))));
+      }
+      assert.equal(source.calls.length, 1, `one fetch of the blob: ${JSON.stringify(source.calls)}`);
+      // The slices are on disk: another mount of the layer reads them without fetching.
+      // (stored in the background once the readers had their slices)
+      const stored = () => readdir(join(tmp.path, index.layerDigest.slice(7))).then((names) => names.filter((n) => /^\d+$/.test(n)).length, () => 0);
+      for (let i = 0; i < 100 && (await stored()) < reader.spanCount; i++) await new Promise((r) => setTimeout(r, 50));
+      assert.equal(await stored(), reader.spanCount, 'every slice is on disk');
+      const other = new LayerReader(index, source, new SpanCache(512 * 1024, disk));
+      assert.ok((await other.read(1_000_000, 2_000_000)).equals(tar.subarray(1_000_000, 3_000_000)));
+      assert.equal(source.calls.length, 1, 'served from the disk cache');
+    } finally {
+      await tmp.remove();
+    }
+  });
+
   for (const format of ['gzip', 'tar'] as const) {
     it(`${format}: random reads equal the uncompressed tar`, async () => {
       const { tar, reader } = await setup(format);
