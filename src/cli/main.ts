@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-import { Command } from 'commander';
+import { Command, CommanderError } from 'commander';
+import { readFileSync } from 'node:fs';
 import { registerPull } from './pull-command.js';
 import { registerMount } from './mount-command.js';
 import { registerUmount } from './umount-command.js';
@@ -11,10 +12,16 @@ import { registerPush } from './push-command.js';
 import { registerCheckout } from './checkout-command.js';
 import { reportFailure } from './exit-codes.js';
 
+/** The version of the package this CLI came with (dist/src/cli/ → the package root). */
+const version = (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+
 const program = new Command()
   .name('krgo')
   .description('Docker Hub without Docker: pull images from any registry into a directory, or mount them lazily over FUSE, for LXC, systemd-nspawn, runc, chroot and friends; change them with git and push them back.')
-  .version('0.1.0');
+  .version(version, '-v, --version', 'print the version')
+  // Usage errors end with status 2 (the exit code table), not commander's 1; --help and
+  // --version still end with 0. Commander has already printed its message.
+  .exitOverride();
 
 registerPull(program);
 registerMount(program);
@@ -43,6 +50,7 @@ program.parseAsync(process.argv).then(
   },
   (err: unknown) => {
     settled = true;
+    if (err instanceof CommanderError) process.exit(err.exitCode === 0 ? 0 : 2);
     process.exit(reportFailure(err));
   },
 );

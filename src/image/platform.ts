@@ -27,6 +27,11 @@ function variantOf(p: Platform): string | undefined {
   return undefined;
 }
 
+/** Whether an image of platform `have` serves a request for `wanted` (variants normalized). */
+export function platformMatches(have: Platform, wanted: Platform): boolean {
+  return have.os === wanted.os && have.architecture === wanted.architecture && (!wanted.variant || variantOf(have) === variantOf(wanted));
+}
+
 export function selectPlatform(manifests: Descriptor[], wanted: Platform): Descriptor {
   const candidates = manifests.filter((m) => m.platform && m.platform.os === wanted.os && m.platform.architecture === wanted.architecture);
   const match = candidates.find((m) => variantOf(m.platform!) === variantOf(wanted)) ?? (wanted.variant ? undefined : candidates[0]);

@@ -50,7 +50,7 @@ export async function prepareImage(source: ImageSource, events: IndexEvents = {}
   const warn = (message: string) => events.warn?.(message);
   const client = clientFor(source, warn);
   try {
-    const resolved = await client.resolveManifest(source.platform ?? hostPlatform());
+    const resolved = await client.resolveManifest(source.platform ?? hostPlatform(), source.platform !== undefined);
     assertSupportedLayers(resolved.manifest.layers);
     const store = new IndexStore(source.cacheDir);
     const limit = limitConcurrency(3);

@@ -51,7 +51,7 @@ export async function pullImage(options: PullOptions): Promise<PullResult> {
 
   const client = clientFor(options, warn);
   try {
-    const image = await client.resolveImage(options.platform ?? hostPlatform());
+    const image = await client.resolveImage(options.platform ?? hostPlatform(), options.platform !== undefined);
     const layers = image.manifest.layers;
     assertSupportedLayers(layers);
     events.resolved?.({

@@ -3,7 +3,7 @@ import { KrgoError } from '../errors.js';
 import { checkDigest, createDigester, parseDigest, type Digest } from '../digest.js';
 import { MANIFEST_ACCEPT } from '../image/media-types.js';
 import { parseManifest, type Descriptor, type ImageConfig, type ImageIndex, type ImageManifest, type Platform } from '../image/manifest.js';
-import { selectPlatform, formatPlatform } from '../image/platform.js';
+import { selectPlatform, formatPlatform, platformMatches } from '../image/platform.js';
 import { formatReference, referenceTarget, type ImageReference } from './reference.js';
 import { headerValue, RegistryTransport, type RegistryResponse, type TransportOptions } from './transport.js';
 import { credentialsFromDockerConfig } from './credentials.js';
@@ -22,6 +22,8 @@ export interface ResolvedImage {
   /** The index the manifest was chosen from, for multi-platform images. */
   indexDigest?: Digest;
   platform?: Platform;
+  /** The platform the user asked for (--platform), checked against a single image's config. */
+  requestedPlatform?: Platform;
   config: ImageConfig;
   configBytes: Buffer;
 }
@@ -93,12 +95,12 @@ export class RegistryClient {
   }
 
   /** Resolves a reference to one image manifest (choosing a platform from an index) and its config. */
-  async resolveImage(platform: Platform): Promise<ResolvedImage> {
-    return this.withConfig(await this.resolveManifest(platform));
+  async resolveImage(platform: Platform, requested = false): Promise<ResolvedImage> {
+    return this.withConfig(await this.resolveManifest(platform, requested));
   }
 
   /** The image manifest for a platform, without its config (so callers can fetch more alongside). */
-  async resolveManifest(platform: Platform): Promise<Omit<ResolvedImage, 'config' | 'configBytes'>> {
+  async resolveManifest(platform: Platform, requested = false): Promise<Omit<ResolvedImage, 'config' | 'configBytes'>> {
     const top = await this.getManifest(referenceTarget(this.reference));
     let chosen = top;
     let indexDigest: Digest | undefined;
@@ -119,6 +121,7 @@ export class RegistryClient {
       manifestDigest: chosen.digest,
       ...(indexDigest ? { indexDigest } : {}),
       ...(chosenPlatform ? { platform: chosenPlatform } : {}),
+      ...(requested ? { requestedPlatform: platform } : {}),
     };
   }
 
@@ -130,6 +133,13 @@ export class RegistryClient {
       config = JSON.parse(configBytes.toString('utf8')) as ImageConfig;
     } catch {
       throw new KrgoError('UNSUPPORTED_MANIFEST', `image config ${manifest.config.digest} of ${formatReference(this.reference)} is not JSON`);
+    }
+    // A single-platform image is what it is: asked for another platform, say so (as docker does).
+    const wanted = resolved.requestedPlatform;
+    if (wanted && !resolved.indexDigest && typeof config.os === 'string' && typeof config.architecture === 'string') {
+      const variant = (config as { variant?: unknown }).variant;
+      const have = { os: config.os, architecture: config.architecture, ...(typeof variant === 'string' ? { variant } : {}) };
+      if (!platformMatches(have, wanted)) throw new KrgoError('NO_MATCHING_PLATFORM', `${formatReference(this.reference)} is an image for ${formatPlatform(have)} only, not ${formatPlatform(wanted)}`);
     }
     return { ...resolved, config, configBytes };
   }

@@ -1,5 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
 import { krgo } from '../support/krgo-cli.js';
 
 describe('the command line', () => {
@@ -29,5 +30,20 @@ describe('the command line', () => {
     const missing = await krgo(['commit']);
     assert.notEqual(missing.code, 0);
     assert.match(missing.stderr, /required option '-m, --message <msg>'/);
+  });
+
+  it('-v and --version print the version; usage errors of the parser exit 2, as the README says', async () => {
+    const { version } = JSON.parse(await readFile(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
+    for (const flag of ['-v', '--version']) {
+      const res = await krgo([flag]);
+      assert.equal(res.code, 0);
+      assert.equal(res.stdout, `${version}\n`);
+    }
+    for (const args of [['pull'], ['bogus'], ['pull', 'x', '--no-such-option'], ['pull', 'x', '-j', 'abc'], ['pull', 'x', '-j', '0'], ['pull', 'x', '-j', '-1'], ['mount', 'x']]) {
+      const res = await krgo(args);
+      assert.equal(res.code, 2, `${args.join(' ')}: ${res.stderr}`);
+      assert.notEqual(res.stderr, '');
+    }
+    assert.equal((await krgo(['pull', '--help'])).code, 0, '--help of a command still exits 0');
   });
 });

@@ -150,6 +150,15 @@ describe('krgo pull equals umoci unpack', () => {
     assert.equal(await readFile(join(rootfs, 'etc/motd'), 'utf8'), 'hello from krgo\n');
   });
 
+  it('refuses --platform that a single-platform image is not for (docker does too)', async () => {
+    const res = await krgo(['pull', `${registry.host}/busybox`, '-r', join(work.path, 'never-arm'), '--platform', 'linux/arm64', '--cache-dir', join(work.path, 'cache')]);
+    assert.equal(res.code, 4, res.stderr);
+    assert.match(res.stderr, /is an image for linux\/amd64 only, not linux\/arm64/);
+    await assert.rejects(stat(join(work.path, 'never-arm')));
+    const matching = await krgo(['pull', '-q', `${registry.host}/busybox`, '-r', join(work.path, 'amd64-asked'), '--platform', 'linux/amd64', '--cache-dir', join(work.path, 'cache')]);
+    assert.equal(matching.code, 0, matching.stderr);
+  });
+
   it('refuses a platform the index does not offer, naming what it offers', async () => {
     const res = await krgo(['pull', `${registry.host}/multi`, '-r', join(work.path, 'never'), '--platform', 'linux/s390x', '--cache-dir', join(work.path, 'cache')]);
     assert.equal(res.code, 4);
