@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { registerPull } from './pull-command.js';
 import { registerMount } from './mount-command.js';
 import { registerUmount } from './umount-command.js';
+import { registerMounts } from './mounts-command.js';
 import { registerStatus } from './status-command.js';
 import { registerIndex } from './index-command.js';
 import { registerMaterialize } from './materialize-command.js';
@@ -26,6 +27,7 @@ const program = new Command()
 registerPull(program);
 registerMount(program);
 registerUmount(program);
+registerMounts(program);
 registerStatus(program);
 registerIndex(program);
 registerMaterialize(program);

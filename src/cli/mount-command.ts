@@ -92,8 +92,8 @@ export function registerMount(program: Command): void {
     program
       .command('mount')
       .description('mount an image lazily: files are fetched from the registry when first read')
-      .argument('<image>', 'image reference')
-      .argument('<mountpoint>', 'an empty directory'),
+      .argument('[image]', 'image reference (with no arguments: list the mounts, as krgo mounts)')
+      .argument('[mountpoint]', 'an empty directory'),
   )
     .option('-d, --daemon', 'return once mounted, leaving the mount to a background process')
     .option('-q, --quiet', 'print only the ready line and errors')
@@ -121,7 +121,12 @@ Examples:
   krgo mount -d --record-profile app.profile app:1.2 /mnt/app; chroot /mnt/app /app/start --selftest
   krgo umount /mnt/app; krgo index --push --profile app.profile app:1.2`,
     )
-    .action(async (image: string, mountpoint: string, flags: MountFlags) => {
+    .action(async (image: string | undefined, mountpoint: string | undefined, flags: MountFlags) => {
+      if (image === undefined) {
+        const { printMounts } = await import('./mounts-command.js');
+        return printMounts(false);
+      }
+      if (mountpoint === undefined) throw new KrgoError('USAGE', 'krgo mount needs IMAGE and MOUNTPOINT (or nothing, to list the mounts)');
       const source = imageSource(image, flags);
       // Read before anything else, so a bad file is reported here, not in a daemon's log.
       const profile = flags.profile ? await readProfile(flags.profile) : undefined;

@@ -4,6 +4,7 @@ import { KrgoError } from '../errors.js';
 import { processAlive, readStatus } from '../mount/mount-status.js';
 import { isMounted } from '../mount/mount-table.js';
 import { defaultCacheDir } from '../util/paths.js';
+import { cacheDirOfMount } from '../mount/mount-registry.js';
 import { formatBytes, formatDuration } from '../util/format.js';
 
 export function registerStatus(program: Command): void {
@@ -11,10 +12,11 @@ export function registerStatus(program: Command): void {
     .command('status')
     .description('show how much of each layer a mount has fetched: laziness made visible')
     .argument('<mountpoint>')
-    .option('--cache-dir <dir>', 'the cache dir the mount was made with')
+    .option('--cache-dir <dir>', 'the cache dir the mount was made with (found by itself for a running mount)')
     .option('--json', 'print the raw status')
     .action(async (mountpoint: string, flags: { cacheDir?: string; json?: boolean }) => {
-      const status = await readStatus(flags.cacheDir ?? defaultCacheDir(), resolve(mountpoint));
+      const cacheDir = await cacheDirOfMount(mountpoint, flags.cacheDir, defaultCacheDir());
+      const status = await readStatus(cacheDir, resolve(mountpoint));
       if (!status) throw new KrgoError('NOT_FOUND', `no krgo mount on ${resolve(mountpoint)}`);
       if (flags.json) {
         process.stdout.write(`${JSON.stringify(status, null, 2)}\n`);

@@ -4,6 +4,7 @@ import { KrgoError } from '../errors.js';
 import { isMountProcess, readStatus, removeStatus, type MountStatus } from '../mount/mount-status.js';
 import { fusermountUnmount, isKrgoMount, mountAt } from '../mount/mount-table.js';
 import { defaultCacheDir } from '../util/paths.js';
+import { cacheDirOfMount, withdrawMount } from '../mount/mount-registry.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -22,7 +23,7 @@ export function registerUmount(program: Command): void {
     .command('umount')
     .description('unmount a krgo mount (only krgo mounts); also clears a dead mount left by a killed process')
     .argument('<mountpoint>')
-    .option('--cache-dir <dir>', 'the cache dir the mount was made with')
+    .option('--cache-dir <dir>', 'the cache dir the mount was made with (found by itself for a running mount)')
     .option('-f, --force', 'detach the mount even while programs use it (lazy unmount: they then get I/O errors)')
     .addHelpText(
       'after',
@@ -33,8 +34,8 @@ krgo umount never touches a mount that is not krgo's (a tmpfs, a bind mount, ano
 system).`,
     )
     .action(async (mountpoint: string, flags: { cacheDir?: string; force?: boolean }) => {
-      const cacheDir = flags.cacheDir ?? defaultCacheDir();
       const target = resolve(mountpoint);
+      const cacheDir = await cacheDirOfMount(target, flags.cacheDir, defaultCacheDir());
       const status = await readStatus(cacheDir, target);
       const entry = mountAt(target);
       if (entry && !isKrgoMount(entry)) {
@@ -53,6 +54,7 @@ system).`,
         await waitForExit(owner, 15_000);
       }
       await removeStatus(cacheDir, target);
+      await withdrawMount(target);
       process.stdout.write(entry ? `unmounted ${target}\n` : `cleared the stale record of ${target} (it was no longer mounted)\n`);
     });
 }

@@ -10,6 +10,7 @@ import { prepareImage, storedProfile, type IndexEvents, type IndexSource } from 
 import type { ImageSource } from '../registry/image-source.js';
 import { mountLogPath, processStartTime, removeDeadMountRecords, removeStatus, writeStatus, type MountStatus } from './mount-status.js';
 import { sweepCacheGarbage } from '../util/cache-garbage.js';
+import { announceMount, withdrawMount } from './mount-registry.js';
 import { isKrgoMount, isMounted, mountAt } from './mount-table.js';
 
 export interface MountOptions extends ImageSource {
@@ -145,6 +146,7 @@ export async function mountImage(options: MountOptions): Promise<MountHandle> {
       await writeStatus(options.cacheDir, current).catch(() => undefined);
     };
     await publish();
+    await announceMount({ mountpoint, cacheDir: resolve(options.cacheDir), pid: process.pid }).catch((err: unknown) => warn(`could not announce the mount: ${(err as Error).message}`));
     // What failed runs left in the cache goes, after ready, without holding the mount up.
     void sweepCacheGarbage(options.cacheDir)
       .then(() => removeDeadMountRecords(options.cacheDir, isMounted))
@@ -171,6 +173,7 @@ export async function mountImage(options: MountOptions): Promise<MountHandle> {
               await writeFileAtomically(resolve(options.recordProfile), encodeProfile(recorder.profile())).catch((err: unknown) => warn(`could not write the access profile ${options.recordProfile}: ${(err as Error).message}`));
             }
             await removeStatus(options.cacheDir, mountpoint);
+            await withdrawMount(mountpoint);
             // The log of a `mount -d` background process is of no use once it unmounted cleanly.
             await rm(mountLogPath(options.cacheDir, mountpoint), { force: true });
             await client.close();
