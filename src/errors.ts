@@ -24,7 +24,9 @@ export type ErrorCode =
   | 'NOT_KRGO_MOUNT'
   | 'MOUNT_BUSY'
   /** Data that would take more than krgo's stated caps to use (a decompression bomb). */
-  | 'TOO_LARGE';
+  | 'TOO_LARGE'
+  /** Root (or /dev/fuse) needed and missing: refused before anything is done. */
+  | 'NEEDS_PRIVILEGE';
 
 export class KrgoError extends Error {
   readonly code: ErrorCode;

@@ -25,6 +25,7 @@ const EXIT: Record<ErrorCode, number> = {
   NOTHING_TO_COMMIT: 10,
   NOT_KRGO_MOUNT: 2,
   MOUNT_BUSY: 11,
+  NEEDS_PRIVILEGE: 12,
   INTERRUPTED: 130,
 };
 

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { formatBytes, formatDuration } from '../util/format.js';
+import { requireRoot } from '../util/privileges.js';
 import { imageSource, withImageOptions, type ImageFlags } from './image-options.js';
 
 export function registerMaterialize(program: Command): void {
@@ -17,6 +18,7 @@ export function registerMaterialize(program: Command): void {
       '\nThe result is the same tree `krgo pull` (or `krgo pull -g`) writes. Spans a mount of the same\nimage already fetched come from the cache; the rest is fetched with range requests, in parallel.',
     )
     .action(async (image: string, flags: ImageFlags & { rootfs?: string; quiet?: boolean; git?: boolean }) => {
+      requireRoot('krgo materialize');
       const { materializeImage } = await import('../materialize/materialize-image.js');
       const started = Date.now();
       const result = await materializeImage({

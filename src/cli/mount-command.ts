@@ -4,6 +4,7 @@ import { mkdir, open, readFile, rm } from 'node:fs/promises';
 import { constants as osConstants } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { KrgoError } from '../errors.js';
+import { requireFuseAccess } from '../util/privileges.js';
 import { mountLogPath, readStatus } from '../mount/mount-status.js';
 import { formatBytes, formatDuration } from '../util/format.js';
 import { imageSource, withImageOptions, type ImageFlags } from './image-options.js';
@@ -127,6 +128,7 @@ Examples:
         return printMounts(false);
       }
       if (mountpoint === undefined) throw new KrgoError('USAGE', 'krgo mount needs IMAGE and MOUNTPOINT (or nothing, to list the mounts)');
+      requireFuseAccess();
       const source = imageSource(image, flags);
       // Read before anything else, so a bad file is reported here, not in a daemon's log.
       const profile = flags.profile ? await readProfile(flags.profile) : undefined;

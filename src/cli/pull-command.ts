@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { KrgoError } from '../errors.js';
+import { requireRoot } from '../util/privileges.js';
 import { imageSource, withImageOptions, type ImageFlags } from './image-options.js';
 
 interface PullFlags extends ImageFlags {
@@ -42,6 +43,7 @@ Examples:
   krgo pull debian -g && echo hi > debian/hi && krgo commit -r debian -m hi`,
     )
     .action(async (image: string, flags: PullFlags) => {
+      requireRoot('krgo pull');
       const [{ pullImage }, { progressReporter }] = await Promise.all([import('../pull/pull-image.js'), import('./progress.js')]);
       const mode = flags.quiet ? 'quiet' : process.stdout.isTTY ? 'tty' : 'plain';
       const progress = progressReporter(process.stdout, mode);
