@@ -85,11 +85,16 @@ export class DiskSpanStore {
   }
 
   /** Drops the least recently used spans down to 80% of the bound, then counts afresh from what is there. */
-  private async evict(): Promise<void> {
+  private evict(): Promise<void> {
+    return this.trimTo(this.maxBytes * 0.8);
+  }
+
+  /** Drops the least recently used spans until at most `bytes` remain (krgo cache prune). */
+  async trimTo(bytes: number): Promise<void> {
     const files = (await this.files()).sort((a, b) => a.mtime - b.mtime);
     let total = files.reduce((a, f) => a + f.size, 0);
     for (const f of files) {
-      if (total <= this.maxBytes * 0.8) break;
+      if (total <= bytes) break;
       await rm(f.path, { force: true });
       total -= f.size;
     }

@@ -5,6 +5,7 @@ import { registerPull } from './pull-command.js';
 import { registerMount } from './mount-command.js';
 import { registerUmount } from './umount-command.js';
 import { registerMounts } from './mounts-command.js';
+import { registerCache } from './cache-command.js';
 import { registerStatus } from './status-command.js';
 import { registerIndex } from './index-command.js';
 import { registerMaterialize } from './materialize-command.js';
@@ -34,6 +35,7 @@ registerMaterialize(program);
 registerCommit(program);
 registerPush(program);
 registerCheckout(program);
+registerCache(program);
 
 // A command whose work can no longer progress (a promise nothing will settle) empties the event
 // loop and would end with status 0 as if it had succeeded. (Explicit exits, --help's included,
