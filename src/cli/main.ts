@@ -6,6 +6,7 @@ import { registerMount } from './mount-command.js';
 import { registerUmount } from './umount-command.js';
 import { registerMounts } from './mounts-command.js';
 import { registerCache } from './cache-command.js';
+import { registerCompletion } from './completion-command.js';
 import { registerStatus } from './status-command.js';
 import { registerIndex } from './index-command.js';
 import { registerMaterialize } from './materialize-command.js';
@@ -36,6 +37,7 @@ registerCommit(program);
 registerPush(program);
 registerCheckout(program);
 registerCache(program);
+registerCompletion(program);
 
 // A command whose work can no longer progress (a promise nothing will settle) empties the event
 // loop and would end with status 0 as if it had succeeded. (Explicit exits, --help's included,

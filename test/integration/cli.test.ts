@@ -2,6 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { krgo } from '../support/krgo-cli.js';
+import { run } from '../support/run.js';
 
 describe('the command line', () => {
   it('--help lists every command and exits 0', async () => {
@@ -45,5 +46,21 @@ describe('the command line', () => {
       assert.notEqual(res.stderr, '');
     }
     assert.equal((await krgo(['pull', '--help'])).code, 0, '--help of a command still exits 0');
+  });
+
+  it('krgo completion bash completes commands, subcommands and options in a real bash', async () => {
+    const script = await krgo(['completion', 'bash']);
+    assert.equal(script.code, 0, script.stderr);
+    const complete = async (words: string[]) => {
+      const res = await run('bash', ['-c', `eval "$(cat)"; COMP_WORDS=(${words.map((w) => `'${w}'`).join(' ')}); COMP_CWORD=${words.length - 1}; _krgo; printf '%s\\n' "\${COMPREPLY[@]}"`], { input: script.stdout });
+      assert.equal(res.code, 0, res.stderr);
+      return res.stdout.trim().split('\n');
+    };
+    assert.deepEqual(await complete(['krgo', 'pu']), ['pull', 'push']);
+    assert.deepEqual(await complete(['krgo', 'pull', '--pl']), ['--platform']);
+    assert.deepEqual(await complete(['krgo', 'cache', 'cl']), ['clear']);
+    const zsh = await krgo(['completion', 'zsh']);
+    assert.match(zsh.stdout, /^autoload -U \+X bashcompinit && bashcompinit\n/);
+    assert.equal((await krgo(['completion', 'fish'])).code, 2);
   });
 });
