@@ -7,6 +7,7 @@ import { registerUmount } from './umount-command.js';
 import { registerMounts } from './mounts-command.js';
 import { registerCache } from './cache-command.js';
 import { registerCompletion } from './completion-command.js';
+import { registerRun } from './run-command.js';
 import { registerStatus } from './status-command.js';
 import { registerIndex } from './index-command.js';
 import { registerMaterialize } from './materialize-command.js';
@@ -37,6 +38,7 @@ registerCommit(program);
 registerPush(program);
 registerCheckout(program);
 registerCache(program);
+registerRun(program);
 registerCompletion(program);
 
 // A command whose work can no longer progress (a promise nothing will settle) empties the event

@@ -8,7 +8,7 @@ import type { MountedFs } from '../fuse/fuse-adapter.js';
 import { AccessRecorder, encodeProfile, planProfile, type AccessProfile } from '../vfs/access-profile.js';
 import { prepareImage, storedProfile, type IndexEvents, type IndexSource } from './prepare-image.js';
 import type { ImageSource } from '../registry/image-source.js';
-import { mountLogPath, processStartTime, removeDeadMountRecords, removeStatus, writeStatus, type MountStatus } from './mount-status.js';
+import { mountLogPath, processStartTime, removeDeadMountRecords, removeStatus, writeStatus, type MountStatus, type RunConfig } from './mount-status.js';
 import { sweepCacheGarbage } from '../util/cache-garbage.js';
 import { announceMount, withdrawMount } from './mount-registry.js';
 import { isKrgoMount, isMounted, mountAt } from './mount-table.js';
@@ -112,6 +112,7 @@ export async function mountImage(options: MountOptions): Promise<MountHandle> {
       startedAt: new Date(started).toISOString(),
       ...(readyAt ? { readyAt: new Date(readyAt).toISOString(), readyMs: readyAt - started } : {}),
       requests: rangeSource.requests,
+      runConfig: (image.config.config ?? {}) as RunConfig,
       ...(prefetch ? { prefetch: { ...prefetch } } : {}),
       layers: image.manifest.layers.map((l, i) => ({
         digest: l.digest,

@@ -21,6 +21,16 @@ export interface MountStatus {
   /** The access profile replayed after ready: files it names, found here, and whether all is in. */
   prefetch?: { files: number; missing: number; done: boolean };
   layers: { digest: string; size: number; fetched: number; indexSource: 'cache' | 'registry' | 'built'; indexBytes: number }[];
+  /** How the image means to be run (its config's Env, WorkingDir, Entrypoint, Cmd, User), for krgo run. */
+  runConfig?: RunConfig;
+}
+
+export interface RunConfig {
+  Env?: string[];
+  WorkingDir?: string;
+  Entrypoint?: string[] | null;
+  Cmd?: string[] | null;
+  User?: string;
 }
 
 export function statusPath(cacheDir: string, mountpoint: string): string {

@@ -99,6 +99,15 @@ describe('krgo mount: a lazy FUSE mount equal to umoci unpack', () => {
     assert.equal(nspawn.stdout.trim(), '42', nspawn.stderr);
     const oracle = await umociUnpack(`${registry.host}/library/debian:bookworm`, join(work.path, 'oracle-debian'));
     assert.deepEqual(diffTrees(toMilliseconds(await snapshotTree(oracle)), toMilliseconds(await snapshotTree(mp))), []);
+    // A FUSE mount is nodev: a plain chroot cannot open /dev/null; krgo run sets /dev, /proc, /sys up.
+    const devNull = ['/usr/bin/perl', '-e', 'open(my $f, ">", "/dev/null") or die "no /dev/null: $!\\n"; print "ok\\n"'];
+    assert.notEqual((await run('chroot', [mp, ...devNull])).code, 0, 'plain chroot: no usable /dev/null');
+    const perl = await krgo(['run', mp, '--', ...devNull]);
+    assert.equal(perl.stdout, 'ok\n', perl.stderr);
+    const shell = await krgo(['run', mp, '-w', '/etc', '-e', 'KRGO_TEST=yes', '--', '/bin/sh', '-c', 'echo "$PATH"; pwd; echo "$KRGO_TEST"; head -c 4 /proc/self/status']);
+    assert.equal(shell.code, 0, shell.stderr);
+    assert.equal(shell.stdout, '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n/etc\nyes\nName', 'the image\'s PATH, the working directory, the extra variable, /proc');
+    assert.doesNotMatch(await readFile('/proc/self/mountinfo', 'utf8'), new RegExp(`${mp}/(dev|proc|sys)`), 'its mounts went with it');
     const write = await run('sh', ['-c', `echo x > ${mp}/etc/new-file`]);
     assert.notEqual(write.code, 0);
     assert.match(write.stderr, /Read-only file system/);
