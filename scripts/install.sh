@@ -10,6 +10,7 @@ DEBIAN_PACKAGES=(
   debootstrap       # builds the real Debian test image from Debian's packages
   zstd attr time    # zstd layers in fixtures; getfattr for the oracle comparison; GNU time for bench RSS
   fuse libfuse2     # FUSE mounts (lazy mount)
+  tinyproxy         # a real HTTP proxy on loopback for the proxy tests (HTTP_PROXY)
   archivemount      # a peer in the bench: FUSE mount of a tar.gz
   systemd-container # systemd-nspawn, a real container engine pointed at our trees
   ca-certificates git

@@ -1,4 +1,4 @@
-import { Agent, request, type Dispatcher } from 'undici';
+import { Agent, EnvHttpProxyAgent, request, type Dispatcher } from 'undici';
 import type { Readable } from 'node:stream';
 import { KrgoError } from '../errors.js';
 import { parseChallenge, type Challenge } from './challenge.js';
@@ -76,14 +76,17 @@ export class RegistryTransport {
     this.credentials = options.credentials;
     this.credentialsLooked = options.credentials !== undefined;
     this.retry = options.retry ?? DEFAULT_RETRY;
-    this.dispatcher = new Agent({
+    const agentOptions = {
       connections: 16,
       // A server that never answers is given up in seconds, not minutes (the retry loop below
       // has a deadline too); bodies are also watched for a minimum rate (transfer-rate.ts).
       headersTimeout: 15_000 * networkTimeoutScale(),
       bodyTimeout: 30_000 * networkTimeoutScale(),
       connect: { timeout: 15_000 },
-    });
+    };
+    // HTTP_PROXY / HTTPS_PROXY / NO_PROXY (either case; an empty one is unset), as curl and docker read them.
+    const proxies = proxySettings();
+    this.dispatcher = proxies ? new EnvHttpProxyAgent({ ...agentOptions, ...proxies }) : new Agent(agentOptions);
   }
 
   async close(): Promise<void> {
@@ -267,6 +270,15 @@ export class RegistryTransport {
   private realmIsTrusted(realm: URL): boolean {
     return isRealmTrusted(realm, this.origin, this.options.insecure === true);
   }
+}
+
+function proxySettings(): { httpProxy?: string; httpsProxy?: string; noProxy?: string } | undefined {
+  const read = (name: string) => process.env[name.toLowerCase()] || process.env[name] || undefined;
+  const httpProxy = read('HTTP_PROXY');
+  const httpsProxy = read('HTTPS_PROXY') ?? httpProxy;
+  if (!httpProxy && !httpsProxy) return undefined;
+  const noProxy = read('NO_PROXY');
+  return { ...(httpProxy ? { httpProxy } : {}), ...(httpsProxy ? { httpsProxy } : {}), noProxy: noProxy ?? '' };
 }
 
 function basicHeader(creds: { username: string; password: string }): string {
