@@ -31,7 +31,7 @@ function fallbackTag(digest: Digest): string {
 
 /** Referrers of a manifest: the referrers API first, then the tag fallback (Debian's registry 2.8). */
 async function referrers(client: RegistryClient, subject: Digest): Promise<Descriptor[]> {
-  const repo = client.reference.repository;
+  const repo = client.endpoint.repository;
   // Both at once: one round trip instead of two on registries without the API.
   const viaTag = client.getManifest(fallbackTag(subject)).then(
     (tagged) => (tagged.parsed.kind === 'index' ? tagged.parsed.manifests : []),

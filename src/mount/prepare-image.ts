@@ -1,7 +1,7 @@
 import { assertSupportedLayers, TOC_DIGEST_ANNOTATION } from '../image/media-types.js';
 import { hostPlatform } from '../image/platform.js';
 import type { RegistryClient, ResolvedImage } from '../registry/client.js';
-import { clientFor, type ImageSource } from '../registry/image-source.js';
+import { readClientFor, type ImageSource } from '../registry/image-source.js';
 import type { LayerIndex } from '../index/index-format.js';
 import type { Descriptor } from '../image/manifest.js';
 import { IndexStore } from '../index/index-store.js';
@@ -48,7 +48,7 @@ async function buildIndex(client: RegistryClient, layer: Descriptor, warn: (mess
  */
 export async function prepareImage(source: ImageSource, events: IndexEvents = {}): Promise<PreparedImage> {
   const warn = (message: string) => events.warn?.(message);
-  const client = clientFor(source, warn);
+  const client = await readClientFor(source, warn);
   try {
     const resolved = await client.resolveManifest(source.platform ?? hostPlatform(), source.platform !== undefined);
     assertSupportedLayers(resolved.manifest.layers);

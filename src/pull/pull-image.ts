@@ -11,7 +11,7 @@ import { hostPlatform } from '../image/platform.js';
 import { LayerApplier } from '../materialize/layer-applier.js';
 import { LayerBranchWriter, layerDiffIds } from '../git/layer-branches.js';
 import type { ResolvedImage } from '../registry/client.js';
-import { clientFor, type ImageSource } from '../registry/image-source.js';
+import { readClientFor, type ImageSource } from '../registry/image-source.js';
 import { formatReference, parseReference } from '../registry/reference.js';
 import { limitConcurrency } from '../util/concurrency.js';
 import { sweepCacheGarbage } from '../util/cache-garbage.js';
@@ -49,7 +49,7 @@ export async function pullImage(options: PullOptions): Promise<PullResult> {
   await RootfsTarget.assertFree(rootfsPath);
   await sweepCacheGarbage(options.cacheDir);
 
-  const client = clientFor(options, warn);
+  const client = await readClientFor(options, warn);
   try {
     const image = await client.resolveImage(options.platform ?? hostPlatform(), options.platform !== undefined);
     const layers = image.manifest.layers;

@@ -49,17 +49,22 @@ async function readLimited(res: RegistryResponse, limit: number, what: string): 
 export class RegistryClient {
   readonly transport: RegistryTransport;
   readonly pullScope: string;
+  /** Where requests go: the reference's own registry and repository, or a mirror's (registries.conf). */
+  readonly endpoint: { registry: string; repository: string };
 
   constructor(
     readonly reference: ImageReference,
-    options: Omit<TransportOptions, 'registry'> = {},
+    options: Omit<TransportOptions, 'registry'> & { endpoint?: { registry: string; repository: string } } = {},
   ) {
+    const { endpoint, ...transportOptions } = options;
+    this.endpoint = endpoint ?? { registry: reference.registry, repository: reference.repository };
+    const registry = this.endpoint.registry;
     this.transport = new RegistryTransport({
-      registry: reference.registry,
-      lookupCredentials: () => credentialsFromDockerConfig(reference.registry),
-      ...options,
+      registry,
+      lookupCredentials: () => credentialsFromDockerConfig(registry),
+      ...transportOptions,
     });
-    this.pullScope = `repository:${reference.repository}:pull`;
+    this.pullScope = `repository:${this.endpoint.repository}:pull`;
   }
 
   close(): Promise<void> {
@@ -67,12 +72,12 @@ export class RegistryClient {
   }
 
   private blobPath(digest: Digest): string {
-    return `/v2/${this.reference.repository}/blobs/${digest}`;
+    return `/v2/${this.endpoint.repository}/blobs/${digest}`;
   }
 
   async getManifest(target: string): Promise<FetchedManifest> {
     const res = await this.transport.request({
-      path: `/v2/${this.reference.repository}/manifests/${target}`,
+      path: `/v2/${this.endpoint.repository}/manifests/${target}`,
       scopes: [this.pullScope],
       headers: { accept: MANIFEST_ACCEPT },
     });

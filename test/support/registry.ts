@@ -41,13 +41,15 @@ async function waitForRegistry(url: string, child: ChildProcess, log: () => stri
  * Starts Debian's docker-registry (the CNCF distribution registry) on 127.0.0.1 with an
  * ephemeral port and throwaway storage. `htpasswd` turns on its Basic auth.
  */
-export async function startRegistry(options: { htpasswd?: string } = {}): Promise<RunningRegistry> {
+export async function startRegistry(options: { htpasswd?: string; pullThroughFrom?: string } = {}): Promise<RunningRegistry> {
   const dir = await mkdtemp(join(tmpdir(), 'krgo-registry-'));
   const port = await freePort();
   const auth = options.htpasswd
     ? `auth:\n  htpasswd:\n    realm: krgo-test\n    path: ${join(dir, 'htpasswd')}\n`
     : '';
   if (options.htpasswd) await writeFile(join(dir, 'htpasswd'), options.htpasswd);
+  // A pull-through cache (distribution's proxy mode) of another registry.
+  const proxy = options.pullThroughFrom ? `proxy:\n  remoteurl: http://${options.pullThroughFrom}\n` : '';
   await writeFile(
     join(dir, 'config.yml'),
     `version: 0.1
@@ -62,7 +64,7 @@ storage:
     enabled: true
 http:
   addr: 127.0.0.1:${port}
-${auth}`,
+${auth}${proxy}`,
   );
   const child = spawn('docker-registry', ['serve', join(dir, 'config.yml')], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
