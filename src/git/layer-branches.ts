@@ -1,10 +1,12 @@
-import { rm } from 'node:fs/promises';
+import { lstat, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { KrgoError } from '../errors.js';
 import { parseDigest } from '../digest.js';
 import type { Descriptor } from '../image/manifest.js';
 import type { ResolvedImage } from '../registry/client.js';
 import { formatReference } from '../registry/reference.js';
 import { GitRepo } from './git-repo.js';
+import { setTimes, splitNanoseconds } from '../materialize/special-files.js';
 import { branchName, gitDirFor, LayerRepo, STATE_VERSION, type LayerBranch } from './layer-state.js';
 import { recordTree, type TreeRecord } from './tree-record.js';
 
@@ -47,9 +49,29 @@ export class LayerBranchWriter {
 
   /** Records the image beside the branches; call before the tree moves to its final place. */
   async finish(image: ResolvedImage): Promise<void> {
+    await linkGitDir(this.repo.workTree, this.repo.gitDir);
     const state = { version: STATE_VERSION, source: formatReference(image.reference), sourceManifestDigest: image.manifestDigest, layers: this.layers } as const;
     await LayerRepo.save(this.repo, state, image.manifestBytes, image.configBytes, this.records, `image ${formatReference(image.reference)} (${image.manifestDigest})`);
   }
+}
+
+/**
+ * The 2015 habit, `cd ROOTFS && git log`: a `.git` file in the rootfs naming the repository beside
+ * it (as `git worktree` writes). git never stores a `.git` path and krgo's records skip this one,
+ * so it never enters a layer. An image with a /.git of its own keeps it (git --git-dir then).
+ */
+async function linkGitDir(workTree: string, gitDir: string): Promise<void> {
+  const path = join(workTree, '.git');
+  if (await lstat(path).catch(() => undefined)) return;
+  // The root keeps the times its layers gave it: the pointer is not a change of the image.
+  const root = await lstat(workTree, { bigint: true });
+  await writeFile(path, gitDirPointer(gitDir));
+  setTimes(workTree, splitNanoseconds(root.atimeNs), splitNanoseconds(root.mtimeNs));
+}
+
+/** The text of a `.git` file pointing at `gitDir`. */
+export function gitDirPointer(gitDir: string): string {
+  return `gitdir: ${gitDir}\n`;
 }
 
 /** The config's diff_ids, one per layer (branches record them; `commit` extends them). */

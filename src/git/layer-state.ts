@@ -96,7 +96,13 @@ export class LayerRepo {
     for (const layer of this.state.layers) {
       const commit = branches.get(layer.branch);
       if (commit !== layer.commit) {
-        throw new KrgoError('GIT_STATE', `branch ${layer.branch} ${commit ? `moved to ${commit.slice(0, 12)}` : 'is gone'} (krgo wrote ${layer.commit.slice(0, 12)}); layer branches cannot be changed with git`);
+        // Say how to put it back: a top branch's git commits can become a layer (reset --soft
+        // keeps their changes in the work tree); an older branch just goes back.
+        const undo =
+          layer === this.top && commit
+            ? `to make your git commits a layer instead, run: git -C ${this.rootfs} reset --soft ${layer.commit.slice(0, 12)} && krgo commit -r ${this.rootfs} -m MESSAGE`
+            : `to put it back, run: git -C ${this.rootfs} branch -f ${layer.branch} ${layer.commit.slice(0, 12)}`;
+        throw new KrgoError('GIT_STATE', `branch ${layer.branch} ${commit ? `moved to ${commit.slice(0, 12)}` : 'is gone'} (krgo wrote ${layer.commit.slice(0, 12)}); layer branches cannot be changed with git; ${undo}`);
       }
     }
   }

@@ -1,5 +1,6 @@
 import { lstat, readdir, readlink } from 'node:fs/promises';
-import type { BigIntStats } from 'node:fs';
+import { lstatSync, readFileSync, type BigIntStats } from 'node:fs';
+import { join } from 'node:path';
 import type { EntryType } from '../tar/tar-entry.js';
 import { nativeFs } from '../native/native-fs.js';
 import { decodeName, fsPath } from '../tar/name-bytes.js';
@@ -52,7 +53,17 @@ function xattrsOf(host: string): Record<string, string> | undefined {
   return Object.fromEntries(names.map((name) => [name, nativeFs.lgetxattr(fsPath(host), name).toString('base64')]));
 }
 
-/** Walks a rootfs without following symlinks and records every path. */
+/** Whether ROOT/.git is krgo's pointer to the layer repository (layer-branches.ts), which is no part of the image. */
+function isGitDirPointer(root: string): boolean {
+  try {
+    if (!lstatSync(join(root, '.git')).isFile()) return false;
+    return /^gitdir: .*\.krgo\/git\n$/.test(readFileSync(join(root, '.git'), 'utf8'));
+  } catch {
+    return false;
+  }
+}
+
+/** Walks a rootfs without following symlinks and records every path (krgo's /.git pointer aside). */
 export async function recordTree(root: string): Promise<TreeRecord> {
   const found: [string, PathRecord, string | undefined][] = [];
   const limit = limitConcurrency(32);
@@ -77,7 +88,8 @@ export async function recordTree(root: string): Promise<TreeRecord> {
   const visit = async (path: string): Promise<void> => {
     const { record, inode, names } = await limit(() => describe(path));
     found.push([path, record, inode]);
-    if (names) await Promise.all(names.map((name) => visit(path === '/' ? `/${name}` : `${path}/${name}`)));
+    const children = path === '/' && names && isGitDirPointer(root) ? names.filter((n) => n !== '.git') : names;
+    if (children) await Promise.all(children.map((name) => visit(path === '/' ? `/${name}` : `${path}/${name}`)));
   };
   await visit('/');
   found.sort((a, b) => comparePaths(a[0], b[0]));

@@ -51,6 +51,12 @@ async function manifestOf(host: string, repository: string, tag: string): Promis
   return (await res.json()) as Manifest;
 }
 
+/** A -g rootfs holds krgo's /.git pointer to its repository, which is no part of the image. */
+function withoutGitLink<T>(tree: Map<string, T>): Map<string, T> {
+  tree.delete('/.git');
+  return tree;
+}
+
 function git(rootfs: string, args: string[]) {
   const dir = join(rootfs, '..', `.${rootfs.split('/').pop()}.krgo`, 'git');
   return run('git', ['--git-dir', dir, ...args], { env: { ...process.env, GIT_CONFIG_GLOBAL: '/dev/null' } });
@@ -196,21 +202,26 @@ describe('krgo pull -g, commit, push: git layers round trip through a registry',
         assert.equal((await git(rootfs, ['merge-base', '--is-ancestor', names[i - 1]!, names[i]!])).code, 0, `${names[i]} is made from ${names[i - 1]}`);
       }
       assert.equal((await git(rootfs, ['status', '--porcelain'])).stdout, '', 'the work tree is clean after the pull');
-      await assert.rejects(stat(join(rootfs, '.git')), 'nothing of git in the rootfs');
+      // The 2015 habit: git works from inside the rootfs, through a .git file naming the repository
+      // beside it (no git data in the rootfs, and the file is never part of a layer).
+      assert.equal(await readFile(join(rootfs, '.git'), 'utf8'), `gitdir: ${join(work.path, `.${slug}.krgo`, 'git')}\n`);
+      const plainGit = await run('git', ['branch', '--format=%(refname:short)'], { cwd: rootfs, env: { PATH: process.env['PATH'] ?? '', HOME: work.path } });
+      assert.equal(plainGit.code, 0, plainGit.stderr);
+      assert.deepEqual(plainGit.stdout.trim().split('\n').sort(), names.slice().sort());
       // The manifest and config are in git, outside the work tree.
       const recordedManifest = JSON.parse((await git(rootfs, ['cat-file', 'blob', 'refs/krgo/state:manifest.json'])).stdout) as Manifest;
       assert.deepEqual(recordedManifest.layers.map((l) => l.digest), original.layers.map((l) => l.digest));
 
       // The work tree equals umoci's unpack of the same image.
       const oracle = await umociUnpack(source, join(work.path, `oracle-${slug}`));
-      assert.deepEqual(diffTrees(await snapshotTree(oracle), await snapshotTree(rootfs)), []);
+      assert.deepEqual(diffTrees(await snapshotTree(oracle), withoutGitLink(await snapshotTree(rootfs))), []);
 
       const nothing = await krgo(['commit', '-r', rootfs, '-m', 'nothing']);
       assert.equal(nothing.code, 10, nothing.stderr);
       assert.match(nothing.stderr, /nothing to commit/);
 
       await changeTree(rootfs, c.specific);
-      const expected = await snapshotTree(rootfs);
+      const expected = withoutGitLink(await snapshotTree(rootfs));
       const committed = await krgo(['commit', '-r', rootfs, '-m', 'krgo test changes']);
       assert.equal(committed.code, 0, committed.stderr);
       const digest = /Layer digest: (sha256:[a-f0-9]{64})/.exec(committed.stdout)?.[1];
@@ -245,7 +256,7 @@ describe('krgo pull -g, commit, push: git layers round trip through a registry',
       // same-layer whiteout but restores the times of the whiteout's own parent only (krgo keeps
       // the layer's time there, as for any directory a layer changed without describing).
       const undescribed = (d: string) => d.startsWith('/implicit') || d.startsWith('/data/wh-dir:');
-      assert.deepEqual(diffTrees(await snapshotTree(rootfs, { dirMtimes: true }), await snapshotTree(readBack, { dirMtimes: true })).filter((d) => !undescribed(d)), []);
+      assert.deepEqual(diffTrees(withoutGitLink(await snapshotTree(rootfs, { dirMtimes: true })), await snapshotTree(readBack, { dirMtimes: true })).filter((d) => !undescribed(d) && !d.startsWith('/:')), []);
       assert.equal((await lstat(join(readBack, 'krgo/empty-dir'))).isDirectory(), true);
       assert.equal((await stat(join(readBack, 'tmp'))).uid, 1234);
       assert.equal(await readFile(join(readBack, 'krgo/added.txt'), 'utf8'), 'added by the commit test\n');
@@ -258,7 +269,7 @@ describe('krgo pull -g, commit, push: git layers round trip through a registry',
     const cache = join(work.path, 'cache-checkout');
     const pulled = await krgo(['pull', `${registry.host}/edge:oci`, '-g', '-r', rootfs, '--cache-dir', cache, '-q']);
     assert.equal(pulled.code, 0, pulled.stderr);
-    const top = await snapshotTree(rootfs, { dirMtimes: true });
+    const top = withoutGitLink(await snapshotTree(rootfs, { dirMtimes: true }));
 
     // Layer 0 alone, as umoci unpacks an image of just that layer.
     const res = await krgo(['checkout', '0', '-r', rootfs]);
@@ -266,7 +277,7 @@ describe('krgo pull -g, commit, push: git layers round trip through a registry',
     assert.match(res.stdout, /^layer_0_[a-f0-9]{64} checked out \(\d+ paths restored/);
     const base = await umociUnpack(`${registry.host}/edge-base:oci`, join(work.path, 'oracle-edge-base'));
     const undescribed = (d: string) => d.startsWith('/implicit');
-    assert.deepEqual(diffTrees(await snapshotTree(base, { dirMtimes: true }), await snapshotTree(rootfs, { dirMtimes: true })).filter((d) => !undescribed(d)), []);
+    assert.deepEqual(diffTrees(await snapshotTree(base, { dirMtimes: true }), withoutGitLink(await snapshotTree(rootfs, { dirMtimes: true }))).filter((d) => !undescribed(d)), []);
 
     // Changes no branch holds stop a checkout.
     await writeFile(join(rootfs, 'stray'), 'x');
@@ -278,7 +289,7 @@ describe('krgo pull -g, commit, push: git layers round trip through a registry',
     // Back to the top layer: the tree pull -g wrote, to the nanosecond.
     const back = await krgo(['checkout', '2', '-r', rootfs]);
     assert.equal(back.code, 0, back.stderr);
-    assert.deepEqual(diffTrees(top, await snapshotTree(rootfs, { dirMtimes: true })), []);
+    assert.deepEqual(diffTrees(top, withoutGitLink(await snapshotTree(rootfs, { dirMtimes: true }))), []);
   });
 
   it('refuses to commit when an older layer branch was changed, or HEAD is not on the top layer', async () => {
@@ -296,5 +307,19 @@ describe('krgo pull -g, commit, push: git layers round trip through a registry',
     res = await krgo(['commit', '-r', rootfs, '-m', 'after a branch moved']);
     assert.equal(res.code, 9, res.stderr);
     assert.match(res.stderr, new RegExp(`branch ${older} moved`));
+    // The message says how to undo it; done, commit works again.
+    const undo = /to put it back, run: (git -C \S+ branch -f \S+ [0-9a-f]+)/.exec(res.stderr);
+    assert.ok(undo, res.stderr);
+    await runOk('sh', ['-c', undo[1]!]);
+    // A plain git commit on the top layer: krgo says how to make it a layer instead.
+    await runOk('git', ['-C', rootfs, '-c', 'user.name=u', '-c', 'user.email=u@x', 'add', 'krgo/another']);
+    await runOk('git', ['-C', rootfs, '-c', 'user.name=u', '-c', 'user.email=u@x', 'commit', '-q', '-m', 'by hand']);
+    res = await krgo(['commit', '-r', rootfs, '-m', 'after a git commit']);
+    assert.equal(res.code, 9, res.stderr);
+    const soft = /make your git commits a layer instead, run: (git -C \S+ reset --soft [0-9a-f]+) && krgo commit/.exec(res.stderr);
+    assert.ok(soft, res.stderr);
+    await runOk('sh', ['-c', soft[1]!]);
+    res = await krgo(['commit', '-r', rootfs, '-m', 'the hand-made change as a layer']);
+    assert.equal(res.code, 0, res.stderr);
   });
 });
