@@ -17,6 +17,8 @@ interface MountFlags extends ImageFlags {
   profile?: string;
   prefetch?: boolean;
   recordProfile?: string;
+  writable?: boolean;
+  upper?: string;
 }
 
 /** Set in the environment of the background process of `mount -d`, so it mounts instead of forking again. */
@@ -97,6 +99,8 @@ export function registerMount(program: Command): void {
       .argument('[mountpoint]', 'an empty directory'),
   )
     .option('-d, --daemon', 'return once mounted, leaving the mount to a background process')
+    .option('-w, --writable', 'writable: kernel overlayfs over the lazy tree; changes go to an upper directory that outlives the mount')
+    .option('--upper <dir>', 'with -w: keep the changes in DIR (default: under the cache dir, per mountpoint)')
     .option('-q, --quiet', 'print only the ready line and errors')
     .option('--prefetch-command', "right after mounting, fetch the image's command (Entrypoint or Cmd) and its libraries")
     .option('--profile <file>', 'replay this access profile (from --record-profile, or a list of paths) right after mounting, instead of the one pushed with the indexes')
@@ -116,8 +120,14 @@ running the workload, store it with \`krgo index --push --profile FILE\`, and ev
 of the image fetches all of it at once, in parallel, as soon as it is mounted (--no-prefetch
 turns that off; \`krgo status\` shows it).
 
+With -w the mount is writable: an overlayfs whose lower layer is the lazy tree and whose upper
+directory keeps every change (under the cache dir per mountpoint, or --upper DIR). Unmounting, or
+a killed mount process, loses nothing: mount the same image on the same mountpoint (or with the
+same --upper) and the changes are back. A container engine can run read-write in it.
+
 Examples:
-  krgo mount debian /mnt/debian && chroot /mnt/debian /bin/bash
+  krgo mount -d debian /mnt/debian && krgo run /mnt/debian -- /bin/bash
+  krgo mount -d -w debian /mnt/debian && systemd-nspawn -D /mnt/debian apt-get install -y vim
   krgo mount -d localhost:5000/app:1.2 /mnt/app; krgo status /mnt/app; krgo umount /mnt/app
   krgo mount -d --record-profile app.profile app:1.2 /mnt/app; chroot /mnt/app /app/start --selftest
   krgo umount /mnt/app; krgo index --push --profile app.profile app:1.2`,
@@ -129,6 +139,7 @@ Examples:
       }
       if (mountpoint === undefined) throw new KrgoError('USAGE', 'krgo mount needs IMAGE and MOUNTPOINT (or nothing, to list the mounts)');
       requireFuseAccess();
+      if (flags.upper && !flags.writable) throw new KrgoError('USAGE', '--upper goes with -w (--writable)');
       const source = imageSource(image, flags);
       // Read before anything else, so a bad file is reported here, not in a daemon's log.
       const profile = flags.profile ? await readProfile(flags.profile) : undefined;
@@ -145,6 +156,7 @@ Examples:
         ...(profile ? { profile } : {}),
         ...(flags.prefetch === false ? { prefetch: false } : {}),
         ...(flags.recordProfile ? { recordProfile: resolve(flags.recordProfile) } : {}),
+        ...(flags.writable ? { writable: flags.upper ? { upper: flags.upper } : {} } : {}),
         onLost: () => lost(),
         events: {
           warn: (message) => process.stderr.write(`warning: ${message}\n`),

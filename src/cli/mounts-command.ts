@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { announcedMounts } from '../mount/mount-registry.js';
 import { isMountProcess, readStatus } from '../mount/mount-status.js';
-import { isKrgoMount, mountEntries } from '../mount/mount-table.js';
+import { isKrgoMount, isWritableLower, mountEntries } from '../mount/mount-table.js';
 import { formatBytes } from '../util/format.js';
 
 interface ListedMount {
@@ -17,7 +17,7 @@ interface ListedMount {
 export async function listMounts(): Promise<ListedMount[]> {
   const pointers = new Map((await announcedMounts()).map((p) => [p.mountpoint, p]));
   const out: ListedMount[] = [];
-  for (const entry of mountEntries().filter(isKrgoMount)) {
+  for (const entry of mountEntries().filter((e) => isKrgoMount(e) && !isWritableLower(e))) {
     const pointer = pointers.get(entry.mountpoint);
     const status = pointer ? await readStatus(pointer.cacheDir, entry.mountpoint) : undefined;
     const up = status !== undefined && isMountProcess(status);

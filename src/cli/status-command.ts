@@ -24,6 +24,11 @@ export function registerStatus(program: Command): void {
       }
       const alive = processAlive(status.pid) && isMounted(status.mountpoint);
       const lines = [`${status.reference} on ${status.mountpoint}: ${alive ? `up (pid ${status.pid})` : 'not running'}, ready in ${formatDuration(status.readyMs ?? 0)}, ${status.requests} range requests`];
+      if (status.writable) {
+        const { upperUsage } = await import('../mount/overlay.js');
+        const usage = await upperUsage(status.writable.upper);
+        lines.push(`  writable: ${usage.entries} paths changed, ${formatBytes(usage.bytes)} written, in ${status.writable.upper}`);
+      }
       if (status.prefetch) {
         const { files, missing, done } = status.prefetch;
         lines.push(`  access profile: ${files} files${missing ? ` (${missing} not in this image)` : ''}, ${done ? 'all fetched' : 'fetching'}`);

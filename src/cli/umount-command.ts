@@ -2,7 +2,8 @@ import type { Command } from 'commander';
 import { resolve } from 'node:path';
 import { KrgoError } from '../errors.js';
 import { isMountProcess, readStatus, removeStatus, type MountStatus } from '../mount/mount-status.js';
-import { fusermountUnmount, isKrgoMount, mountAt } from '../mount/mount-table.js';
+import { fusermountUnmount, isKrgoMount, isMounted, mountAt } from '../mount/mount-table.js';
+import { unmountOverlay } from '../mount/overlay.js';
 import { defaultCacheDir } from '../util/paths.js';
 import { cacheDirOfMount, withdrawMount } from '../mount/mount-registry.js';
 
@@ -43,7 +44,7 @@ system).`,
       }
       const owner = status && isMountProcess(status) ? status : undefined;
       if (entry) {
-        const result = await fusermountUnmount(target, flags.force === true);
+        const result = entry.fstype === 'overlay' ? await unmountOverlay(target, flags.force === true) : await fusermountUnmount(target, flags.force === true);
         if (result === 'busy') {
           throw new KrgoError('MOUNT_BUSY', `${target} is in use (a program has a file open or its working directory in it); stop what uses it, or run krgo umount --force ${mountpoint} to detach it anyway`);
         }
@@ -53,6 +54,8 @@ system).`,
         process.kill(owner.pid, 'SIGTERM');
         await waitForExit(owner, 15_000);
       }
+      // A writable mount whose process died: its lower tree (a dead FUSE mount) goes too.
+      if (status?.writable && !owner && isMounted(status.writable.lower)) await fusermountUnmount(status.writable.lower, true).catch(() => undefined);
       await removeStatus(cacheDir, target);
       await withdrawMount(target);
       process.stdout.write(entry ? `unmounted ${target}\n` : `cleared the stale record of ${target} (it was no longer mounted)\n`);

@@ -11,7 +11,8 @@ import type { ImageSource } from '../registry/image-source.js';
 import { mountLogPath, processStartTime, removeDeadMountRecords, removeStatus, writeStatus, type MountStatus, type RunConfig } from './mount-status.js';
 import { sweepCacheGarbage } from '../util/cache-garbage.js';
 import { announceMount, withdrawMount } from './mount-registry.js';
-import { isKrgoMount, isMounted, mountAt } from './mount-table.js';
+import { fusermountUnmount, isKrgoMount, isMounted, mountAt } from './mount-table.js';
+import { mountOverlay, overlayDirs, unmountOverlay, type OverlayDirs } from './overlay.js';
 
 export interface MountOptions extends ImageSource {
   mountpoint: string;
@@ -27,6 +28,8 @@ export interface MountOptions extends ImageSource {
   prefetch?: boolean;
   /** Write what this mount read (an access profile) to this file when it stops. */
   recordProfile?: string;
+  /** Writable: an overlayfs over the lazy tree, with this upper directory (else one kept under the cache). */
+  writable?: { upper?: string };
   /** Called when the mount disappears from under us (umount, fusermount -u by someone else). */
   onLost?: () => void;
   events?: IndexEvents;
@@ -75,7 +78,15 @@ export async function mountImage(options: MountOptions): Promise<MountHandle> {
   });
   const { client, image } = prepared;
   let mounted: MountedFs | undefined;
+  let overlay: OverlayDirs | undefined;
+  let overlayUp = false;
   try {
+    if (options.writable) {
+      overlay = await overlayDirs(options.cacheDir, mountpoint, options.writable.upper, image.manifestDigest);
+      // A lower tree left by a killed mount process (its FUSE mount dead) is ours to clear.
+      if (isMounted(overlay.lower)) await fusermountUnmount(overlay.lower, true);
+    }
+    const fuseMountpoint = overlay ? overlay.lower : mountpoint;
     const [{ openLazyImage }, { mountTree }, { LibraryPrefetcher }] = await serving;
     const { tree, reader: imageReader, source: rangeSource } = await openLazyImage(prepared, { ...options, warn });
     const libraries = new LibraryPrefetcher(tree, imageReader);
@@ -113,6 +124,7 @@ export async function mountImage(options: MountOptions): Promise<MountHandle> {
       ...(readyAt ? { readyAt: new Date(readyAt).toISOString(), readyMs: readyAt - started } : {}),
       requests: rangeSource.requests,
       runConfig: (image.config.config ?? {}) as RunConfig,
+      ...(overlay ? { writable: { upper: overlay.upper, lower: overlay.lower } } : {}),
       ...(prefetch ? { prefetch: { ...prefetch } } : {}),
       layers: image.manifest.layers.map((l, i) => ({
         digest: l.digest,
@@ -123,7 +135,7 @@ export async function mountImage(options: MountOptions): Promise<MountHandle> {
       })),
     });
     let readyAt: number | undefined;
-    const fuse = await mountTree(mountpoint, tree, {
+    const fuse = await mountTree(fuseMountpoint, tree, {
       fsname: `krgo:${formatReference(image.reference)}`,
       log: warn,
       firstRead: (inode) => {
@@ -136,6 +148,10 @@ export async function mountImage(options: MountOptions): Promise<MountHandle> {
       },
     });
     mounted = fuse;
+    if (overlay) {
+      await mountOverlay(mountpoint, overlay, formatReference(image.reference));
+      overlayUp = true;
+    }
     readyAt = Date.now();
     if (options.prefetchCommand) libraries.command(image.config.config as Parameters<typeof libraries.command>[0]);
     let lastWritten = '';
@@ -167,6 +183,8 @@ export async function mountImage(options: MountOptions): Promise<MountHandle> {
         (stopping ??= (async () => {
           clearInterval(timer);
           try {
+            // The overlay first (lazily if a program still holds it: this process is ending), then its lower tree.
+            if (overlayUp && isMounted(mountpoint) && (await unmountOverlay(mountpoint)) === 'busy') await unmountOverlay(mountpoint, true);
             await fuse.unmount();
           } finally {
             // Written even when the unmount failed (the mount was taken away from outside).
@@ -183,6 +201,7 @@ export async function mountImage(options: MountOptions): Promise<MountHandle> {
     };
   } catch (err) {
     // Nothing of a failed mount stays behind: the FUSE mount, if it came up, goes with it.
+    if (overlayUp) await unmountOverlay(mountpoint, true).catch(() => undefined);
     await mounted?.unmount().catch(() => undefined);
     await client.close();
     throw err;

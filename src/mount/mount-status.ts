@@ -21,6 +21,8 @@ export interface MountStatus {
   /** The access profile replayed after ready: files it names, found here, and whether all is in. */
   prefetch?: { files: number; missing: number; done: boolean };
   layers: { digest: string; size: number; fetched: number; indexSource: 'cache' | 'registry' | 'built'; indexBytes: number }[];
+  /** A writable mount: its overlay's upper directory (the change) and lower (the lazy tree). */
+  writable?: { upper: string; lower: string };
   /** How the image means to be run (its config's Env, WorkingDir, Entrypoint, Cmd, User), for krgo run. */
   runConfig?: RunConfig;
 }

@@ -37,8 +37,14 @@ export function isMounted(mountpoint: string): boolean {
   return mountAt(mountpoint) !== undefined;
 }
 
+/** krgo's FUSE mounts, and the overlays of its writable mounts (named `krgo:<image>`). */
 export function isKrgoMount(entry: MountEntry | undefined): boolean {
-  return entry?.fstype === KRGO_FSTYPE;
+  return entry?.fstype === KRGO_FSTYPE || (entry?.fstype === 'overlay' && entry.source.startsWith('krgo:'));
+}
+
+/** The lower FUSE tree of a writable mount (under the cache's writable/ directory): not a mount of its own to a user. */
+export function isWritableLower(entry: MountEntry): boolean {
+  return entry.fstype === KRGO_FSTYPE && /\/writable\/[0-9a-f]{16}\/lower$/.test(entry.mountpoint);
 }
 
 export type UnmountResult = 'unmounted' | 'busy';
