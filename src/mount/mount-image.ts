@@ -163,7 +163,8 @@ export async function mountImage(options: MountOptions): Promise<MountHandle> {
       await writeStatus(options.cacheDir, current).catch(() => undefined);
     };
     await publish();
-    await announceMount({ mountpoint, cacheDir: resolve(options.cacheDir), pid: process.pid }).catch((err: unknown) => warn(`could not announce the mount: ${(err as Error).message}`));
+    // Announced without holding the ready line up (krgo mounts/status find it a moment later).
+    void announceMount({ mountpoint, cacheDir: resolve(options.cacheDir), pid: process.pid }).catch((err: unknown) => warn(`could not announce the mount: ${(err as Error).message}`));
     // What failed runs left in the cache goes, after ready, without holding the mount up.
     void sweepCacheGarbage(options.cacheDir)
       .then(() => removeDeadMountRecords(options.cacheDir, isMounted))

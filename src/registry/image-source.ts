@@ -33,7 +33,7 @@ export function clientFor(source: ImageSource, warn: (message: string) => void):
  */
 export async function readClientFor(source: ImageSource, warn: (message: string) => void): Promise<RegistryClient> {
   const reference = parseReference(source.image);
-  for (const mirror of mirrorsFor(reference)) {
+  for (const mirror of await mirrorsFor(reference)) {
     const endpoint = { registry: mirror.registry, repository: mirror.repository };
     const insecure = mirror.insecure || source.insecure === true;
     const probe = new RegistryClient(reference, { endpoint, ...(insecure ? { insecure: true } : {}), retry: { attempts: 1, baseDelayMs: 0, maxDelayMs: 0 } });

@@ -1,5 +1,4 @@
 import { readFileSync } from 'node:fs';
-import { parse } from 'smol-toml';
 import { KrgoError } from '../errors.js';
 import type { ImageReference } from './reference.js';
 
@@ -20,15 +19,18 @@ export function registriesConfPath(): string {
   return process.env['CONTAINERS_REGISTRIES_CONF'] || '/etc/containers/registries.conf';
 }
 
-function readEntries(path: string): RegistryEntry[] {
+async function readEntries(path: string): Promise<RegistryEntry[]> {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
   } catch {
     return [];
   }
+  // Most machines have no registries.conf, or one with no [[registry]] table: no parser loaded then.
+  if (!/^\s*\[\[registry\]\]/m.test(text)) return [];
   let doc: Record<string, unknown>;
   try {
+    const { parse } = await import('smol-toml');
     doc = parse(text) as Record<string, unknown>;
   } catch (err) {
     throw new KrgoError('USAGE', `${path} is not valid TOML: ${(err as Error).message}`);
@@ -46,10 +48,10 @@ function readEntries(path: string): RegistryEntry[] {
 }
 
 /** Where an image may be pulled from instead of its registry, in order (the registry itself comes after them). */
-export function mirrorsFor(reference: ImageReference, path = registriesConfPath()): { registry: string; repository: string; insecure: boolean }[] {
+export async function mirrorsFor(reference: ImageReference, path = registriesConfPath()): Promise<{ registry: string; repository: string; insecure: boolean }[]> {
   const name = `${reference.registry}/${reference.repository}`;
   // The longest prefix that matches at a path boundary, as containers/image does.
-  const entry = readEntries(path)
+  const entry = (await readEntries(path))
     .filter((e) => name === e.prefix || name.startsWith(`${e.prefix}/`))
     .sort((a, b) => b.prefix.length - a.prefix.length)[0];
   if (!entry) return [];

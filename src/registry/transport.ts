@@ -4,7 +4,6 @@ import { KrgoError } from '../errors.js';
 import { parseChallenge, type Challenge } from './challenge.js';
 import type { Credentials } from './credentials.js';
 import { apiHost, isLoopbackHost } from './reference.js';
-import { isRealmTrusted } from './realm-trust.js';
 import { networkTimeoutScale } from './timeouts.js';
 import { registryErrorFor } from './registry-errors.js';
 import { retryDelayMs, isRetriableStatus, isRetriableNetworkError, sleep, type RetryPolicy, DEFAULT_RETRY } from './retry.js';
@@ -222,7 +221,7 @@ export class RegistryTransport {
       throw new KrgoError('UNAUTHORIZED', `${this.origin.host} gave an invalid token realm`);
     }
     const creds = await this.ensureCredentials();
-    const trusted = this.realmIsTrusted(realm);
+    const trusted = await this.realmIsTrusted(realm);
     if (creds && !trusted) {
       this.options.log?.(`not sending credentials to token realm ${realm.origin}: it is not the registry's host or not HTTPS`);
     }
@@ -267,7 +266,9 @@ export class RegistryTransport {
     return header;
   }
 
-  private realmIsTrusted(realm: URL): boolean {
+  private async realmIsTrusted(realm: URL): Promise<boolean> {
+    // Loaded only for a token challenge: the public suffix list is large, and most commands never need it.
+    const { isRealmTrusted } = await import('./realm-trust.js');
     return isRealmTrusted(realm, this.origin, this.options.insecure === true);
   }
 }

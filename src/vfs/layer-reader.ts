@@ -255,10 +255,11 @@ export class LayerReader {
       await Promise.all(
         runs.map((run) =>
           this.fetchRun(run, async (k, data) => {
-            // On disk before it counts as loaded, so nothing fetched is lost when the process
-            // ends; a failed disk write only costs a later fetch.
-            await disk?.put(this.index.layerDigest, run[k]!, this.spanBinding(run[k]!), data).catch(this.onBackgroundError);
+            // The reader first; the disk copy follows in the background (its writes are queued,
+            // and a reader must not wait behind them; a write lost when the process ends only
+            // costs a later fetch).
             slotOf.get(run[k]!)!.resolve(data);
+            void disk?.put(this.index.layerDigest, run[k]!, this.spanBinding(run[k]!), data).catch(this.onBackgroundError);
           }).catch((err: unknown) => run.forEach((i) => slotOf.get(i)!.reject(err))),
         ),
       );

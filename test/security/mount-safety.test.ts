@@ -7,7 +7,8 @@ import { startRegistry, type RunningRegistry } from '../support/registry.js';
 import { OciLayoutWriter, skopeoPush } from '../support/oci-layout.js';
 import { busyboxImage } from '../support/fixtures.js';
 import { mountDaemon, unmount } from '../support/mounts.js';
-import { krgo } from '../support/krgo-cli.js';
+import { krgo, KRGO_BIN } from '../support/krgo-cli.js';
+import { startWanEmulator } from '../support/wan-emulator.js';
 import { tempDir } from '../support/temp.js';
 import { run, runOk } from '../support/run.js';
 import { isMounted } from '../../src/mount/mount-table.js';
@@ -174,5 +175,25 @@ describe('mount safety: krgo acts only on its own mounts and processes', () => {
     await assert.rejects(readFile(mountLogPath(cache(), dead)), 'and its log');
     assert.ok(await readStatus(cache(), mp), 'the live mount\'s own record stays');
     await unmount(mp, cache());
+  });
+
+  it('Ctrl-C during mount -d cancels it: exit 130, and nothing mounts afterwards', async () => {
+    // A slow link (0.5 s each way), so the background process is still resolving when Ctrl-C comes.
+    const wan = await startWanEmulator(registry.host, { delayMs: 500 });
+    cleanups.push(() => wan.stop());
+    const mp = join(work.path, 'cancelled');
+    await mkdir(mp, { recursive: true });
+    const parent = spawn(process.execPath, [KRGO_BIN, 'mount', '-d', `${wan.host}/busybox:latest`, mp, '--cache-dir', cache()], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    parent.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    const exited = new Promise<number | null>((r) => parent.once('exit', (code) => r(code)));
+    await new Promise((r) => setTimeout(r, 800));
+    parent.kill('SIGINT');
+    assert.equal(await exited, 130, stderr);
+    assert.match(stderr, /interrupted: the mount of .* was cancelled; run the same command again to mount it/);
+    await new Promise((r) => setTimeout(r, 4000));
+    assert.equal(isMounted(mp), false, 'the background process did not mount it later');
+    const ps = await runOk('ps', ['-eo', 'args']);
+    assert.equal(ps.stdout.split('\n').filter((l) => l.includes('main.js mount') && l.includes(mp)).length, 0, 'no mount process left');
   });
 });
