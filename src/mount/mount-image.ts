@@ -162,9 +162,9 @@ export async function mountImage(options: MountOptions): Promise<MountHandle> {
       lastWritten = text;
       await writeStatus(options.cacheDir, current).catch(() => undefined);
     };
-    await publish();
-    // Announced without holding the ready line up (krgo mounts/status find it a moment later).
-    void announceMount({ mountpoint, cacheDir: resolve(options.cacheDir), pid: process.pid }).catch((err: unknown) => warn(`could not announce the mount: ${(err as Error).message}`));
+    // Announced alongside the first status (krgo mounts and status find it), not before it.
+    const announced = announceMount({ mountpoint, cacheDir: resolve(options.cacheDir), pid: process.pid }).catch((err: unknown) => warn(`could not announce the mount: ${(err as Error).message}`));
+    await Promise.all([publish(), announced]);
     // What failed runs left in the cache goes, after ready, without holding the mount up.
     void sweepCacheGarbage(options.cacheDir)
       .then(() => removeDeadMountRecords(options.cacheDir, isMounted))
