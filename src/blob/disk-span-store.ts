@@ -61,6 +61,11 @@ export class DiskSpanStore {
     return done;
   }
 
+  /** Resolves once every put so far is on disk (before a process that read spans ends). */
+  flush(): Promise<void> {
+    return this.queue;
+  }
+
   private async write(digest: Digest, span: number, binding: string, data: Buffer): Promise<void> {
     this.total ??= await this.measure();
     await writeFileAtomically(this.pathFor(digest, span), Buffer.concat([sealOf(digest, span, binding, data), data]));

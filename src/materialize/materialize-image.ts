@@ -36,6 +36,8 @@ export async function materializeImage(options: MaterializeOptions): Promise<Mat
       await target.abandon();
       throw err;
     });
+    // What was fetched is on disk before this process ends: a later mount or materialize reuses it.
+    await lazy.flush();
     await target.commit(image, 'materialize');
     return { ...stats, rootfs: target.rootfs, fetched: [...source.fetched.values()].reduce((a, b) => a + b, 0) };
   } finally {

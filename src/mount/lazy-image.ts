@@ -12,6 +12,8 @@ export interface LazyImage {
   /** One reader per layer, for work done layer by layer (materialize -g). */
   layers: LayerReader[];
   source: RegistryRangeSource;
+  /** Waits for the span cache's disk writes (they follow the reads in the background). */
+  flush(): Promise<void>;
 }
 
 /**
@@ -25,7 +27,8 @@ export async function openLazyImage(
   const tree = new MergedTree(options.warn);
   for (const index of prepared.indexes) await tree.addLayerEntries(index.entries);
   const source = new RegistryRangeSource(prepared.client);
-  const cache = new SpanCache(options.memoryCacheBytes, new DiskSpanStore(join(options.cacheDir, 'spans'), options.diskCacheBytes));
+  const disk = new DiskSpanStore(join(options.cacheDir, 'spans'), options.diskCacheBytes);
+  const cache = new SpanCache(options.memoryCacheBytes, disk);
   const background = (err: unknown) => options.warn(`background fetch failed: ${(err as Error).message}`);
   // One reader per distinct blob: a layer named twice shares its spans and fetches.
   const byDigest = new Map<string, LayerReader>();
@@ -34,5 +37,5 @@ export async function openLazyImage(
     if (!reader) byDigest.set(index.layerDigest, (reader = new LayerReader(index, source, cache, background)));
     return reader;
   });
-  return { tree, reader: new ImageReader(tree, readers), layers: readers, source };
+  return { tree, reader: new ImageReader(tree, readers), layers: readers, source, flush: () => disk.flush() };
 }

@@ -88,7 +88,7 @@ export async function mountImage(options: MountOptions): Promise<MountHandle> {
     }
     const fuseMountpoint = overlay ? overlay.lower : mountpoint;
     const [{ openLazyImage }, { mountTree }, { LibraryPrefetcher }] = await serving;
-    const { tree, reader: imageReader, source: rangeSource } = await openLazyImage(prepared, { ...options, warn });
+    const { tree, reader: imageReader, source: rangeSource, flush: flushSpans } = await openLazyImage(prepared, { ...options, warn });
     const libraries = new LibraryPrefetcher(tree, imageReader);
     let stopping: Promise<void> | undefined;
     let prefetch: { files: number; missing: number; done: boolean } | undefined;
@@ -192,6 +192,7 @@ export async function mountImage(options: MountOptions): Promise<MountHandle> {
             if (recorder && options.recordProfile) {
               await writeFileAtomically(resolve(options.recordProfile), encodeProfile(recorder.profile())).catch((err: unknown) => warn(`could not write the access profile ${options.recordProfile}: ${(err as Error).message}`));
             }
+            await flushSpans().catch(() => undefined);
             await removeStatus(options.cacheDir, mountpoint);
             await withdrawMount(mountpoint);
             // The log of a `mount -d` background process is of no use once it unmounted cleanly.
