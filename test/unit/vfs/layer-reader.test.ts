@@ -69,6 +69,7 @@ describe('lazy layer reader', () => {
       const stored = () => readdir(join(tmp.path, index.layerDigest.slice(7))).then((names) => names.filter((n) => /^\d+$/.test(n)).length, () => 0);
       for (let i = 0; i < 100 && (await stored()) < reader.spanCount; i++) await new Promise((r) => setTimeout(r, 50));
       assert.equal(await stored(), reader.spanCount, 'every slice is on disk');
+      await disk.flush();
       const other = new LayerReader(index, source, new SpanCache(512 * 1024, disk));
       assert.ok((await other.read(1_000_000, 2_000_000)).equals(tar.subarray(1_000_000, 3_000_000)));
       assert.equal(source.calls.length, 1, 'served from the disk cache');
@@ -109,6 +110,8 @@ describe('lazy layer reader', () => {
       const first = await setup('gzip', disk);
       const want = first.tar.subarray(100_000, 2_000_000);
       assert.ok((await first.reader.read(100_000, 1_900_000)).equals(want));
+      // Disk copies follow the reads in the background; flush() waits for them.
+      await disk.flush();
       const again = new LayerReader(first.index, first.source, new SpanCache(64 * 1024 * 1024, disk));
       first.source.calls.length = 0;
       assert.ok((await again.read(100_000, 1_900_000)).equals(want));
@@ -121,6 +124,7 @@ describe('lazy layer reader', () => {
       const third = new LayerReader(first.index, first.source, new SpanCache(64 * 1024 * 1024, disk));
       assert.ok((await third.read(100_000, 1_900_000)).equals(want), 'a corrupt span is never served');
       assert.equal(first.source.calls.length, 1, 'only the corrupt span was fetched again');
+      await disk.flush();
 
       // A span file in the wrong place (copied over another span's, whole and self-consistent)
       // is not that span: it is fetched again, never served as wrong bytes.
@@ -130,10 +134,12 @@ describe('lazy layer reader', () => {
       const fourth = new LayerReader(first.index, first.source, new SpanCache(64 * 1024 * 1024, disk));
       assert.ok((await fourth.read(100_000, 1_900_000)).equals(want), 'a misplaced span is never served');
       assert.equal(first.source.calls.length, 1, 'the misplaced span was fetched again');
+      await disk.flush();
 
       const small = new DiskSpanStore(join(tmp.path, 'small'), 600 * 1024);
       const bounded = await setup('tar', small);
       await bounded.reader.read(0, 3_000_000);
+      await small.flush();
       const files = await readdir(join(tmp.path, 'small', bounded.index.layerDigest.slice(7)));
       assert.ok(files.filter((f) => !f.includes('.tmp')).length <= 1, `bounded to ~600 KiB: ${files.join(' ')}`);
     } finally {
