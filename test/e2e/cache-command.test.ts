@@ -2,39 +2,29 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
-import { startRegistry, type RunningRegistry } from '../support/registry.js';
-import { OciLayoutWriter, skopeoPush } from '../support/oci-layout.js';
-import { busyboxImage } from '../support/fixtures.js';
 import { mountDaemon, unmount } from '../support/mounts.js';
+import { startBusyboxRegistry, type BusyboxSetup } from '../support/busybox-registry.js';
 import { krgo } from '../support/krgo-cli.js';
-import { tempDir } from '../support/temp.js';
 
 const exists = (path: string) => readdir(path).then((n) => n.length > 0, () => false);
 
 describe('krgo cache: size, prune, clear', () => {
-  let registry: RunningRegistry;
-  let work: Awaited<ReturnType<typeof tempDir>>;
+  let setup: BusyboxSetup;
   let image = '';
 
   before(async () => {
-    registry = await startRegistry();
-    work = await tempDir('cache-command');
-    const layout = new OciLayoutWriter(join(work.path, 'layout'));
-    await layout.addImage('busybox', busyboxImage());
-    await layout.finish();
-    image = `${registry.host}/busybox:latest`;
-    await skopeoPush(join(work.path, 'layout'), 'busybox', image, 'v2s2');
+    setup = await startBusyboxRegistry('cache-command');
+    image = setup.image;
   });
 
   after(async () => {
-    await registry?.stop();
-    await work?.remove();
+    await setup?.stop();
   });
 
   it('shows each area, prunes what can be fetched again, clears only when no mount uses it', async () => {
-    const cache = join(work.path, 'cache');
-    assert.equal((await krgo(['pull', '-q', '--keep-blobs', image, '-r', join(work.path, 'rootfs'), '--cache-dir', cache])).code, 0);
-    const mp = join(work.path, 'mnt');
+    const cache = join(setup.work, 'cache');
+    assert.equal((await krgo(['pull', '-q', '--keep-blobs', image, '-r', join(setup.work, 'rootfs'), '--cache-dir', cache])).code, 0);
+    const mp = join(setup.work, 'mnt');
     await mountDaemon(image, mp, cache);
     assert.equal((await readFile(join(mp, 'bin', 'busybox'))).length > 0, true);
     const partial = join(cache, 'blobs', 'sha256', `${'a'.repeat(64)}.partial`);

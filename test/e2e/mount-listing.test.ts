@@ -2,39 +2,29 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { mkdir } from 'node:fs/promises';
-import { startRegistry, type RunningRegistry } from '../support/registry.js';
-import { OciLayoutWriter, skopeoPush } from '../support/oci-layout.js';
-import { busyboxImage } from '../support/fixtures.js';
+import { startBusyboxRegistry, type BusyboxSetup } from '../support/busybox-registry.js';
 import { krgo } from '../support/krgo-cli.js';
-import { tempDir } from '../support/temp.js';
 import { isMounted } from '../../src/mount/mount-table.js';
 import { readStatus } from '../../src/mount/mount-status.js';
 
 /** Mounts are found without --cache-dir: listed, shown and unmounted by their mountpoint alone. */
 describe('krgo mounts: every krgo mount, whatever its cache dir', () => {
-  let registry: RunningRegistry;
-  let work: Awaited<ReturnType<typeof tempDir>>;
+  let setup: BusyboxSetup;
   let image = '';
 
   before(async () => {
-    registry = await startRegistry();
-    work = await tempDir('listing');
-    const layout = new OciLayoutWriter(join(work.path, 'layout'));
-    await layout.addImage('busybox', busyboxImage());
-    await layout.finish();
-    image = `${registry.host}/busybox:latest`;
-    await skopeoPush(join(work.path, 'layout'), 'busybox', image, 'v2s2');
+    setup = await startBusyboxRegistry('listing');
+    image = setup.image;
   });
 
   after(async () => {
-    await registry?.stop();
-    await work?.remove();
+    await setup?.stop();
   });
 
   it('lists, shows and unmounts a mount made with its own cache dir, by mountpoint alone', async () => {
-    const mp = join(work.path, 'mnt');
+    const mp = join(setup.work, 'mnt');
     await mkdir(mp, { recursive: true });
-    const cache = join(work.path, 'a-cache-of-its-own');
+    const cache = join(setup.work, 'a-cache-of-its-own');
     const mounted = await krgo(['mount', '-d', image, mp, '--cache-dir', cache]);
     assert.equal(mounted.code, 0, mounted.stderr);
     for (const args of [['mounts'], ['mount']]) {
@@ -55,9 +45,9 @@ describe('krgo mounts: every krgo mount, whatever its cache dir', () => {
   });
 
   it('a mount whose process was killed goes with it (auto_unmount); its record is cleared by umount', async () => {
-    const mp = join(work.path, 'killed');
+    const mp = join(setup.work, 'killed');
     await mkdir(mp, { recursive: true });
-    const cache = join(work.path, 'cache-killed');
+    const cache = join(setup.work, 'cache-killed');
     assert.equal((await krgo(['mount', '-d', image, mp, '--cache-dir', cache])).code, 0);
     const status = await readStatus(cache, mp);
     process.kill(status!.pid, 'SIGKILL');

@@ -3,43 +3,33 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { startRegistry, type RunningRegistry } from '../support/registry.js';
-import { OciLayoutWriter, skopeoPush } from '../support/oci-layout.js';
-import { busyboxImage } from '../support/fixtures.js';
 import { mountDaemon, unmount } from '../support/mounts.js';
+import { startBusyboxRegistry, type BusyboxSetup } from '../support/busybox-registry.js';
 import { krgo, KRGO_BIN } from '../support/krgo-cli.js';
 import { startWanEmulator } from '../support/wan-emulator.js';
-import { tempDir } from '../support/temp.js';
 import { run, runOk } from '../support/run.js';
 import { isMounted } from '../../src/mount/mount-table.js';
 import { mountLogPath, readStatus, statusPath, writeStatus } from '../../src/mount/mount-status.js';
 
 /** `krgo umount` and `krgo mount` touch only what krgo mounted, and never the programs using it. */
 describe('mount safety: krgo acts only on its own mounts and processes', () => {
-  let registry: RunningRegistry;
-  let work: Awaited<ReturnType<typeof tempDir>>;
-  const cache = () => join(work.path, 'cache');
+  let setup: BusyboxSetup;
+  const cache = () => join(setup.work, 'cache');
   const cleanups: (() => Promise<unknown>)[] = [];
   let image = '';
 
   before(async () => {
-    registry = await startRegistry();
-    work = await tempDir('mount-safety');
-    const layout = new OciLayoutWriter(join(work.path, 'layout'));
-    await layout.addImage('busybox', busyboxImage());
-    await layout.finish();
-    image = `${registry.host}/busybox:latest`;
-    await skopeoPush(join(work.path, 'layout'), 'busybox', image, 'v2s2');
+    setup = await startBusyboxRegistry('mount-safety');
+    image = setup.image;
   });
 
   after(async () => {
     for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
-    await registry?.stop();
-    await work?.remove();
+    await setup?.stop();
   });
 
   it('umount of a tmpfs refuses (exit 2) and the tmpfs and its file stay', async () => {
-    const mp = join(work.path, 'tmpfs');
+    const mp = join(setup.work, 'tmpfs');
     await mkdir(mp, { recursive: true });
     await runOk('mount', ['-t', 'tmpfs', 'none', mp]);
     cleanups.push(() => run('umount', [mp]));
@@ -56,7 +46,7 @@ describe('mount safety: krgo acts only on its own mounts and processes', () => {
   });
 
   it('umount of a busy mount refuses (exit 11) and the program using it goes on; --force detaches it', async () => {
-    const mp = join(work.path, 'busy');
+    const mp = join(setup.work, 'busy');
     await mountDaemon(image, mp, cache());
     cleanups.push(() => unmount(mp, cache()));
     // A program with its working directory in the mount, as a shell in a container would be.
@@ -86,7 +76,7 @@ describe('mount safety: krgo acts only on its own mounts and processes', () => {
   });
 
   it('a stale status file naming a PID now used by another process: that process is not signalled', async () => {
-    const mp = join(work.path, 'stale');
+    const mp = join(setup.work, 'stale');
     await mkdir(mp, { recursive: true });
     const bystander = spawn('sleep', ['60'], { stdio: 'ignore' });
     cleanups.push(async () => bystander.kill('SIGKILL'));
@@ -112,7 +102,7 @@ describe('mount safety: krgo acts only on its own mounts and processes', () => {
 
   it('mount -dq (and -qd) mounts once and returns; a failing -d mount exits with the real code and message', async () => {
     for (const flags of [['-dq'], ['-qd']]) {
-      const mp = join(work.path, `combined${flags[0]}`);
+      const mp = join(setup.work, `combined${flags[0]}`);
       await mkdir(mp, { recursive: true });
       cleanups.push(() => unmount(mp, cache()));
       const res = await krgo(['mount', ...flags, image, mp, '--cache-dir', cache()]);
@@ -124,9 +114,9 @@ describe('mount safety: krgo acts only on its own mounts and processes', () => {
       assert.equal(daemons.length, 1, `one mount process, not a chain of them: ${daemons.join('\n')}`);
       await unmount(mp, cache());
     }
-    const mp = join(work.path, 'missing-tag');
+    const mp = join(setup.work, 'missing-tag');
     await mkdir(mp, { recursive: true });
-    const missing = await krgo(['mount', '-d', `${registry.host}/busybox:no-such-tag`, mp, '--cache-dir', cache()]);
+    const missing = await krgo(['mount', '-d', `${setup.registry.host}/busybox:no-such-tag`, mp, '--cache-dir', cache()]);
     assert.equal(missing.code, 4, missing.stderr);
     assert.match(missing.stderr, /krgo: .*not found/i);
     assert.doesNotMatch(missing.stderr, /\n\s+at /, 'no stack trace');
@@ -134,10 +124,10 @@ describe('mount safety: krgo acts only on its own mounts and processes', () => {
   });
 
   it('an access profile naming a path through a regular file (/etc/passwd/x) is skipped, the mount works', async () => {
-    const mp = join(work.path, 'hostile-profile');
+    const mp = join(setup.work, 'hostile-profile');
     await mkdir(mp, { recursive: true });
     cleanups.push(() => unmount(mp, cache()));
-    const profile = join(work.path, 'hostile.profile');
+    const profile = join(setup.work, 'hostile.profile');
     await writeFile(profile, '/etc/passwd/x\n/bin/sh/../../../etc/motd\n/etc/motd\n');
     const res = await krgo(['mount', '-d', '--profile', profile, image, mp, '--cache-dir', cache()]);
     assert.equal(res.code, 0, res.stderr);
@@ -149,7 +139,7 @@ describe('mount safety: krgo acts only on its own mounts and processes', () => {
   });
 
   it('records and logs of mounts that died are removed by the next mount', async () => {
-    const dead = join(work.path, 'dead-mountpoint');
+    const dead = join(setup.work, 'dead-mountpoint');
     await mkdir(dead, { recursive: true });
     const reaped = spawn('true');
     await new Promise((r) => reaped.once('exit', r));
@@ -163,7 +153,7 @@ describe('mount safety: krgo acts only on its own mounts and processes', () => {
       layers: [],
     });
     await writeFile(mountLogPath(cache(), dead), 'log of a mount killed long ago\n');
-    const mp = join(work.path, 'sweeper');
+    const mp = join(setup.work, 'sweeper');
     await mountDaemon(image, mp, cache());
     cleanups.push(() => unmount(mp, cache()));
     let gone = false;
@@ -179,9 +169,9 @@ describe('mount safety: krgo acts only on its own mounts and processes', () => {
 
   it('Ctrl-C during mount -d cancels it: exit 130, and nothing mounts afterwards', async () => {
     // A slow link (0.5 s each way), so the background process is still resolving when Ctrl-C comes.
-    const wan = await startWanEmulator(registry.host, { delayMs: 500 });
+    const wan = await startWanEmulator(setup.registry.host, { delayMs: 500 });
     cleanups.push(() => wan.stop());
-    const mp = join(work.path, 'cancelled');
+    const mp = join(setup.work, 'cancelled');
     await mkdir(mp, { recursive: true });
     const parent = spawn(process.execPath, [KRGO_BIN, 'mount', '-d', `${wan.host}/busybox:latest`, mp, '--cache-dir', cache()], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stderr = '';
