@@ -5,7 +5,8 @@
  * readers for 20 s on a mount of the Debian image, every byte checked against a pull. Loopback,
  * no emulated link: this measures bounds, not speed.
  */
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
+import { dirUsage } from '../src/util/dir-usage.js';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import { startRegistry } from '../test/support/registry.js';
@@ -19,13 +20,7 @@ import { log, mountForeground, now, timed } from './bench-support.js';
 
 const T = 1_700_000_000;
 
-async function duBytes(dir: string): Promise<number> {
-  let total = 0;
-  for (const e of await readdir(dir, { recursive: true, withFileTypes: true }).catch(() => [])) {
-    if (e.isFile()) total += (await stat(join(e.parentPath, e.name)).catch(() => ({ size: 0 }))).size;
-  }
-  return total;
-}
+const duBytes = async (dir: string): Promise<number> => (await dirUsage(dir)).bytes;
 
 /** Samples the disk use of `dir` every 250 ms until stopped; returns the high-water mark. */
 function diskWatcher(dir: string) {

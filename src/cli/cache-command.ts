@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { readdir, rm, stat } from 'node:fs/promises';
+import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { KrgoError } from '../errors.js';
 import { DiskSpanStore } from '../blob/disk-span-store.js';
@@ -10,6 +10,7 @@ import { isMounted } from '../mount/mount-table.js';
 import { OwnerLock } from '../util/owner-lock.js';
 import { defaultCacheDir } from '../util/paths.js';
 import { formatBytes } from '../util/format.js';
+import { dirUsage } from '../util/dir-usage.js';
 
 const AREAS = [
   ['blobs', 'layer downloads (kept with --keep-blobs; partial ones resume)'],
@@ -17,17 +18,6 @@ const AREAS = [
   ['spans', 'decompressed spans read by mounts (bounded, least recently used dropped)'],
   ['mounts', 'status and logs of mounts'],
 ] as const;
-
-async function sizeOf(dir: string): Promise<{ bytes: number; files: number }> {
-  let bytes = 0;
-  let files = 0;
-  for (const e of await readdir(dir, { recursive: true, withFileTypes: true }).catch(() => [])) {
-    if (!e.isFile()) continue;
-    files++;
-    bytes += (await stat(join(e.parentPath, e.name)).catch(() => ({ size: 0 }))).size;
-  }
-  return { bytes, files };
-}
 
 /** Mounts running on this cache dir: what clear must not pull from under them. */
 async function liveMountsOn(cacheDir: string): Promise<string[]> {
@@ -86,7 +76,7 @@ Examples:
       let total = 0;
       const lines = [`${dir}:`];
       for (const [area, what] of AREAS) {
-        const { bytes, files } = await sizeOf(join(dir, area));
+        const { bytes, files } = await dirUsage(join(dir, area));
         total += bytes;
         lines.push(`  ${area.padEnd(7)} ${formatBytes(bytes).padStart(9)}  ${String(files).padStart(6)} files  ${what}`);
       }
@@ -100,12 +90,12 @@ Examples:
     .option('--max-spans <size>', 'keep at most this much of decompressed spans (least recently used go first)', '1G')
     .action(async (flags: { maxSpans: string }, command: Command) => {
       const dir = (command.parent!.opts() as { cacheDir?: string }).cacheDir ?? defaultCacheDir();
-      const before = (await sizeOf(dir)).bytes;
+      const before = (await dirUsage(dir)).bytes;
       await sweepCacheGarbage(dir);
       await removeDeadMountRecords(dir, isMounted);
       const partials = await removeIdlePartials(dir);
       await new DiskSpanStore(join(dir, 'spans')).trimTo(parseSize(flags.maxSpans));
-      const after = (await sizeOf(dir)).bytes;
+      const after = (await dirUsage(dir)).bytes;
       process.stdout.write(`pruned ${dir}: ${formatBytes(before - after)} freed (${partials} partial downloads), ${formatBytes(after)} left\n`);
     });
 
@@ -116,7 +106,7 @@ Examples:
       const dir = (command.parent!.opts() as { cacheDir?: string }).cacheDir ?? defaultCacheDir();
       const live = await liveMountsOn(dir);
       if (live.length) throw new KrgoError('MOUNT_BUSY', `mounts use ${dir}: ${live.join(', ')}; unmount them first (krgo umount)`);
-      const before = (await sizeOf(dir)).bytes;
+      const before = (await dirUsage(dir)).bytes;
       for (const [area] of AREAS) await rm(join(dir, area), { recursive: true, force: true });
       process.stdout.write(`cleared ${dir}: ${formatBytes(before)} freed\n`);
     });

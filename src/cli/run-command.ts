@@ -18,6 +18,9 @@ async function runConfigOf(root: string): Promise<RunConfig | undefined> {
   return (JSON.parse(readFileSync(configPath, 'utf8')) as { config?: RunConfig }).config;
 }
 
+/** The PATH a command gets when the image sets none, and the one the setup shell runs with on the host. */
+const STANDARD_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
 const isDir = (path: string) => lstatSync(path, { throwIfNoEntry: false })?.isDirectory() === true;
 const isFile = (path: string) => lstatSync(path, { throwIfNoEntry: false })?.isFile() === true;
 
@@ -70,18 +73,17 @@ Examples:
       const argv = command.length ? command : [...(config.Entrypoint ?? []), ...(config.Cmd ?? [])];
       if (argv.length === 0) throw new KrgoError('USAGE', 'the image names no command (Entrypoint or Cmd): give one after --');
       if (config.User && !/^(0|root)(:(0|root))?$/.test(config.User)) process.stderr.write(`warning: the image asks for user ${config.User}; krgo run runs as root\n`);
-      const env: Record<string, string> = { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', HOME: '/root', TERM: process.env['TERM'] ?? 'xterm' };
+      const env: Record<string, string> = { PATH: STANDARD_PATH, HOME: '/root', TERM: process.env['TERM'] ?? 'xterm' };
       for (const pair of [...(config.Env ?? []), ...(flags.env ?? [])]) {
         const eq = pair.indexOf('=');
         if (eq > 0) env[pair.slice(0, eq)] = pair.slice(eq + 1);
       }
       const script = setupScript(root, (m) => process.stderr.write(`warning: ${m}\n`));
-      const hostPath = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
       const unshare = ['/usr/bin/unshare', '/bin/unshare'].find((p) => existsSync(p)) ?? 'unshare';
       const child = spawn(unshare, ['--mount', '--propagation', 'private', '--', '/bin/sh', '-c', script, 'krgo-run', ...argv], {
         stdio: 'inherit',
         // The setup shell runs on the host with the host's PATH; the command gets the image's.
-        env: { ...env, KRGO_ROOT: root, KRGO_WD: flags.workdir ?? (config.WorkingDir || '/'), KRGO_IMAGE_PATH: env['PATH']!, KRGO_UNSHARE: unshare, PATH: hostPath },
+        env: { ...env, KRGO_ROOT: root, KRGO_WD: flags.workdir ?? (config.WorkingDir || '/'), KRGO_IMAGE_PATH: env['PATH']!, KRGO_UNSHARE: unshare, PATH: STANDARD_PATH },
       });
       for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => child.kill(signal));
       const code = await new Promise<number>((done) => child.once('exit', (c, s) => done(c ?? (s ? 128 + 15 : 1))));

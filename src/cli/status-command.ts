@@ -5,6 +5,7 @@ import { processAlive, readStatus } from '../mount/mount-status.js';
 import { isMounted } from '../mount/mount-table.js';
 import { defaultCacheDir } from '../util/paths.js';
 import { cacheDirOfMount } from '../mount/mount-registry.js';
+import { dirUsage } from '../util/dir-usage.js';
 import { formatBytes, formatDuration } from '../util/format.js';
 
 export function registerStatus(program: Command): void {
@@ -25,8 +26,8 @@ export function registerStatus(program: Command): void {
       const alive = processAlive(status.pid) && isMounted(status.mountpoint);
       const lines = [`${status.reference} on ${status.mountpoint}: ${alive ? `up (pid ${status.pid})` : 'not running'}, ready in ${formatDuration(status.readyMs ?? 0)}, ${status.requests} range requests`];
       if (status.writable) {
-        const { upperUsage } = await import('../mount/overlay.js');
-        const usage = await upperUsage(status.writable.upper);
+        // Entries of the upper directory: paths added, changed or whited out.
+        const usage = await dirUsage(status.writable.upper);
         lines.push(`  writable: ${usage.entries} paths changed, ${formatBytes(usage.bytes)} written, in ${status.writable.upper}`);
       }
       if (status.prefetch) {

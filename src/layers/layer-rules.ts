@@ -212,10 +212,8 @@ export class LayerRules<N> {
    */
   private whiteOut(dir: N, name: string): void {
     const node = this.ops.child(dir, name);
-    if (node === undefined) return;
-    const isUpper = this.upper.has(node);
-    if (this.upperAncestors.has(node) || (isUpper && this.ops.isDir(node))) this.clearLower(node);
-    else if (!isUpper) this.ops.remove(dir, name);
+    const below = node === undefined ? undefined : this.hideLower(dir, name, node);
+    if (below !== undefined) this.clearLower(below);
   }
 
   /** Opaque whiteout: hides everything below `dir` that this layer did not put there. */
@@ -225,11 +223,20 @@ export class LayerRules<N> {
     while (pending.length > 0) {
       const current = pending.pop()!;
       for (const name of this.ops.childNames(current)) {
-        const node = this.ops.child(current, name)!;
-        const isUpper = this.upper.has(node);
-        if (this.upperAncestors.has(node) || (isUpper && this.ops.isDir(node))) pending.push(node);
-        else if (!isUpper) this.ops.remove(current, name);
+        const below = this.hideLower(current, name, this.ops.child(current, name)!);
+        if (below !== undefined) pending.push(below);
       }
     }
+  }
+
+  /**
+   * One node under a whiteout: removed when only lower layers put it there; kept when this layer
+   * did; returned when it holds entries of this layer, so its own lower children are hidden next.
+   */
+  private hideLower(dir: N, name: string, node: N): N | undefined {
+    const isUpper = this.upper.has(node);
+    if (this.upperAncestors.has(node) || (isUpper && this.ops.isDir(node))) return node;
+    if (!isUpper) this.ops.remove(dir, name);
+    return undefined;
   }
 }

@@ -1,7 +1,7 @@
-import { createHash } from 'node:crypto';
 import { readdir, readFile, rm } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { writeFileAtomically } from '../util/atomic-write.js';
+import { mountpointId } from './mount-status.js';
 import { runtimeDir } from '../util/paths.js';
 
 /**
@@ -16,7 +16,7 @@ export interface MountPointer {
 }
 
 function pointerPath(mountpoint: string): string {
-  return join(runtimeDir(), 'mounts', `${createHash('sha256').update(resolve(mountpoint)).digest('hex').slice(0, 16)}.json`);
+  return join(runtimeDir(), 'mounts', `${mountpointId(mountpoint)}.json`);
 }
 
 export async function announceMount(pointer: MountPointer): Promise<void> {

@@ -35,8 +35,13 @@ export interface RunConfig {
   User?: string;
 }
 
+/** A short stable name for a mountpoint: its status file, its announcement, its writable directories. */
+export function mountpointId(mountpoint: string): string {
+  return createHash('sha256').update(resolve(mountpoint)).digest('hex').slice(0, 16);
+}
+
 export function statusPath(cacheDir: string, mountpoint: string): string {
-  const id = createHash('sha256').update(resolve(mountpoint)).digest('hex').slice(0, 16);
+  const id = mountpointId(mountpoint);
   return join(cacheDir, 'mounts', `${id}.json`);
 }
 

@@ -4,6 +4,8 @@ import { execFile } from 'node:child_process';
 
 /** The file system type of krgo's FUSE mounts (fuse-native's `subtype` option): how they are told apart. */
 export const KRGO_FSTYPE = 'fuse.krgo';
+/** The source name of krgo's writable overlays (`krgo:<image>`): how they are told apart from others. */
+export const KRGO_OVERLAY_SOURCE_PREFIX = 'krgo:';
 
 export interface MountEntry {
   mountpoint: string;
@@ -39,7 +41,7 @@ export function isMounted(mountpoint: string): boolean {
 
 /** krgo's FUSE mounts, and the overlays of its writable mounts (named `krgo:<image>`). */
 export function isKrgoMount(entry: MountEntry | undefined): boolean {
-  return entry?.fstype === KRGO_FSTYPE || (entry?.fstype === 'overlay' && entry.source.startsWith('krgo:'));
+  return entry?.fstype === KRGO_FSTYPE || (entry?.fstype === 'overlay' && entry.source.startsWith(KRGO_OVERLAY_SOURCE_PREFIX));
 }
 
 /** The lower FUSE tree of a writable mount (under the cache's writable/ directory): not a mount of its own to a user. */

@@ -1,9 +1,10 @@
 import { execFile } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { mkdir, readdir, readFile, stat } from 'node:fs/promises';
+import { mkdir, readdir, readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { KrgoError } from '../errors.js';
 import { writeFileAtomically } from '../util/atomic-write.js';
+import { mountpointId } from './mount-status.js';
+import { KRGO_OVERLAY_SOURCE_PREFIX } from './mount-table.js';
 
 /**
  * A writable mount: kernel overlayfs with the lazy FUSE tree as its lower layer and an upper
@@ -19,9 +20,6 @@ export interface OverlayDirs {
   work: string;
 }
 
-/** The overlay source name in /proc/self/mountinfo: how krgo tells its overlay mounts apart. */
-export const OVERLAY_SOURCE_PREFIX = 'krgo:';
-
 const OPTIONS = 'redirect_dir=off,metacopy=off,index=off,xino=off';
 
 function run(cmd: string, args: string[]): Promise<{ ok: boolean; message: string }> {
@@ -33,8 +31,7 @@ function run(cmd: string, args: string[]): Promise<{ ok: boolean; message: strin
  * kept under the cache per mountpoint, so the same mountpoint brings its changes back.
  */
 export async function overlayDirs(cacheDir: string, mountpoint: string, upper: string | undefined, manifestDigest: string): Promise<OverlayDirs> {
-  const id = createHash('sha256').update(resolve(mountpoint)).digest('hex').slice(0, 16);
-  const base = join(cacheDir, 'writable', id);
+  const base = join(cacheDir, 'writable', mountpointId(mountpoint));
   const dirs = {
     lower: join(base, 'lower'),
     upper: upper ? resolve(upper) : join(base, 'upper'),
@@ -55,7 +52,7 @@ export async function overlayDirs(cacheDir: string, mountpoint: string, upper: s
 
 export async function mountOverlay(mountpoint: string, dirs: OverlayDirs, name: string): Promise<void> {
   const options = `lowerdir=${dirs.lower},upperdir=${dirs.upper},workdir=${dirs.work},${OPTIONS}`;
-  const res = await run('mount', ['-t', 'overlay', `${OVERLAY_SOURCE_PREFIX}${name}`.replace(/[\s,]/g, '_'), '-o', options, mountpoint]);
+  const res = await run('mount', ['-t', 'overlay', `${KRGO_OVERLAY_SOURCE_PREFIX}${name}`.replace(/[\s,]/g, '_'), '-o', options, mountpoint]);
   if (!res.ok) throw new KrgoError('NEEDS_PRIVILEGE', `could not mount overlayfs on ${mountpoint}: ${res.message}`);
 }
 
@@ -67,13 +64,3 @@ export async function unmountOverlay(mountpoint: string, lazy = false): Promise<
   throw new KrgoError('MOUNT_BUSY', `could not unmount ${mountpoint}: ${res.message}`);
 }
 
-/** What the upper directory holds: bytes and entries (changed, added or whited-out paths). */
-export async function upperUsage(upper: string): Promise<{ bytes: number; entries: number }> {
-  let bytes = 0;
-  let entries = 0;
-  for (const e of await readdir(upper, { recursive: true, withFileTypes: true }).catch(() => [])) {
-    entries++;
-    if (e.isFile()) bytes += (await stat(join(e.parentPath, e.name)).catch(() => ({ size: 0 }))).size;
-  }
-  return { bytes, entries };
-}

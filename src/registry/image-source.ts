@@ -41,7 +41,7 @@ export async function readClientFor(source: ImageSource, warn: (message: string)
       await probe.getManifest(referenceTarget(reference));
       return new RegistryClient(reference, { endpoint, ...(insecure ? { insecure: true } : {}), ...(source.retry ? { retry: source.retry } : {}), log: warn });
     } catch (err) {
-      warn(`mirror ${mirror.registry}/${mirror.repository} did not serve ${referenceTarget(reference)}: ${describeError(err)}; trying ${'the next'}`);
+      warn(`mirror ${mirror.registry}/${mirror.repository} did not serve ${referenceTarget(reference)}: ${describeError(err)}; trying the next`);
     } finally {
       await probe.close();
     }

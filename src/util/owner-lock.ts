@@ -1,5 +1,5 @@
 import { open, readFile, rm, stat } from 'node:fs/promises';
-import { processAlive, processStartTime } from './process-identity.js';
+import { isSameProcess, processStartTime } from './process-identity.js';
 
 /**
  * A lock one process holds on a path, across processes: a file made with O_EXCL that names its
@@ -35,8 +35,8 @@ export class OwnerLock {
     if (text === '') return Date.now() - ((await stat(path).catch(() => undefined))?.mtimeMs ?? 0) < 10_000;
     const [pidText, startText] = text.trim().split(' ');
     const pid = Number(pidText);
-    if (!Number.isSafeInteger(pid) || pid <= 0 || !processAlive(pid)) return false;
-    return !startText || processStartTime(pid) === Number(startText);
+    if (!Number.isSafeInteger(pid) || pid <= 0) return false;
+    return isSameProcess(pid, startText ? Number(startText) : undefined);
   }
 
   async release(): Promise<void> {
