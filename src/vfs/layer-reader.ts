@@ -237,8 +237,15 @@ export class LayerReader {
       const fromDisk = disk ? await Promise.all(missing.map((i) => disk.get(this.index.layerDigest, i, this.spanBinding(i)))) : [];
       const runs: number[][] = [];
       if (this.index.format === 'zstd') {
-        const absent = missing.filter((_i, k) => !fromDisk[k]);
+        let absent = missing.filter((_i, k) => !fromDisk[k]);
         missing.forEach((_i, k) => fromDisk[k] && slots[k]!.resolve(fromDisk[k]!));
+        // A decode that finished while the disk was looked at has stored every slice by now
+        // (wholeZstd is dropped only then): look again before decoding the layer a second time.
+        if (absent.length > 0 && !this.wholeZstd && disk) {
+          const again = await Promise.all(absent.map((i) => disk.get(this.index.layerDigest, i, this.spanBinding(i))));
+          absent.forEach((i, k) => again[k] && slotOf.get(i)!.resolve(again[k]!));
+          absent = absent.filter((_i, k) => !again[k]);
+        }
         if (absent.length === 0) return;
         const whole = await (this.wholeZstd ??= this.decodeWholeZstd());
         // Copies: a slice must not keep the whole decoded layer alive in the memory cache.
