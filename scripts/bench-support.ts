@@ -53,6 +53,16 @@ export async function mountForeground(image: string, mountpoint: string, cacheDi
 }
 
 /**
+ * Runs `argv` in a chroot of `root` with the host's /dev bound in a private mount namespace (as
+ * `krgo run` and container engines do: a FUSE mount is nodev, and perl, for one, opens /dev/null).
+ */
+export function runInRoot(root: string, argv: string[], input?: string) {
+  const quoted = [root, ...argv].map((a) => `'${a.replace(/'/g, `'\\''`)}'`);
+  const script = `mount --rbind /dev ${quoted[0]}/dev && exec chroot ${quoted.join(' ')}`;
+  return runOk('unshare', ['-m', '--propagation', 'private', 'sh', '-c', script], input === undefined ? {} : { input });
+}
+
+/**
  * Pushes an image's indexes with an access profile beside them: what `argv` read when run once in
  * a chroot of a mount of the image (on loopback: the recording's timing does not matter).
  */
@@ -60,7 +70,7 @@ export async function pushWithProfile(image: string, workDir: string, name: stri
   const profile = join(workDir, `${name}.profile`);
   const cacheDir = join(workDir, `cache-${name}-recorder`);
   const recording = await mountForeground(image, join(workDir, `record-${name}`), cacheDir, ['--record-profile', profile]);
-  await runOk('chroot', [join(workDir, `record-${name}`), ...argv], input === undefined ? {} : { input });
+  await runInRoot(join(workDir, `record-${name}`), argv, input);
   await recording.stop();
   await runOk(process.execPath, [KRGO_BIN, 'index', '--push', '--profile', profile, image, '--cache-dir', cacheDir]);
 }
@@ -71,10 +81,19 @@ export async function lazyRun(wan: WanEmulator, image: string, dir: string, argv
   const t = now();
   const mount = await mountForeground(image, join(dir, 'mnt'), join(dir, 'cache'));
   const ready = mount.readySeconds;
-  await runOk('chroot', [join(dir, 'mnt'), ...argv], input === undefined ? {} : { input });
+  await runInRoot(join(dir, 'mnt'), argv, input);
   const done = now() - t;
   const bytes = wan.bytesToClient;
   await mount.stop();
   await rm(dir, { recursive: true, force: true });
   return { ready, done, bytes };
+}
+
+/** Detaches what a failed run left mounted under `dir` (before the directory is removed). */
+export async function detachMountsUnder(dir: string): Promise<void> {
+  const { readFileSync } = await import('node:fs');
+  for (const line of readFileSync('/proc/mounts', 'utf8').split('\n')) {
+    const target = line.split(' ')[1];
+    if (target?.startsWith(dir)) await runOk('fusermount', ['-uz', target]).catch(() => undefined);
+  }
 }

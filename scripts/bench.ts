@@ -18,7 +18,7 @@ import { KRGO_BIN } from '../test/support/krgo-cli.js';
 import { encodeIndex } from '../src/index/index-codec.js';
 import { buildLayerIndex } from '../src/index/layer-index.js';
 import { parseDigest } from '../src/digest.js';
-import { lazyRun, log, median, mountForeground, now, pushWithProfile, timed } from './bench-support.js';
+import { detachMountsUnder, lazyRun, log, median, mountForeground, now, pushWithProfile, timed } from './bench-support.js';
 
 const REPEAT = Number(process.env['BENCH_REPEAT'] ?? 3);
 const DELAY = Number(process.env['BENCH_DELAY_MS'] ?? 25);
@@ -310,11 +310,7 @@ try {
   await writeFile(join(process.cwd(), 'bench-results.json'), `${JSON.stringify(results, null, 2)}\n`);
 } finally {
   // A timed-out phase may leave mounts behind: detach them before removing the work dir.
-  const { readFileSync } = await import('node:fs');
-  for (const line of readFileSync('/proc/mounts', 'utf8').split('\n')) {
-    const target = line.split(' ')[1];
-    if (target?.startsWith(work.path)) await runOk('fusermount', ['-uz', target]).catch(() => undefined);
-  }
+  await detachMountsUnder(work.path);
   await wan.stop();
   await registry.stop();
   await work.remove();

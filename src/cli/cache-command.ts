@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { KrgoError } from '../errors.js';
-import { DiskSpanStore } from '../blob/disk-span-store.js';
+import { DiskSpanStore } from '../cache/disk-span-store.js';
 import { sweepCacheGarbage } from '../util/cache-garbage.js';
 import { isMountProcess, readStatus, removeDeadMountRecords } from '../mount/mount-status.js';
 import { announcedMounts } from '../mount/mount-registry.js';
@@ -61,7 +61,7 @@ export function registerCache(program: Command): void {
       `
 Layout of the cache dir:
   blobs/sha256/<hex>[.partial]   layer downloads: kept by pull --keep-blobs; a .partial resumes
-  index/sha256/<hex>.v3.idx      layer indexes (tar offsets, gzip seek points), and .windows
+  index/sha256/<hex>.v4.idx      layer indexes (tar offsets, gzip seek points), and .windows
   spans/<hex>/<n>                decompressed spans, sealed to their layer and byte range;
                                  at most 2 GiB, least recently used dropped first
   mounts/<id>.json, <path>.log   status of running mounts, logs of mount -d

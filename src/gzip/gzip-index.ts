@@ -10,12 +10,23 @@ export interface SeekPoint {
   uncompressedOffset: number;
 }
 
-/** A seek point with its window: the last (up to) 32 KiB of output before it, the dictionary to resume with. */
+/** A seek point as a builder reports it: with its window when the point is keyed (see below). */
 export interface Checkpoint extends SeekPoint {
-  window: Buffer;
+  window?: Buffer;
 }
 
-export const DEFAULT_SPAN = 1024 * 1024;
+/**
+ * Seek points every GRID bytes of output (or at the next deflate block boundary after that):
+ * where a read may start or stop. Deflate blocks of common layers hold about 64 KiB of output,
+ * so a finer grid gains little (native-notes/gzip-random-access.md has the measurements).
+ */
+export const DEFAULT_GRID = 64 * 1024;
+/**
+ * Only some points keep their 32 KiB window (are keyed): one at least this many output bytes
+ * after the last. A read starting at a point without one starts at the keyed point before it,
+ * or, when the output before the point is cached, takes its last 32 KiB as the window.
+ */
+export const DEFAULT_WINDOW_SPACING = 256 * 1024;
 const PULL_BYTES = 1 << 20;
 const PUSH_BYTES = 256 * 1024;
 
@@ -24,15 +35,20 @@ function gzipError(err: unknown): never {
 }
 
 /**
- * Inflates a gzip stream (one or many members) in one pass and records checkpoints every
- * `span` bytes of output, so the stream can later be read from the middle.
+ * Inflates a gzip stream (one or many members) in one pass and records a seek point every
+ * `grid` bytes of output, with its window every `windowSpacing` bytes, so the stream can later
+ * be read from the middle.
  */
 export class GzipIndexBuilder {
   readonly checkpoints: Checkpoint[] = [];
   private readonly handle: GzipIndexerHandle;
+  private lastKeyedOut = -Infinity;
 
-  constructor(readonly span = DEFAULT_SPAN) {
-    this.handle = nativeFs.gzipIndexerCreate(span);
+  constructor(
+    readonly grid = DEFAULT_GRID,
+    readonly windowSpacing = DEFAULT_WINDOW_SPACING,
+  ) {
+    this.handle = nativeFs.gzipIndexerCreate(grid);
   }
 
   async *inflate(source: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
@@ -57,7 +73,9 @@ export class GzipIndexBuilder {
         gzipError(err);
       }
       for (const p of nativeFs.gzipIndexerTakePoints(this.handle)) {
-        this.checkpoints.push({ compressedOffset: p.in, bits: p.bits, uncompressedOffset: p.out, window: p.window });
+        const keyed = p.out - this.lastKeyedOut >= this.windowSpacing;
+        if (keyed) this.lastKeyedOut = p.out;
+        this.checkpoints.push({ compressedOffset: p.in, bits: p.bits, uncompressedOffset: p.out, ...(keyed ? { window: p.window } : {}) });
       }
       if (out.length === 0) return;
       yield out;

@@ -10,7 +10,9 @@ import type { LayerIndex } from './layer-index.js';
 import { encodeProfile, MAX_PROFILE_BYTES, parseProfile, type AccessProfile } from '../vfs/access-profile.js';
 
 export const INDEX_ARTIFACT_TYPE = 'application/vnd.krgo.layer-indexes.v1';
-export const LAYER_INDEX_MEDIA_TYPE = 'application/vnd.krgo.layer-index.v3';
+export const LAYER_INDEX_MEDIA_TYPE = 'application/vnd.krgo.layer-index.v4';
+/** What krgo before pushed (index format 3): still read. */
+const LEGACY_LAYER_INDEX_MEDIA_TYPE = 'application/vnd.krgo.layer-index.v3';
 /** A layer index's seek windows (window-table.ts): read by range, never fetched whole by a mount. */
 export const INDEX_WINDOWS_MEDIA_TYPE = 'application/vnd.krgo.layer-index-windows.v1';
 export const ACCESS_PROFILE_MEDIA_TYPE = 'application/vnd.krgo.access-profile.v1+json';
@@ -151,7 +153,7 @@ export async function fetchIndexArtifact(
       }
       const layerDigest = layer.annotations?.[LAYER_ANNOTATION];
       // Windows blobs are not fetched: the index names its own, read by range on demand.
-      if (options.profileOnly || !layerDigest || !sizes.has(layerDigest) || layer.mediaType !== LAYER_INDEX_MEDIA_TYPE) return;
+      if (options.profileOnly || !layerDigest || !sizes.has(layerDigest) || ![LAYER_INDEX_MEDIA_TYPE, LEGACY_LAYER_INDEX_MEDIA_TYPE].includes(layer.mediaType)) return;
       try {
         const encoded = await client.getBlobBytes({ ...layer, digest: parseDigest(layer.digest) }, 256 * 1024 * 1024);
         const index = decodeIndex(encoded);

@@ -3,16 +3,17 @@ import { brotliCompressSync, brotliDecompressSync, constants as zlibConstants } 
 import { KrgoError } from '../errors.js';
 import { parseDigest } from '../digest.js';
 import type { EntryType, TarEntry } from '../tar/tar-entry.js';
-import type { SeekPoint } from '../gzip/gzip-index.js';
 import type { WindowRef } from './window-table.js';
-import { INDEX_FORMAT_VERSION, type LayerIndex, type LayerFormat } from './index-format.js';
+import { INDEX_FORMAT_VERSION, LEGACY_INDEX_VERSION, type IndexPoint, type LayerIndex, type LayerFormat } from './index-format.js';
 
 /*
- * On-disk layout, version 3:
+ * On-disk layout, version 4:
  *   "KRGOIDX\0" | u32 version | u32 header length | header JSON | brotli(body) | sha256 of all before
- * body: u32 entries length | entries JSON (tuples) | per checkpoint: f64 in, u8 bits, f64 out,
- * f64 window offset, u32 window length, 32-byte sha256 of the window. The windows themselves
- * are a blob of their own (window-table.ts), named by the header's windowsDigest.
+ * body: u32 entries length | entries JSON (tuples) | per seek point: f64 in, u8 bits, f64 out,
+ * i32 window number (-1: none) | per window: f64 offset, u32 length, 32-byte sha256 of the
+ * window. The windows themselves are a blob of their own (window-table.ts), named by the
+ * header's windowsDigest. Version 3 had one window per point, its ref inline: per point f64 in,
+ * u8 bits, f64 out, f64 window offset, u32 window length, sha256; it is still read.
  */
 const MAGIC = Buffer.from('KRGOIDX\0', 'latin1');
 const TYPES: EntryType[] = ['file', 'dir', 'symlink', 'hardlink', 'char', 'block', 'fifo'];
@@ -22,14 +23,21 @@ interface Header {
   compressedSize: number;
   uncompressedSize: number;
   format: LayerFormat;
-  span: number;
+  /** Version 4; version 3 had `span` (the grid, every point keyed). */
+  grid?: number;
+  windowSpacing?: number;
+  span?: number;
   entries: number;
   checkpoints: number;
+  /** Version 4: how many points are keyed (version 3: all). */
+  windows?: number;
   windowsDigest: string;
   windowsSize: number;
   tocOffset?: number;
 }
-const POINT_BYTES = 8 + 1 + 8 + 8 + 4 + 32;
+const V3_POINT_BYTES = 8 + 1 + 8 + 8 + 4 + 32;
+const POINT_BYTES = 8 + 1 + 8 + 4;
+const WINDOW_REF_BYTES = 8 + 4 + 32;
 
 type ChunkTuple = [number, number, number, number, string?];
 type EntryTuple = [string, number, number, number, number, number, number, number, string, number, number, number, number, Record<string, string> | 0, (number | null)?, (number | null)?, ChunkTuple[]?];
@@ -57,26 +65,29 @@ function fromTuple(t: EntryTuple): TarEntry {
 export function encodeIndex(index: LayerIndex): Buffer {
   const header: Header = {
     layerDigest: index.layerDigest, compressedSize: index.compressedSize, uncompressedSize: index.uncompressedSize,
-    format: index.format, span: index.span, entries: index.entries.length, checkpoints: index.checkpoints.length,
-    windowsDigest: index.windows.digest, windowsSize: index.windows.size,
+    format: index.format, grid: index.grid, windowSpacing: index.windowSpacing, entries: index.entries.length, checkpoints: index.checkpoints.length,
+    windows: index.windows.refs.length, windowsDigest: index.windows.digest, windowsSize: index.windows.size,
     ...(index.tocOffset !== undefined ? { tocOffset: index.tocOffset } : {}),
   };
   const headerBytes = Buffer.from(JSON.stringify(header));
   const entriesBytes = Buffer.from(JSON.stringify(index.entries.map(toTuple)));
-  if (index.windows.refs.length !== index.checkpoints.length) throw new KrgoError('INDEX_INVALID', 'an index needs one window per checkpoint');
   const points = Buffer.alloc(POINT_BYTES * index.checkpoints.length);
   index.checkpoints.forEach((cp, i) => {
-    const ref = index.windows.refs[i]!;
+    if (cp.window >= index.windows.refs.length) throw new KrgoError('INDEX_INVALID', `seek point ${i} names window ${cp.window}, the index has ${index.windows.refs.length}`);
     const at = i * POINT_BYTES;
     points.writeDoubleLE(cp.compressedOffset, at);
     points.writeUInt8(cp.bits, at + 8);
     points.writeDoubleLE(cp.uncompressedOffset, at + 9);
-    points.writeDoubleLE(ref.offset, at + 17);
-    points.writeUInt32LE(ref.length, at + 25);
-    ref.sha256.copy(points, at + 29);
+    points.writeInt32LE(cp.window, at + 17);
   });
-  const parts: Buffer[] = [u32(entriesBytes.length), entriesBytes, points];
-  const prefix = Buffer.concat([MAGIC, u32(INDEX_FORMAT_VERSION), u32(headerBytes.length), headerBytes, compressBody(Buffer.concat(parts))]);
+  const refs = Buffer.alloc(WINDOW_REF_BYTES * index.windows.refs.length);
+  index.windows.refs.forEach((ref, i) => {
+    const at = i * WINDOW_REF_BYTES;
+    refs.writeDoubleLE(ref.offset, at);
+    refs.writeUInt32LE(ref.length, at + 8);
+    ref.sha256.copy(refs, at + 12);
+  });
+  const prefix = Buffer.concat([MAGIC, u32(INDEX_FORMAT_VERSION), u32(headerBytes.length), headerBytes, compressBody(Buffer.concat([u32(entriesBytes.length), entriesBytes, points, refs]))]);
   return Buffer.concat([prefix, createHash('sha256').update(prefix).digest()]);
 }
 
@@ -96,6 +107,9 @@ function u32(n: number): Buffer {
   return b;
 }
 
+/** Versions this krgo reads: its own, and the one before (every point keyed). */
+const READABLE_VERSIONS = [LEGACY_INDEX_VERSION, INDEX_FORMAT_VERSION];
+
 /** Decodes and checks an index file; anything off is INDEX_INVALID, never trusted. */
 export function decodeIndex(file: Buffer): LayerIndex {
   const invalid = (why: string): never => {
@@ -103,7 +117,7 @@ export function decodeIndex(file: Buffer): LayerIndex {
   };
   if (file.length < MAGIC.length + 8 + 32 || !file.subarray(0, MAGIC.length).equals(MAGIC)) invalid('not a krgo index');
   const version = file.readUInt32LE(8);
-  if (version !== INDEX_FORMAT_VERSION) invalid(`format version ${version}, this krgo reads ${INDEX_FORMAT_VERSION}`);
+  if (!READABLE_VERSIONS.includes(version)) invalid(`format version ${version}, this krgo reads ${READABLE_VERSIONS.join(' and ')}`);
   const prefix = file.subarray(0, file.length - 32);
   if (!createHash('sha256').update(prefix).digest().equals(file.subarray(file.length - 32))) invalid('checksum mismatch (corrupt or truncated)');
   try {
@@ -112,20 +126,16 @@ export function decodeIndex(file: Buffer): LayerIndex {
     const body = brotliDecompressSync(prefix.subarray(16 + headerLength));
     const entriesLength = body.readUInt32LE(0);
     const tuples = JSON.parse(body.toString('utf8', 4, 4 + entriesLength)) as EntryTuple[];
-    const checkpoints: SeekPoint[] = [];
-    const refs: WindowRef[] = [];
     const pointsAt = 4 + entriesLength;
-    if (tuples.length !== header.entries || body.length !== pointsAt + POINT_BYTES * header.checkpoints) invalid('counts do not match the header');
-    for (let i = 0; i < header.checkpoints; i++) {
-      const at = pointsAt + i * POINT_BYTES;
-      checkpoints.push({ compressedOffset: body.readDoubleLE(at), bits: body.readUInt8(at + 8), uncompressedOffset: body.readDoubleLE(at + 9) });
-      const ref = { offset: body.readDoubleLE(at + 17), length: body.readUInt32LE(at + 25), sha256: Buffer.from(body.subarray(at + 29, at + POINT_BYTES)) };
+    const { checkpoints, refs } = version === LEGACY_INDEX_VERSION ? decodeV3Points(body, pointsAt, header, invalid) : decodePoints(body, pointsAt, header, invalid);
+    if (tuples.length !== header.entries) invalid('counts do not match the header');
+    for (const [i, ref] of refs.entries()) {
       if (!Number.isSafeInteger(ref.offset) || ref.offset < 0 || ref.offset + ref.length > header.windowsSize) invalid(`window ${i} lies outside its blob`);
-      refs.push(ref);
     }
+    const grid = header.grid ?? header.span ?? 0;
     return {
       version: INDEX_FORMAT_VERSION, layerDigest: parseDigest(header.layerDigest), compressedSize: header.compressedSize,
-      uncompressedSize: header.uncompressedSize, format: header.format, span: header.span, entries: tuples.map(fromTuple), checkpoints,
+      uncompressedSize: header.uncompressedSize, format: header.format, grid, windowSpacing: header.windowSpacing ?? grid, entries: tuples.map(fromTuple), checkpoints,
       windows: { digest: parseDigest(header.windowsDigest), size: header.windowsSize, refs },
       ...(header.tocOffset !== undefined ? { tocOffset: header.tocOffset } : {}),
     };
@@ -133,4 +143,37 @@ export function decodeIndex(file: Buffer): LayerIndex {
     if (err instanceof KrgoError) throw err;
     return invalid(`malformed (${(err as Error).message})`);
   }
+}
+
+type Invalid = (why: string) => never;
+
+function decodePoints(body: Buffer, at: number, header: Header, invalid: Invalid): { checkpoints: IndexPoint[]; refs: WindowRef[] } {
+  const windows = header.windows ?? 0;
+  const refsAt = at + POINT_BYTES * header.checkpoints;
+  if (body.length !== refsAt + WINDOW_REF_BYTES * windows) invalid('counts do not match the header');
+  const checkpoints: IndexPoint[] = [];
+  for (let i = 0; i < header.checkpoints; i++) {
+    const p = at + i * POINT_BYTES;
+    const window = body.readInt32LE(p + 17);
+    if (window < -1 || window >= windows) invalid(`seek point ${i} names window ${window} of ${windows}`);
+    checkpoints.push({ compressedOffset: body.readDoubleLE(p), bits: body.readUInt8(p + 8), uncompressedOffset: body.readDoubleLE(p + 9), window });
+  }
+  const refs: WindowRef[] = [];
+  for (let i = 0; i < windows; i++) {
+    const r = refsAt + i * WINDOW_REF_BYTES;
+    refs.push({ offset: body.readDoubleLE(r), length: body.readUInt32LE(r + 8), sha256: Buffer.from(body.subarray(r + 12, r + WINDOW_REF_BYTES)) });
+  }
+  return { checkpoints, refs };
+}
+
+function decodeV3Points(body: Buffer, at: number, header: Header, invalid: Invalid): { checkpoints: IndexPoint[]; refs: WindowRef[] } {
+  if (body.length !== at + V3_POINT_BYTES * header.checkpoints) invalid('counts do not match the header');
+  const checkpoints: IndexPoint[] = [];
+  const refs: WindowRef[] = [];
+  for (let i = 0; i < header.checkpoints; i++) {
+    const p = at + i * V3_POINT_BYTES;
+    checkpoints.push({ compressedOffset: body.readDoubleLE(p), bits: body.readUInt8(p + 8), uncompressedOffset: body.readDoubleLE(p + 9), window: i });
+    refs.push({ offset: body.readDoubleLE(p + 17), length: body.readUInt32LE(p + 25), sha256: Buffer.from(body.subarray(p + 29, p + V3_POINT_BYTES)) });
+  }
+  return { checkpoints, refs };
 }

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { KrgoError } from '../errors.js';
 import { digestAlgorithm, digestHex, sha256Of, type Digest } from '../digest.js';
 import { decodeIndex, encodeIndex } from './index-codec.js';
-import { INDEX_FORMAT_VERSION, type LayerIndex } from './index-format.js';
+import { INDEX_FORMAT_VERSION, LEGACY_INDEX_VERSION, type LayerIndex } from './index-format.js';
 import { writeFileAtomically } from '../util/atomic-write.js';
 
 /**
@@ -14,12 +14,12 @@ import { writeFileAtomically } from '../util/atomic-write.js';
 export class IndexStore {
   constructor(readonly cacheDir: string) {}
 
-  pathFor(digest: Digest): string {
-    return join(this.cacheDir, 'index', digestAlgorithm(digest), `${digestHex(digest)}.v${INDEX_FORMAT_VERSION}.idx`);
+  pathFor(digest: Digest, version: number = INDEX_FORMAT_VERSION): string {
+    return join(this.cacheDir, 'index', digestAlgorithm(digest), `${digestHex(digest)}.v${version}.idx`);
   }
 
-  private windowsPathFor(digest: Digest): string {
-    return this.pathFor(digest).replace(/\.idx$/, '.windows');
+  private windowsPathFor(digest: Digest, version: number = INDEX_FORMAT_VERSION): string {
+    return this.pathFor(digest, version).replace(/\.idx$/, '.windows');
   }
 
   /**
@@ -38,7 +38,20 @@ export class IndexStore {
    * or foreign file is removed and reported through `onInvalid`, so the caller rebuilds it.
    */
   async load(digest: Digest, size: number, onInvalid: (why: string) => void = () => undefined): Promise<{ index: LayerIndex; bytes: number } | undefined> {
-    const path = this.pathFor(digest);
+    const found = await this.loadVersion(digest, size, INDEX_FORMAT_VERSION, onInvalid);
+    if (found) return found;
+    // A cache from the krgo before (version 3, still readable): converted once, so an upgrade
+    // does not scan every layer again; its files are removed.
+    const legacy = await this.loadVersion(digest, size, LEGACY_INDEX_VERSION, onInvalid);
+    if (!legacy) return undefined;
+    const bytes = await this.save(legacy.index);
+    await rm(this.pathFor(digest, LEGACY_INDEX_VERSION), { force: true });
+    await rm(this.windowsPathFor(digest, LEGACY_INDEX_VERSION), { force: true });
+    return { index: legacy.index, bytes };
+  }
+
+  private async loadVersion(digest: Digest, size: number, version: number, onInvalid: (why: string) => void): Promise<{ index: LayerIndex; bytes: number } | undefined> {
+    const path = this.pathFor(digest, version);
     let file: Buffer;
     try {
       file = await readFile(path);
@@ -51,7 +64,7 @@ export class IndexStore {
       if (index.layerDigest !== digest || index.compressedSize !== size) {
         throw new KrgoError('INDEX_INVALID', `layer index ${path} describes ${index.layerDigest} (${index.compressedSize} bytes), not ${digest} (${size} bytes)`);
       }
-      const windows = await readFile(this.windowsPathFor(digest)).catch(() => undefined);
+      const windows = await readFile(this.windowsPathFor(digest, version)).catch(() => undefined);
       // No windows file: the index came from the registry, whose windows blob is read by range.
       // One that is not exactly the index's blob is damage: the index may have been built here,
       // with windows no registry holds, so both are dropped and rebuilt.
@@ -66,7 +79,7 @@ export class IndexStore {
       if (!(err instanceof KrgoError && err.code === 'INDEX_INVALID')) throw err;
       onInvalid(err.message);
       await rm(path, { force: true });
-      await rm(this.windowsPathFor(digest), { force: true });
+      await rm(this.windowsPathFor(digest, version), { force: true });
       return undefined;
     }
   }

@@ -1,12 +1,18 @@
 import { verifyChunks, type Digest } from '../digest.js';
 import { decompressZstd, sniffCompression } from '../compression/decompress.js';
-import { DEFAULT_SPAN, GzipIndexBuilder } from '../gzip/gzip-index.js';
+import { DEFAULT_GRID, DEFAULT_WINDOW_SPACING, GzipIndexBuilder } from '../gzip/gzip-index.js';
 import { packWindows } from './window-table.js';
 import { INDEX_FORMAT_VERSION, type LayerFormat, type LayerIndex } from './index-format.js';
 import { parseTar } from '../tar/tar-parser.js';
 import type { TarEntry } from '../tar/tar-entry.js';
 
 export { INDEX_FORMAT_VERSION, type LayerFormat, type LayerIndex } from './index-format.js';
+
+/** How dense a gzip layer's seek points are, and how far apart those with a window (gzip-index.ts). */
+export interface SeekDensity {
+  grid?: number;
+  windowSpacing?: number;
+}
 
 /** Prepends the bytes already read for sniffing back onto the stream. */
 async function* withHead(head: Buffer[], rest: AsyncIterator<Buffer>): AsyncGenerator<Buffer> {
@@ -16,11 +22,11 @@ async function* withHead(head: Buffer[], rest: AsyncIterator<Buffer>): AsyncGene
 
 /**
  * Builds a layer's index in one streaming pass over its compressed bytes (verified against the
- * digest). Gzip layers get checkpoints every `span` bytes; zstd layers are indexed by a full
+ * digest). Gzip layers get seek points on a grid (`density`); zstd layers are indexed by a full
  * decompression pass and read by decompressing from the start (no seek points).
  */
-export async function buildLayerIndex(source: AsyncIterable<Buffer>, digest: Digest, size: number, span = DEFAULT_SPAN): Promise<LayerIndex> {
-  const indexer = new StreamingIndexer(digest, size, span);
+export async function buildLayerIndex(source: AsyncIterable<Buffer>, digest: Digest, size: number, density: SeekDensity = {}): Promise<LayerIndex> {
+  const indexer = new StreamingIndexer(digest, size, density);
   // parseTar reads to the end of the stream, so the digest check at its end always runs.
   await parseTar(indexer.inflate(verifyChunks(source, digest, size, 'layer')), indexer.onEntry);
   return indexer.finish();
@@ -40,7 +46,7 @@ export class StreamingIndexer {
   constructor(
     private readonly digest: Digest,
     private readonly size: number,
-    private readonly span = DEFAULT_SPAN,
+    private readonly density: SeekDensity = {},
   ) {}
 
   readonly onEntry = (entry: TarEntry): void => {
@@ -62,7 +68,7 @@ export class StreamingIndexer {
     let tar: AsyncIterable<Buffer>;
     if (compression === 'gzip') {
       this.format = 'gzip';
-      this.gzip = new GzipIndexBuilder(this.span);
+      this.gzip = new GzipIndexBuilder(this.density.grid ?? DEFAULT_GRID, this.density.windowSpacing ?? DEFAULT_WINDOW_SPACING);
       tar = this.gzip.inflate(stream);
     } else if (compression === 'zstd') {
       this.format = 'zstd';
@@ -76,16 +82,18 @@ export class StreamingIndexer {
 
   finish(): LayerIndex {
     const checkpoints = this.gzip?.checkpoints ?? [];
+    const windows: Buffer[] = [];
     return {
       version: INDEX_FORMAT_VERSION,
       layerDigest: this.digest,
       compressedSize: this.size,
       uncompressedSize: this.uncompressed,
       format: this.format,
-      span: this.gzip ? this.span : 0,
+      grid: this.gzip ? this.gzip.grid : 0,
+      windowSpacing: this.gzip ? this.gzip.windowSpacing : 0,
       entries: this.entries,
-      checkpoints: checkpoints.map(({ compressedOffset, bits, uncompressedOffset }) => ({ compressedOffset, bits, uncompressedOffset })),
-      windows: packWindows(checkpoints.map((c) => c.window)),
+      checkpoints: checkpoints.map(({ compressedOffset, bits, uncompressedOffset, window }) => ({ compressedOffset, bits, uncompressedOffset, window: window ? windows.push(window) - 1 : -1 })),
+      windows: packWindows(windows),
     };
   }
 }

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { RegistryRangeSource } from '../blob/range-source.js';
-import { DiskSpanStore } from '../blob/disk-span-store.js';
+import { DiskSpanStore } from '../cache/disk-span-store.js';
 import { MergedTree } from '../vfs/merged-tree.js';
 import { LayerReader, SpanCache } from '../vfs/layer-reader.js';
 import { ImageReader } from '../vfs/image-reader.js';

@@ -92,8 +92,11 @@ export async function mountImage(options: MountOptions): Promise<MountHandle> {
     const libraries = new LibraryPrefetcher(tree, imageReader);
     let stopping: Promise<void> | undefined;
     let prefetch: { files: number; missing: number; done: boolean } | undefined;
+    /** Files a replayed profile fetches as recorded: their first read prefetches nothing more (the profile knows better). */
+    const planned = new Set<number>();
     const replay = (profile: AccessProfile) => {
       const plan = planProfile(tree, profile);
+      for (const read of plan.reads) planned.add(read.inode.ino);
       const state = { files: profile.files.length, missing: plan.missing, done: false };
       prefetch = state;
       if (plan.missing) warn(`${plan.missing} of the ${profile.files.length} files of the access profile are not files in this image`);
@@ -139,6 +142,7 @@ export async function mountImage(options: MountOptions): Promise<MountHandle> {
       fsname: `krgo:${formatReference(image.reference)}`,
       log: warn,
       firstRead: (inode) => {
+        if (planned.has(inode.ino)) return;
         imageReader.prefetch(inode);
         libraries.opened(inode);
       },

@@ -1,13 +1,22 @@
 import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { processAlive } from './process-identity.js';
+import { LEGACY_INDEX_VERSION } from '../index/index-format.js';
 
 /** A temp file of writeFileAtomically: `<name>.tmp-<pid>-<8 hex>`. */
 const TEMP_FILE = /\.tmp-(\d+)-[0-9a-f]{8}$/;
 
-/** Files a failed or killed run leaves: a corrupt partial download, a temp file whose writer died. */
+/** A layer index file (or its windows) and its format version. */
+const INDEX_FILE = /\.v(\d+)\.(idx|windows)$/;
+
+/**
+ * Files a failed or killed run leaves (a corrupt partial download, a temp file whose writer
+ * died), and index files of a format this krgo no longer reads.
+ */
 function isGarbage(name: string): boolean {
   if (name.endsWith('.corrupt')) return true;
+  const index = INDEX_FILE.exec(name);
+  if (index && Number(index[1]) < LEGACY_INDEX_VERSION) return true;
   const temp = TEMP_FILE.exec(name);
   return temp !== null && !processAlive(Number(temp[1]));
 }

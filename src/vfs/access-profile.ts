@@ -20,8 +20,8 @@ export interface ProfileFile {
   ranges?: [number, number][];
 }
 
-/** Recorded ranges are widened to this grain: small reads of one region make one range. */
-const GRAIN = 64 * 1024;
+/** Recorded ranges are widened to pages (what the kernel reads at least): exact, and small reads of one page make one range. */
+const GRAIN = 4096;
 /** Bounds on a profile from elsewhere (the registry): beyond them it is refused, not trusted. */
 export const MAX_PROFILE_BYTES = 16 * 1024 * 1024;
 const MAX_FILES = 200_000;

@@ -6,6 +6,8 @@ import type { Inode, MergedTree } from './merged-tree.js';
 /** Where the dynamic loader looks when a library is named without a path (ld.so's defaults on Debian and friends). */
 const LIBRARY_DIRS = ['/lib/x86_64-linux-gnu', '/usr/lib/x86_64-linux-gnu', '/lib/aarch64-linux-gnu', '/usr/lib/aarch64-linux-gnu', '/lib64', '/usr/lib64', '/lib', '/usr/lib'];
 const MAX_DEPTH = 4;
+/** The smallest ELF file: its 64-byte header. */
+const ELF_HEADER_BYTES = 64;
 
 /**
  * Files glibc itself opens for a program, one round trip each when met one after the other: the
@@ -54,8 +56,13 @@ export class LibraryPrefetcher {
     }
   }
 
+  /**
+   * A file's first read: an executable, or any ELF file (a shared object loaded with dlopen, such
+   * as a Python extension module, is often not executable). Its first bytes are on their way
+   * for the read that came: telling whether it is ELF costs no fetch.
+   */
   opened(inode: Inode): void {
-    if (inode.type === 'file' && (inode.mode & 0o111) !== 0) this.visit(inode, 0).catch(() => undefined);
+    if (inode.type === 'file' && inode.size >= ELF_HEADER_BYTES) this.visit(inode, 0).catch(() => undefined);
   }
 
   private async visit(inode: Inode, depth: number): Promise<void> {

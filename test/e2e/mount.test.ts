@@ -205,7 +205,7 @@ describe('krgo mount: a lazy FUSE mount equal to umoci unpack', () => {
     assert.equal(paths[0], '/usr/bin/python3.11', 'the binary the kernel loads first comes first');
     assert.ok(paths.some((p) => /\/libc\.so\.6$/.test(p)), `libc among ${paths.join(' ')}`);
     assert.ok(paths.some((p) => /\/encodings\//.test(p)), 'python modules among the files');
-    assert.ok(recorded.files.every((f) => f.ranges.length > 0 && f.ranges.every(([o, l]) => o % 65536 === 0 && l > 0)));
+    assert.ok(recorded.files.every((f) => f.ranges.length > 0 && f.ranges.every(([o, l]) => o % 4096 === 0 && l > 0)));
 
     const pushed = await krgo(['index', '--push', '--profile', profile, image, '--cache-dir', recordCache]);
     assert.equal(pushed.code, 0, pushed.stderr);

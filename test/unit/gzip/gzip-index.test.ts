@@ -20,7 +20,7 @@ function sampleData(size: number): Buffer {
 }
 
 async function build(gz: Buffer, span: number, chunk = 65_536): Promise<{ builder: GzipIndexBuilder; out: Buffer }> {
-  const builder = new GzipIndexBuilder(span);
+  const builder = new GzipIndexBuilder(span, span);
   const pieces: Buffer[] = [];
   for (let i = 0; i < gz.length; i += chunk) pieces.push(gz.subarray(i, i + chunk));
   const out: Buffer[] = [];
@@ -33,7 +33,7 @@ function randomReads(gz: Buffer, plain: Buffer, builder: GzipIndexBuilder, count
     const offset = Math.floor(Math.random() * plain.length);
     const length = Math.min(1 + Math.floor(Math.random() * 300_000), plain.length - offset);
     const plan = planGzipRead(builder.checkpoints, gz.length, offset, length);
-    const bytes = extractGzipRange(plan.checkpoint, plan.checkpoint.window, gz.subarray(plan.start, plan.end), offset, length);
+    const bytes = extractGzipRange(plan.checkpoint, plan.checkpoint.window!, gz.subarray(plan.start, plan.end), offset, length);
     assert.ok(bytes.equals(plain.subarray(offset, offset + length)), `read ${offset}+${length} from checkpoint at ${plan.checkpoint.uncompressedOffset} (bits ${plan.checkpoint.bits})`);
   }
 }

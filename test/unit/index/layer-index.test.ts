@@ -1,9 +1,10 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { gzipSync } from 'node:zlib';
+import { brotliCompressSync, brotliDecompressSync, gzipSync } from 'node:zlib';
 import { buildLayerIndex, type LayerIndex } from '../../../src/index/layer-index.js';
 import { encodeIndex, decodeIndex } from '../../../src/index/index-codec.js';
 import { IndexStore } from '../../../src/index/index-store.js';
@@ -23,7 +24,7 @@ import { runOk } from '../../support/run.js';
 const chunks = (buf: Buffer, size = 50_000) => Readable.from(Array.from({ length: Math.ceil(buf.length / size) }, (_, i) => buf.subarray(i * size, (i + 1) * size)));
 
 async function indexOf(blob: Buffer, span = 64 * 1024): Promise<LayerIndex> {
-  return buildLayerIndex(chunks(blob), sha256Of(blob), blob.length, span);
+  return buildLayerIndex(chunks(blob), sha256Of(blob), blob.length, { grid: span, windowSpacing: span });
 }
 
 async function entriesOf(tar: Buffer): Promise<TarEntry[]> {
@@ -41,7 +42,7 @@ function lazyReader(blobs: Buffer[], indexes: LayerIndex[]): (span: ReadSpan) =>
     const blob = blobs[span.layer]!;
     if (index.format === 'tar') return blob.subarray(span.offset, span.offset + span.length);
     const plan = planGzipRead(index.checkpoints, blob.length, span.offset, span.length);
-    const window = windowFromBlob(index.windows, index.windows.blob!, index.checkpoints.indexOf(plan.checkpoint));
+    const window = windowFromBlob(index.windows, index.windows.blob!, plan.checkpoint.window);
     return extractGzipRange(plan.checkpoint, window, blob.subarray(plan.start, plan.end), span.offset, span.length);
   };
 }
@@ -134,4 +135,56 @@ describe('layer index', () => {
       await tmp.remove();
     }
   });
+
+  it('reads format 3 (every point keyed, as krgo before pushed it) and converts a cached one once', async () => {
+    const blob = gzipSync(edgeCaseLayers()[0]!);
+    const index = await indexOf(blob);
+    assert.ok(index.checkpoints.every((p, i) => p.window === i), 'fixture: every point keyed');
+    const v3 = encodeV3(index);
+    const { blob: windows, ...windowTable } = index.windows;
+    assert.deepEqual(decodeIndex(v3), { ...index, windows: windowTable });
+    const tmp = await tempDir('store-v3');
+    try {
+      const store = new IndexStore(tmp.path);
+      const legacyPath = store.pathFor(index.layerDigest, 3);
+      await mkdir(dirname(legacyPath), { recursive: true });
+      await writeFile(legacyPath, v3);
+      await writeFile(legacyPath.replace(/\.idx$/, '.windows'), windows!);
+      const loaded = await store.load(index.layerDigest, index.compressedSize);
+      assert.deepEqual(loaded?.index, index, 'with its windows');
+      await assert.rejects(stat(legacyPath), 'the format 3 file is gone');
+      assert.ok((await stat(store.pathFor(index.layerDigest))).isFile(), 'converted to the current format');
+    } finally {
+      await tmp.remove();
+    }
+  });
 });
+
+/** Format 3 as krgo wrote it: per point f64 in, u8 bits, f64 out, f64 window offset, u32 window length, sha256. */
+function encodeV3(index: LayerIndex): Buffer {
+  const header = Buffer.from(JSON.stringify({ layerDigest: index.layerDigest, compressedSize: index.compressedSize, uncompressedSize: index.uncompressedSize, format: index.format, span: index.grid, entries: index.entries.length, checkpoints: index.checkpoints.length, windowsDigest: index.windows.digest, windowsSize: index.windows.size }));
+  // The entries as the current encoder writes them (unchanged since format 3).
+  const current = decodeBody(encodeIndex(index));
+  const entries = current.subarray(0, 4 + current.readUInt32LE(0));
+  const points = Buffer.alloc(61 * index.checkpoints.length);
+  index.checkpoints.forEach((cp, i) => {
+    const ref = index.windows.refs[i]!;
+    points.writeDoubleLE(cp.compressedOffset, i * 61);
+    points.writeUInt8(cp.bits, i * 61 + 8);
+    points.writeDoubleLE(cp.uncompressedOffset, i * 61 + 9);
+    points.writeDoubleLE(ref.offset, i * 61 + 17);
+    points.writeUInt32LE(ref.length, i * 61 + 25);
+    ref.sha256.copy(points, i * 61 + 29);
+  });
+  const u32 = (n: number) => {
+    const b = Buffer.alloc(4);
+    b.writeUInt32LE(n);
+    return b;
+  };
+  const prefix = Buffer.concat([Buffer.from('KRGOIDX\0', 'latin1'), u32(3), u32(header.length), header, brotliCompressSync(Buffer.concat([entries, points]))]);
+  return Buffer.concat([prefix, createHash('sha256').update(prefix).digest()]);
+}
+
+function decodeBody(file: Buffer): Buffer {
+  return brotliDecompressSync(file.subarray(16 + file.readUInt32LE(12), file.length - 32));
+}

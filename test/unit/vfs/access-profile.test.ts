@@ -22,7 +22,7 @@ async function treeOf(files: Parameters<typeof buildTar>[0]) {
 }
 
 describe('access profiles: record, parse, plan, replay', () => {
-  it('records first-read order per file and joins reads into 64 KiB-grained ranges', async () => {
+  it('records first-read order per file and joins reads into page-grained ranges', async () => {
     const tree = await treeOf([
       { path: 'bin/', type: 'dir' },
       { path: 'bin/app', type: 'file', content: Buffer.alloc(1000 * KiB, 1) },
@@ -40,7 +40,7 @@ describe('access profiles: record, parse, plan, replay', () => {
     assert.deepEqual(profile, {
       version: 1,
       files: [
-        { path: '/bin/app', ranges: [[0, 192 * KiB], [896 * KiB, 1000 * KiB - 896 * KiB]] },
+        { path: '/bin/app', ranges: [[0, 132 * KiB], [900 * KiB, 4 * KiB], [996 * KiB, 4 * KiB]] },
         { path: '/lib.so', ranges: [[0, 10 * KiB]] },
       ],
     });
@@ -113,7 +113,7 @@ describe('access profiles: record, parse, plan, replay', () => {
     ];
     const tar = buildTar(files);
     const blob = gzipSync(tar);
-    const index = await buildLayerIndex(Readable.from([blob]), sha256Of(blob), blob.length, 256 * KiB);
+    const index = await buildLayerIndex(Readable.from([blob]), sha256Of(blob), blob.length, { grid: 256 * KiB });
     const calls: [number, number][] = [];
     const source: RangeSource = {
       read: async (_digest: Digest, start: number, end: number) => {

@@ -8,7 +8,7 @@ import { sha256Of, type Digest } from '../../../src/digest.js';
 import type { RangeSource } from '../../../src/blob/range-source.js';
 import { buildTar } from '../../../src/tar/tar-writer.js';
 import { busyboxBinary } from '../../support/fixtures.js';
-import { DiskSpanStore } from '../../../src/blob/disk-span-store.js';
+import { DiskSpanStore } from '../../../src/cache/disk-span-store.js';
 import { tempDir } from '../../support/temp.js';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -24,11 +24,23 @@ class MemorySource implements RangeSource {
   }
 }
 
+/** Serves the blobs of `served` by range, noting each call. */
+function blobSource(served: Map<string, Buffer>): { calls: { digest: string; start: number; end: number }[]; source: RangeSource } {
+  const calls: { digest: string; start: number; end: number }[] = [];
+  const source: RangeSource = {
+    read: async (digest: Digest, start: number, end: number) => {
+      calls.push({ digest, start, end });
+      return served.get(digest)!.subarray(start, end);
+    },
+  };
+  return { calls, source };
+}
+
 async function setup(format: 'gzip' | 'tar', disk?: DiskSpanStore) {
   const files = Array.from({ length: 12 }, (_, i) => ({ path: `f${i}`, type: 'file' as const, content: Buffer.concat([busyboxBinary().subarray(i * 1000, i * 1000 + 400_000), Buffer.from(`file ${i}`)]) }));
   const tar = buildTar(files);
   const blob = format === 'gzip' ? gzipSync(tar) : tar;
-  const index = await buildLayerIndex(Readable.from([blob]), sha256Of(blob), blob.length, 256 * 1024);
+  const index = await buildLayerIndex(Readable.from([blob]), sha256Of(blob), blob.length, { grid: 256 * 1024 });
   const source = new MemorySource(blob);
   return { tar, index, reader: new LayerReader(index, source, new SpanCache(64 * 1024 * 1024, disk)), source, blob };
 }
@@ -50,7 +62,7 @@ describe('lazy layer reader', () => {
     const files = Array.from({ length: 12 }, (_, i) => ({ path: `f${i}`, type: 'file' as const, content: Buffer.concat([busyboxBinary().subarray(i * 1000, i * 1000 + 400_000), Buffer.from(`file ${i}`)]) }));
     const tar = buildTar(files);
     const blob = await zstdOf(tar);
-    const index = await buildLayerIndex(Readable.from([blob]), sha256Of(blob), blob.length, 256 * 1024);
+    const index = await buildLayerIndex(Readable.from([blob]), sha256Of(blob), blob.length, { grid: 256 * 1024 });
     assert.equal(index.format, 'zstd');
     const tmp = await tempDir('zstd-spans');
     try {
@@ -151,13 +163,7 @@ describe('lazy layer reader', () => {
     const { tar, index, blob } = await setup('gzip');
     const { blob: windows, ...table } = index.windows;
     const served = new Map<string, Buffer>([[index.layerDigest, blob], [table.digest, Buffer.from(windows!)]]);
-    const calls: { digest: string; start: number; end: number }[] = [];
-    const source: RangeSource = {
-      read: async (digest: Digest, start: number, end: number) => {
-        calls.push({ digest, start, end });
-        return served.get(digest)!.subarray(start, end);
-      },
-    };
+    const { calls, source } = blobSource(served);
     const remote = { ...index, windows: table };
     const reader = new LayerReader(remote, source, new SpanCache());
     assert.ok((await reader.read(1_500_000, 600_000)).equals(tar.subarray(1_500_000, 2_100_000)));
@@ -197,5 +203,40 @@ describe('lazy layer reader', () => {
     release();
     await wide;
     assert.ok((await reader.read(2_000_000, 500_000)).equals(tar.subarray(2_000_000, 2_500_000)), 'later spans resume from the window the earlier ones left');
+  });
+
+  it('fine cells, sparse windows: a read starts at the keyed point before it, or resumes from the cached cell before it without a window', async () => {
+    const files = Array.from({ length: 12 }, (_, i) => ({ path: `f${i}`, type: 'file' as const, content: Buffer.concat([busyboxBinary().subarray(i * 1000, i * 1000 + 400_000), Buffer.from(`file ${i}`)]) }));
+    const tar = buildTar(files);
+    const blob = gzipSync(tar);
+    const index = await buildLayerIndex(Readable.from([blob]), sha256Of(blob), blob.length, { grid: 64 * 1024, windowSpacing: 256 * 1024 });
+    const keyed = index.checkpoints.filter((p) => p.window >= 0);
+    assert.ok(index.checkpoints.length >= 3 * keyed.length, `${index.checkpoints.length} points, ${keyed.length} with a window`);
+    const { blob: windows, ...table } = index.windows;
+    const served = new Map<string, Buffer>([[index.layerDigest, blob], [table.digest, Buffer.from(windows!)]]);
+    const { calls, source } = blobSource(served);
+    const reader = new LayerReader({ ...index, windows: table }, source, new SpanCache());
+    // A cell whose point has no window, far from the start: fetched from the keyed point before it.
+    const target = index.checkpoints.findIndex((p, i) => i > 8 && p.window < 0 && index.checkpoints[i - 1]!.window < 0);
+    const point = index.checkpoints[target]!;
+    const startOf = (p: { compressedOffset: number; bits: number }) => p.compressedOffset - (p.bits ? 1 : 0);
+    assert.ok((await reader.read(point.uncompressedOffset + 10, 1000)).equals(tar.subarray(point.uncompressedOffset + 10, point.uncompressedOffset + 1010)));
+    const keyedBefore = [...index.checkpoints.slice(0, target + 1)].reverse().find((p) => p.window >= 0)!;
+    const layerCalls = () => calls.filter((c) => c.digest === index.layerDigest);
+    assert.equal(layerCalls().length, 1);
+    assert.equal(layerCalls()[0]!.start, startOf(keyedBefore), 'starts at the keyed point before');
+    assert.ok(layerCalls()[0]!.end <= index.checkpoints[target + 1]!.compressedOffset + 1, 'stops where the cell ends');
+    assert.equal(calls.filter((c) => c.digest === table.digest).length, 1, 'one window');
+    // The next cell: resumed from the cached one before it, no window fetched.
+    calls.length = 0;
+    const next = index.checkpoints[target + 1]!;
+    assert.ok((await reader.read(next.uncompressedOffset, 2000)).equals(tar.subarray(next.uncompressedOffset, next.uncompressedOffset + 2000)));
+    assert.deepEqual(calls.map((c) => [c.digest === index.layerDigest, c.start]), [[true, startOf(next)]], 'one fetch from that cell on, no window');
+    // Random reads across the layer stay exact.
+    for (let i = 0; i < 100; i++) {
+      const offset = Math.floor(Math.random() * tar.length);
+      const length = 1 + Math.floor(Math.random() * 200_000);
+      assert.ok((await reader.read(offset, length)).equals(tar.subarray(offset, Math.min(offset + length, tar.length))), `${offset}+${length}`);
+    }
   });
 });

@@ -1,0 +1,113 @@
+import { KrgoError } from '../../errors.js';
+import { extractGzipRange } from '../../gzip/gzip-index.js';
+import type { LayerIndex } from '../../index/index-format.js';
+import { seekWindow } from './seek-windows.js';
+import { MAX_SPAN_OUTPUT, type Span, type SpanContext, type SpanFormat } from './span-format.js';
+
+/** A deflate window: how far back a gzip stream may refer. */
+const WINDOW_BYTES = 32 * 1024;
+
+/** The last `n` bytes of `a` followed by `b`. */
+function lastBytes(a: Buffer, b: Buffer, n: number): Buffer {
+  if (b.length >= n) return b.subarray(b.length - n);
+  return Buffer.concat([a.subarray(Math.max(0, a.length - (n - b.length))), b]);
+}
+
+/**
+ * A gzip layer cut at its index's seek points (a grid of about 64 KiB of output: cells). A run
+ * of cells is fetched with one Range request from its first cell's point to the end of its last
+ * cell, and inflated there; each later cell resumes with the last 32 KiB the one before it
+ * produced, which is its window. The first cell's window comes, cheapest first, from the cell
+ * before it when that is cached (so a fetch that stopped at a cell is resumed, not redone),
+ * from the index's windows blob when the point keeps one, or else the fetch starts at an
+ * earlier cell (at most the window spacing back, about 256 KiB of output).
+ */
+export class GzipCells implements SpanFormat {
+  readonly spans: Span[];
+
+  constructor(private readonly ctx: SpanContext) {
+    this.spans = gzipCellsOf(ctx.index);
+  }
+
+  async fetch(run: readonly number[], deliver: (i: number, data: Buffer) => void): Promise<void> {
+    const { start, window } = await this.startOf(run[0]!);
+    const cells: number[] = [];
+    for (let i = start; i <= run[run.length - 1]!; i++) cells.push(i);
+    await this.inflateRun(cells, window, deliver);
+  }
+
+  /** Where a fetch reaching cell `first` starts, and how it gets its window there. */
+  private async startOf(first: number): Promise<{ start: number; window: Promise<Buffer> }> {
+    const points = this.ctx.index.checkpoints;
+    for (let start = first; ; start--) {
+      const cell = this.spans[start]!;
+      if (cell.outEnd - cell.out > MAX_SPAN_OUTPUT) {
+        throw new KrgoError('TOO_LARGE', `span ${start} of layer ${this.ctx.layerDigest.slice(0, 19)} inflates to ${cell.outEnd - cell.out} bytes, more than the ${MAX_SPAN_OUTPUT} a read may inflate`);
+      }
+      // Nothing comes before the start of the stream: no window.
+      if (cell.out === 0) return { start, window: Promise.resolve(Buffer.alloc(0)) };
+      const before = await this.ctx.findSpan(start - 1);
+      if (before) return { start, window: Promise.resolve(lastBytes(Buffer.alloc(0), before, WINDOW_BYTES)) };
+      const w = points[start]!.window;
+      if (w >= 0) return { start, window: seekWindow(this.ctx, w) };
+    }
+  }
+
+  /**
+   * One Range request for adjacent cells, each inflated and delivered as soon as its compressed
+   * bytes are in (the window arriving in parallel): a reader of the first cell of a long run
+   * does not wait for the rest of the response.
+   */
+  private async inflateRun(run: number[], windowFetch: Promise<Buffer>, deliver: (i: number, data: Buffer) => void): Promise<void> {
+    const cells = run.map((i) => this.spans[i]!);
+    const first = cells[0]!;
+    const last = cells[cells.length - 1]!;
+    let window: Buffer | undefined;
+    let next = 0;
+    let progress: { data: Buffer; filled: number } | undefined;
+    const decodeArrived = () => {
+      if (!progress || !window) return;
+      const { data, filled } = progress;
+      while (next < cells.length && filled >= cells[next]!.inEnd - first.in) {
+        const cell = cells[next]!;
+        const slice = data.subarray(cell.in - first.in, cell.inEnd - first.in);
+        const plain = extractGzipRange(this.ctx.index.checkpoints[run[next]!]!, window, slice, cell.out, cell.outEnd - cell.out);
+        if (plain.length !== cell.outEnd - cell.out) {
+          throw new KrgoError('BAD_TAR', `layer ${this.ctx.layerDigest}: span at ${cell.out} decoded to ${plain.length} bytes, expected ${cell.outEnd - cell.out}`);
+        }
+        window = lastBytes(window, plain, WINDOW_BYTES);
+        deliver(run[next]!, plain);
+        next++;
+      }
+    };
+    const [compressed] = await Promise.all([
+      this.ctx.source.read(this.ctx.layerDigest, first.in, last.inEnd, (data, filled) => {
+        progress = { data, filled };
+        decodeArrived();
+      }),
+      windowFetch.then((w) => {
+        window = w;
+        decodeArrived();
+      }),
+    ]);
+    progress = { data: compressed, filled: compressed.length };
+    decodeArrived();
+    if (next < cells.length) throw new KrgoError('BAD_TAR', `layer ${this.ctx.layerDigest}: range ${first.in}-${last.inEnd} ended before span ${run[next]}`);
+  }
+}
+
+/** A gzip layer's cells: from each seek point to the next, in both streams. */
+export function gzipCellsOf(index: LayerIndex): Span[] {
+  const points = index.checkpoints;
+  if (points.length === 0) throw new KrgoError('INDEX_INVALID', `gzip layer ${index.layerDigest} has no seek points`);
+  return points.map((cp, i) => {
+    const next = points[i + 1];
+    return {
+      out: cp.uncompressedOffset,
+      outEnd: next ? next.uncompressedOffset : index.uncompressedSize,
+      in: cp.compressedOffset - (cp.bits ? 1 : 0),
+      // The next point's block may start inside the byte this cell ends in.
+      inEnd: next ? Math.min(next.compressedOffset + 1, index.compressedSize) : index.compressedSize,
+    };
+  });
+}

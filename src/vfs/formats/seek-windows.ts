@@ -1,0 +1,31 @@
+import { unpackWindow, windowFromBlob, windowRange } from '../../index/window-table.js';
+import type { SpanContext } from './span-format.js';
+
+/**
+ * Window `w` of a layer's index: from the index's blob when at hand (built here), else fetched
+ * by range from the windows blob in the registry and kept in the span caches like a span;
+ * checked against the index either way.
+ */
+export function seekWindow(ctx: SpanContext, w: number): Promise<Buffer> {
+  const table = ctx.index.windows;
+  if (table.blob) return Promise.resolve(windowFromBlob(table, table.blob, w));
+  const key = `${table.digest}:w${w}`;
+  const known = ctx.cache.lookup(key);
+  if (known) return known;
+  const fetch = (async () => {
+    const kept = await ctx.cache.disk?.get(table.digest, w, 'window');
+    if (kept) {
+      try {
+        return unpackWindow(table, w, kept);
+      } catch {
+        // Not the window the index names: fetched again below.
+      }
+    }
+    const [start, end] = windowRange(table, w);
+    const packed = await ctx.source.read(table.digest, start, end);
+    const window = unpackWindow(table, w, packed);
+    await ctx.cache.disk?.put(table.digest, w, 'window', packed).catch((err: unknown) => ctx.onBackgroundError(err));
+    return window;
+  })();
+  return ctx.cache.share(key, fetch);
+}

@@ -1,0 +1,41 @@
+import type { Digest } from '../../digest.js';
+import type { LayerIndex } from '../../index/index-format.js';
+import type { RangeSource } from '../../blob/range-source.js';
+import type { SpanCache } from '../../cache/span-cache.js';
+
+/** A piece of a layer a reader fetches, decodes and caches as one: its ranges in both streams. */
+export interface Span {
+  /** Uncompressed range. */
+  out: number;
+  outEnd: number;
+  /** Compressed range that holds it. */
+  in: number;
+  inEnd: number;
+}
+
+/** What a format's fetcher may use of the reader it serves. */
+export interface SpanContext {
+  index: LayerIndex;
+  source: RangeSource;
+  cache: SpanCache;
+  /** Span `i` when it is at hand or on its way (memory, in flight, disk), without fetching it. */
+  findSpan(i: number): Promise<Buffer | undefined>;
+  /** What span `i` is: a disk file must be sealed with exactly this to serve it. */
+  binding(i: number): string;
+  onBackgroundError(err: unknown): void;
+  layerDigest: Digest;
+}
+
+/**
+ * One compressed format behind the span reader: how the layer is cut into spans, and how a run
+ * of adjacent missing spans is fetched and decoded. `deliver` takes each span as soon as it is
+ * decoded; a fetcher may deliver spans before the run it was asked for (the lead-in it had to
+ * decode to reach it) and the reader keeps those too.
+ */
+export interface SpanFormat {
+  readonly spans: readonly Span[];
+  fetch(run: readonly number[], deliver: (i: number, data: Buffer) => void): Promise<void>;
+}
+
+/** The most one span may inflate to: only a crafted stream (a bomb) has more between two seek points. */
+export const MAX_SPAN_OUTPUT = 64 * 1024 * 1024;
