@@ -18,6 +18,7 @@ import { KRGO_BIN } from '../test/support/krgo-cli.js';
 import { encodeIndex } from '../src/index/index-codec.js';
 import { buildLayerIndex } from '../src/index/layer-index.js';
 import { parseDigest } from '../src/digest.js';
+import { benchWorkloads, LAZY_WORKLOADS, layoutLayers, workloadTable, type WorkloadResult } from './lazy-workloads.js';
 import { detachMountsUnder, lazyRun, log, median, mountForeground, now, pushWithProfile, timed } from './bench-support.js';
 
 const REPEAT = Number(process.env['BENCH_REPEAT'] ?? 3);
@@ -64,12 +65,6 @@ async function statWalk(root: string): Promise<number> {
   };
   await walk(root);
   return now() - t;
-}
-
-/** The layers of the one image in a fixture layout. */
-async function layoutLayers(layoutDir: string): Promise<{ digest: string; size: number }[]> {
-  const manifestPath = JSON.parse(await readFile(join(layoutDir, 'index.json'), 'utf8')).manifests[0].digest.slice(7);
-  return (JSON.parse(await readFile(join(layoutDir, 'blobs/sha256', manifestPath), 'utf8')) as { layers: { digest: string; size: number }[] }).layers;
 }
 
 const ZONEINFO = 'usr/share/zoneinfo';
@@ -230,6 +225,16 @@ try {
 
   const large = process.env['BENCH_LARGE'] === '0' ? undefined : await benchLargeImage(registry.host, wan, work.path);
 
+  // The lazy workloads (lazy-workloads.ts): time, bytes and precision, without and with a profile.
+  const only = process.env['BENCH_WORKLOADS']?.split(',');
+  const workloadResults: WorkloadResult[] = [];
+  for (const image of ['base', 'large'] as const) {
+    const some = LAZY_WORKLOADS.filter((w) => w.image === image && (!only || only.includes(w.name)));
+    if (!some.length || (image === 'large' && process.env['BENCH_LARGE'] === '0')) continue;
+    const imageLayout = image === 'base' ? layout : await largeDebianImageLayout(log);
+    workloadResults.push(...(await benchWorkloads({ layout: imageLayout, registryHost: registry.host, wan, workDir: work.path, repo: `workloads-${image}`, workloads: some, repeat: REPEAT })));
+  }
+
   // Index size and build throughput against gzip -dc, on the largest layer (local, no link).
   const largest = manifest.layers.reduce((a, b) => (a.size > b.size ? a : b));
   const blobPath = join(layout, 'blobs/sha256', largest.digest.slice(7));
@@ -307,7 +312,9 @@ try {
   table.splice(1, 0, `|${rows[0]!.map(() => '---').join('|')}|`);
   const images = `${results.image}${large ? `; larger image: ${large.image}` : ''}`;
   process.stdout.write(`${results.machine}; link ${results.link}; ${images}; median of ${REPEAT}; ${results.date}\n\n${table.join('\n')}\n`);
-  await writeFile(join(process.cwd(), 'bench-results.json'), `${JSON.stringify(results, null, 2)}\n`);
+  if (workloadResults.length) process.stdout.write(`\nLazy workloads (mount with the indexes in the registry, empty cache; needed = the compressed bytes that produce exactly the pages the workload read):\n\n${workloadTable(workloadResults)}\n`);
+  const workloads = workloadResults.map((r) => ({ name: r.workload.name, neededBytes: r.needed.compressed, skopeoCopy: r.skopeo, imageBytes: r.imageBytes, plain: r.plain, profiled: r.profiled }));
+  await writeFile(join(process.cwd(), 'bench-results.json'), `${JSON.stringify({ ...results, workloads }, null, 2)}\n`);
 } finally {
   // A timed-out phase may leave mounts behind: detach them before removing the work dir.
   await detachMountsUnder(work.path);

@@ -8,7 +8,7 @@ export interface FuseMountOptions {
   /** Reads `length` bytes of a file at `offset`; may fetch from the registry. */
   readFile(inode: Inode, offset: number, length: number, path: string): Promise<Buffer>;
   /** Told when a file is first read, so the rest of its bytes (and what it needs) can be fetched ahead. */
-  firstRead?(inode: Inode): void;
+  firstRead?(inode: Inode, path: string): void;
   log(message: string): void;
   fsname: string;
   /** Above the slowest range fetch, retries included (fuse-native answers ETIMEDOUT past it). */
@@ -94,7 +94,7 @@ export function mountTree(mountpoint: string, tree: MergedTree, options: FuseMou
       if (inode.type !== 'file') return cb(Errno.EISDIR);
       if (!readBefore.has(inode.ino)) {
         readBefore.add(inode.ino);
-        options.firstRead?.(inode);
+        options.firstRead?.(inode, path);
       }
       options.readFile(inode, pos, len, path).then(
         (data) => {

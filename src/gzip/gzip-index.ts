@@ -26,7 +26,7 @@ export const DEFAULT_GRID = 64 * 1024;
  * after the last. A read starting at a point without one starts at the keyed point before it,
  * or, when the output before the point is cached, takes its last 32 KiB as the window.
  */
-export const DEFAULT_WINDOW_SPACING = 256 * 1024;
+export const DEFAULT_WINDOW_SPACING = 128 * 1024;
 const PULL_BYTES = 1 << 20;
 const PUSH_BYTES = 256 * 1024;
 

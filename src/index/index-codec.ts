@@ -40,13 +40,14 @@ const POINT_BYTES = 8 + 1 + 8 + 4;
 const WINDOW_REF_BYTES = 8 + 4 + 32;
 
 type ChunkTuple = [number, number, number, number, string?];
-type EntryTuple = [string, number, number, number, number, number, number, number, string, number, number, number, number, Record<string, string> | 0, (number | null)?, (number | null)?, ChunkTuple[]?];
+type EntryTuple = [string, number, number, number, number, number, number, number, string, number, number, number, number, Record<string, string> | 0, (number | null)?, (number | null)?, (ChunkTuple[] | null)?, string[]?];
 
 function toTuple(e: TarEntry): EntryTuple {
   const xattrs = Object.keys(e.xattrs).length ? Object.fromEntries(Object.entries(e.xattrs).map(([k, v]) => [k, v.toString('base64')])) : 0;
   const tuple: EntryTuple = [e.path, TYPES.indexOf(e.type), e.mode, e.uid, e.gid, e.size, e.mtime, e.mtimeNsec, e.linkname, e.devmajor, e.devminor, e.dataOffset, e.headerOffset, xattrs];
-  if (e.atime !== undefined || e.chunks) tuple.push(e.atime ?? null, e.atime !== undefined ? (e.atimeNsec ?? 0) : null);
-  if (e.chunks) tuple.push(e.chunks.map((c) => [c.fileOffset, c.size, c.memberOffset, c.innerOffset, ...(c.digest ? [c.digest] : [])] as ChunkTuple));
+  if (e.atime !== undefined || e.chunks || e.deps) tuple.push(e.atime ?? null, e.atime !== undefined ? (e.atimeNsec ?? 0) : null);
+  if (e.chunks || e.deps) tuple.push(e.chunks ? e.chunks.map((c) => [c.fileOffset, c.size, c.memberOffset, c.innerOffset, ...(c.digest ? [c.digest] : [])] as ChunkTuple) : null);
+  if (e.deps) tuple.push(e.deps);
   return tuple;
 }
 
@@ -59,6 +60,7 @@ function fromTuple(t: EntryTuple): TarEntry {
     xattrs: t[13] ? Object.fromEntries(Object.entries(t[13]).map(([k, v]) => [k, Buffer.from(v, 'base64')])) : {},
     ...(t[14] !== undefined && t[14] !== null ? { atime: t[14], atimeNsec: t[15] ?? 0 } : {}),
     ...(t[16] ? { chunks: t[16].map(([fileOffset, size, memberOffset, innerOffset, digest]) => ({ fileOffset, size, memberOffset, innerOffset, ...(digest ? { digest } : {}) })) } : {}),
+    ...(Array.isArray(t[17]) ? { deps: t[17].filter((d): d is string => typeof d === 'string') } : {}),
   };
 }
 

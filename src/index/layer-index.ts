@@ -4,6 +4,7 @@ import { DEFAULT_GRID, DEFAULT_WINDOW_SPACING, GzipIndexBuilder } from '../gzip/
 import { packWindows } from './window-table.js';
 import { INDEX_FORMAT_VERSION, type LayerFormat, type LayerIndex } from './index-format.js';
 import { parseTar } from '../tar/tar-parser.js';
+import { fileDeps } from './file-hints.js';
 import type { TarEntry } from '../tar/tar-entry.js';
 
 export { INDEX_FORMAT_VERSION, type LayerFormat, type LayerIndex } from './index-format.js';
@@ -28,7 +29,10 @@ async function* withHead(head: Buffer[], rest: AsyncIterator<Buffer>): AsyncGene
 export async function buildLayerIndex(source: AsyncIterable<Buffer>, digest: Digest, size: number, density: SeekDensity = {}): Promise<LayerIndex> {
   const indexer = new StreamingIndexer(digest, size, density);
   // parseTar reads to the end of the stream, so the digest check at its end always runs.
-  await parseTar(indexer.inflate(verifyChunks(source, digest, size, 'layer')), indexer.onEntry);
+  await parseTar(indexer.inflate(verifyChunks(source, digest, size, 'layer')), async (entry, data) => {
+    const deps = await fileDeps(entry, data);
+    indexer.onEntry(deps ? { ...entry, deps } : entry);
+  });
   return indexer.finish();
 }
 
@@ -63,7 +67,7 @@ export class StreamingIndexer {
       head.push(next.value);
       headBytes += next.value.length;
     }
-    const compression = sniffCompression(Buffer.concat(head));
+    const compression = sniffCompression(head.length === 1 ? head[0]! : Buffer.concat(head));
     const stream = withHead(head, iterator);
     let tar: AsyncIterable<Buffer>;
     if (compression === 'gzip') {

@@ -30,7 +30,9 @@ export function packWindows(windows: readonly Buffer[]): WindowTable {
   const refs: WindowRef[] = [];
   let offset = 0;
   for (const window of windows) {
-    const packed = deflateRawSync(window, { level: 6 });
+    // Level 1: 1000 windows deflate in 0.30 s against 0.53 s at level 6, for a blob 6% larger
+    // (native-notes/gzip-random-access.md).
+    const packed = deflateRawSync(window, { level: 1 });
     refs.push({ offset, length: packed.length, sha256: createHash('sha256').update(window).digest() });
     parts.push(packed);
     offset += packed.length;

@@ -64,7 +64,7 @@ export async function mountImage(options: MountOptions): Promise<MountHandle> {
   const warn = (message: string) => options.events?.warn?.(message);
   await assertMountpoint(mountpoint);
   // What serves the mount loads while the registry requests below are on the wire.
-  const serving = Promise.all([import('./lazy-image.js'), import('../fuse/fuse-adapter.js'), import('../vfs/library-prefetch.js')]);
+  const serving = Promise.all([import('./lazy-image.js'), import('../fuse/fuse-adapter.js'), import('../vfs/library-prefetch.js'), import('../vfs/python-prefetch.js')]);
   serving.catch(() => undefined);
   const sources: IndexSource[] = [];
   const indexBytes: number[] = [];
@@ -87,9 +87,17 @@ export async function mountImage(options: MountOptions): Promise<MountHandle> {
       if (isMounted(overlay.lower)) await fusermountUnmount(overlay.lower, true);
     }
     const fuseMountpoint = overlay ? overlay.lower : mountpoint;
-    const [{ openLazyImage }, { mountTree }, { LibraryPrefetcher }] = await serving;
+    const [{ openLazyImage }, { mountTree }, { LibraryPrefetcher }, { PythonPrefetcher }] = await serving;
     const { tree, reader: imageReader, source: rangeSource, flush: flushSpans } = await openLazyImage(prepared, { ...options, warn });
     const libraries = new LibraryPrefetcher(tree, imageReader);
+    const python = new PythonPrefetcher(
+      tree,
+      (inode, offset, length) => imageReader.read(inode, offset, length),
+      (inode) => {
+        imageReader.prefetch(inode);
+        libraries.opened(inode);
+      },
+    );
     let stopping: Promise<void> | undefined;
     let prefetch: { files: number; missing: number; done: boolean } | undefined;
     /** Files a replayed profile fetches as recorded: their first read prefetches nothing more (the profile knows better). */
@@ -141,10 +149,11 @@ export async function mountImage(options: MountOptions): Promise<MountHandle> {
     const fuse = await mountTree(fuseMountpoint, tree, {
       fsname: `krgo:${formatReference(image.reference)}`,
       log: warn,
-      firstRead: (inode) => {
+      firstRead: (inode, path) => {
         if (planned.has(inode.ino)) return;
         imageReader.prefetch(inode);
         libraries.opened(inode);
+        python.opened(inode, path);
       },
       readFile: (inode, offset, length, path) => {
         recorder?.read(path, inode, offset, length);

@@ -12,6 +12,9 @@ export const PATH_MAX_BYTES = 4095;
 export function entryNameProblem(path: string, linkname: string): string | undefined {
   if (path.includes('\0')) return 'its path contains a NUL byte';
   if (linkname.includes('\0')) return 'its link target contains a NUL byte';
+  // A UTF-16 unit is at most 3 bytes on the host (an escaped byte is 1): short names, nearly
+  // all of them, cannot be too long, and are not measured (this runs for every entry of a mount).
+  if (path.length * 3 <= NAME_MAX_BYTES && linkname.length * 3 <= PATH_MAX_BYTES) return undefined;
   if (nameByteLength(path) > PATH_MAX_BYTES) return `its path is longer than ${PATH_MAX_BYTES} bytes`;
   if (nameByteLength(linkname) > PATH_MAX_BYTES) return `its link target is longer than ${PATH_MAX_BYTES} bytes`;
   for (const part of path.split('/')) if (nameByteLength(part) > NAME_MAX_BYTES) return `a component of its path is longer than ${NAME_MAX_BYTES} bytes`;

@@ -31,6 +31,12 @@ export interface TarEntry {
    * starts a member). Absent for plain layers.
    */
   chunks?: StargzChunk[];
+  /**
+   * What the file asks for when it is used, found when the layer was indexed (file-hints.ts):
+   * an ELF file's interpreter, libraries and telling symbols, a Python module's imports. Lets a
+   * mount fetch them as soon as the file is first read, without waiting for its bytes.
+   */
+  deps?: string[];
 }
 
 export interface StargzChunk {

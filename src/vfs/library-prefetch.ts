@@ -1,4 +1,6 @@
-import { elfDependencies } from './elf-deps.js';
+import { elfDependencies, type ElfDependencies } from './elf-deps.js';
+import { LOADER_FILES, RUNTIME_FILES } from './runtime-files.js';
+import { elfFromDeps } from '../index/file-hints.js';
 import { resolvePath } from './resolve-path.js';
 import type { ImageReader } from './image-reader.js';
 import type { Inode, MergedTree } from './merged-tree.js';
@@ -8,19 +10,6 @@ const LIBRARY_DIRS = ['/lib/x86_64-linux-gnu', '/usr/lib/x86_64-linux-gnu', '/li
 const MAX_DEPTH = 4;
 /** The smallest ELF file: its 64-byte header. */
 const ELF_HEADER_BYTES = 64;
-
-/**
- * Files glibc itself opens for a program, one round trip each when met one after the other: the
- * loader's cache for every dynamic program; the C.UTF-8 locale and the gconv cache when the
- * program (or a library of it) imports setlocale (Python, for one, switches the C locale to
- * C.UTF-8); the local time zone when it imports the time functions that read it. Fetched with
- * the libraries, when present in the tree.
- */
-const LOADER_FILES = ['/etc/ld.so.cache'];
-const RUNTIME_FILES: { symbols: string[]; files: string[] }[] = [
-  { symbols: ['setlocale'], files: ['/usr/lib/locale/C.utf8/LC_CTYPE', '/usr/lib/x86_64-linux-gnu/gconv/gconv-modules.cache', '/usr/lib/aarch64-linux-gnu/gconv/gconv-modules.cache'] },
-  { symbols: ['tzset', 'localtime', 'localtime_r', 'mktime'], files: ['/etc/localtime'] },
-];
 
 /**
  * When an executable is opened, the libraries its loader will open one by one (interpreter,
@@ -68,7 +57,9 @@ export class LibraryPrefetcher {
   private async visit(inode: Inode, depth: number): Promise<void> {
     if (this.seen.has(inode.ino) || depth > MAX_DEPTH) return;
     this.seen.add(inode.ino);
-    const deps = await elfDependencies((offset, length) => this.reader.read(inode, offset, length), inode.size);
+    // The index's hints when it has them: no wait for the file's own bytes (its dynamic section
+    // often sits at its end, behind the rest of the file).
+    const deps: ElfDependencies | undefined = inode.deps ? elfFromDeps(inode.deps) : await elfDependencies((offset, length) => this.reader.read(inode, offset, length), inode.size);
     if (!deps) return;
     const libraries = deps.needed.map((name) => (name.includes('/') ? resolvePath(this.tree, name) : this.find(name)));
     if (deps.interpreter) libraries.push(resolvePath(this.tree, deps.interpreter));

@@ -30,6 +30,8 @@ export interface Inode {
   xattrs: Record<string, Buffer>;
   nlink: number;
   content?: ContentRef;
+  /** What the file asks for when used (TarEntry.deps), when its layer's index knows. */
+  deps?: string[];
   children?: Map<string, Dentry>;
 }
 
@@ -127,7 +129,11 @@ export class MergedTree implements TreeOps<Dentry> {
     }
     const dentry = existingDir ?? { inode: this.newInode(entry.type as NodeType, entry.mode) };
     this.setMetadata(dentry.inode, entry);
-    if (entry.type === 'file') dentry.inode.content = { layer: this.layer, offset: entry.dataOffset, size: entry.size, ...(entry.chunks ? { chunks: entry.chunks } : {}) };
+    if (entry.type === 'file') {
+      dentry.inode.content = { layer: this.layer, offset: entry.dataOffset, size: entry.size, ...(entry.chunks ? { chunks: entry.chunks } : {}) };
+      if (entry.deps) dentry.inode.deps = entry.deps;
+      else delete dentry.inode.deps;
+    }
     dir.inode.children!.set(name, dentry);
     return dentry;
   }

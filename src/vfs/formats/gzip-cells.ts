@@ -20,7 +20,7 @@ function lastBytes(a: Buffer, b: Buffer, n: number): Buffer {
  * produced, which is its window. The first cell's window comes, cheapest first, from the cell
  * before it when that is cached (so a fetch that stopped at a cell is resumed, not redone),
  * from the index's windows blob when the point keeps one, or else the fetch starts at an
- * earlier cell (at most the window spacing back, about 256 KiB of output).
+ * earlier cell (at most the window spacing back, 128 KiB of output by default).
  */
 export class GzipCells implements SpanFormat {
   readonly spans: Span[];

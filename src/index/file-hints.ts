@@ -1,0 +1,84 @@
+import type { TarEntry } from '../tar/tar-entry.js';
+import type { EntryData } from '../tar/tar-parser.js';
+import { normalizeEntryPath } from '../tar/entry-path.js';
+import { elfDependencies, type ElfDependencies } from '../vfs/elf-deps.js';
+import { packageOf, pythonImports, searchPath } from '../vfs/python-imports.js';
+import { RUNTIME_SYMBOLS } from '../vfs/runtime-files.js';
+
+/*
+ * Dependency hints kept in a layer's index (TarEntry.deps), one string each:
+ *   elf-interp:<path>   elf-needed:<soname>   elf-symbol:<name>   py:<dotted module>
+ * Found while the layer is indexed (its bytes pass by anyway), so a mount knows at a file's
+ * first read what it will ask for next, without waiting for the file's own bytes.
+ */
+const INTERP = 'elf-interp:';
+const NEEDED = 'elf-needed:';
+const SYMBOL = 'elf-symbol:';
+const MODULE = 'py:';
+const ELF_MAGIC = 0x7f454c46;
+/** Files this large are not looked into (their bytes would be held while the layer streams by). */
+const MAX_ELF_BYTES = 64 * 1024 * 1024;
+const MAX_PYTHON_BYTES = 1024 * 1024;
+
+/** What `entry` will ask for, read from its bytes as the layer is indexed; undefined when it is neither ELF nor a Python module. */
+export async function fileDeps(entry: TarEntry, data: EntryData): Promise<string[] | undefined> {
+  if (entry.type !== 'file' || entry.size < 4) return undefined;
+  const parts = normalizeEntryPath(entry.path);
+  if (!parts || parts.length === 0) return undefined;
+  const path = `/${parts.join('/')}`;
+  const roots = path.endsWith('.py') && entry.size <= MAX_PYTHON_BYTES ? searchPath(path) : undefined;
+  const chunks: Buffer[] = [];
+  let have = 0;
+  let elf = false;
+  for await (const chunk of data.chunks()) {
+    chunks.push(chunk);
+    have += chunk.length;
+    if (!roots && !elf && have >= 4) {
+      elf = Buffer.concat(chunks).readUInt32BE(0) === ELF_MAGIC && entry.size <= MAX_ELF_BYTES;
+      if (!elf) return undefined;
+    }
+  }
+  if (roots) return pythonImports(Buffer.concat(chunks).toString('latin1'), packageOf(path, roots)).flatMap((imp) => [imp.module, ...imp.names.map((n) => `${imp.module}.${n}`)].map((m) => `${MODULE}${m}`));
+  if (!elf) return undefined;
+  // Only the parts the ELF parser asks for are joined (header, dynamic section, string table).
+  const read = rangeReader(chunks);
+  const deps = await elfDependencies((offset, length) => Promise.resolve(read(offset, length)), have);
+  if (!deps) return undefined;
+  return [...(deps.interpreter ? [`${INTERP}${deps.interpreter}`] : []), ...deps.needed.map((n) => `${NEEDED}${n}`), ...RUNTIME_SYMBOLS.filter((s) => deps.names.has(s)).map((s) => `${SYMBOL}${s}`)];
+}
+
+/** Bytes [offset, offset+length) of the data `chunks` make up, joining only the chunks it spans. */
+function rangeReader(chunks: readonly Buffer[]): (offset: number, length: number) => Buffer {
+  const starts: number[] = [];
+  let at = 0;
+  for (const c of chunks) {
+    starts.push(at);
+    at += c.length;
+  }
+  return (offset, length) => {
+    const end = Math.min(offset + length, at);
+    const parts: Buffer[] = [];
+    for (let i = 0; i < chunks.length && starts[i]! < end; i++) {
+      const from = starts[i]!;
+      const to = from + chunks[i]!.length;
+      if (to > offset) parts.push(chunks[i]!.subarray(Math.max(0, offset - from), Math.min(chunks[i]!.length, end - from)));
+    }
+    return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+  };
+}
+
+/** An ELF file's dependencies as its hints give them, or undefined when the hints are not an ELF file's. */
+export function elfFromDeps(deps: readonly string[]): ElfDependencies | undefined {
+  if (deps.some((d) => d.startsWith(MODULE))) return undefined;
+  const interpreter = deps.find((d) => d.startsWith(INTERP))?.slice(INTERP.length);
+  return {
+    ...(interpreter ? { interpreter } : {}),
+    needed: deps.filter((d) => d.startsWith(NEEDED)).map((d) => d.slice(NEEDED.length)),
+    names: new Set(deps.filter((d) => d.startsWith(SYMBOL)).map((d) => d.slice(SYMBOL.length))),
+  };
+}
+
+/** The modules a Python file imports, as its hints give them. */
+export function modulesFromDeps(deps: readonly string[]): string[] {
+  return deps.filter((d) => d.startsWith(MODULE)).map((d) => d.slice(MODULE.length));
+}

@@ -1,0 +1,113 @@
+import { packageOf, pythonImports, searchPath } from './python-imports.js';
+import { modulesFromDeps } from '../index/file-hints.js';
+import { resolvePath } from './resolve-path.js';
+import type { Inode, MergedTree } from './merged-tree.js';
+
+/** Bounds on what one mount follows: nesting, and files. */
+const MAX_DEPTH = 16;
+const MAX_FILES = 2000;
+const MAX_SOURCE = 1024 * 1024;
+
+interface Found {
+  path: string;
+  inode: Inode;
+}
+
+/**
+ * When a Python source file is first read, the modules it imports at its top level (which run
+ * when it runs: nothing in a function, a `try` or an `if` is followed) are fetched at once, and
+ * theirs in turn as their bytes arrive: a program importing a dozen packages waits one round
+ * trip per wave of imports instead of one per module. Modules are looked up as CPython's
+ * default sys.path would (the installation's stdlib, lib-dynload, dist- and site-packages);
+ * a compiled `__pycache__` file is fetched instead of the source when it is there (and not
+ * followed further). A hint only: failures are ignored and reads never wait for it.
+ */
+export class PythonPrefetcher {
+  private readonly seen = new Set<number>();
+
+  constructor(
+    private readonly tree: MergedTree,
+    private readonly read: (inode: Inode, offset: number, length: number) => Promise<Buffer>,
+    /** Fetches a module file found ahead (and looks at its libraries when it is an extension). */
+    private readonly fetch: (inode: Inode) => void,
+  ) {}
+
+  opened(inode: Inode, path: string): void {
+    if (!path.endsWith('.py') || inode.type !== 'file' || this.seen.has(inode.ino)) return;
+    const roots = searchPath(path);
+    if (!roots) return;
+    this.seen.add(inode.ino);
+    this.follow(inode, path, roots, 0).catch(() => undefined);
+  }
+
+  private async follow(inode: Inode, path: string, roots: string[], depth: number): Promise<void> {
+    if (depth > MAX_DEPTH) return;
+    // The index's hints when it has them: the whole import tree is fetched at once, without a
+    // round trip per level for each module's source to arrive.
+    const modules = inode.deps
+      ? modulesFromDeps(inode.deps)
+      : pythonImports((await this.read(inode, 0, Math.min(inode.size, MAX_SOURCE))).toString('latin1'), packageOf(path, roots)).flatMap((imp) => [imp.module, ...imp.names.map((n) => `${imp.module}.${n}`)]);
+    for (const module of modules) {
+      for (const found of this.locate(module, roots)) {
+        if (this.seen.has(found.inode.ino) || this.seen.size >= MAX_FILES) continue;
+        this.seen.add(found.inode.ino);
+        this.fetch(found.inode);
+        if (found.path.endsWith('.py')) this.follow(found.inode, found.path, roots, depth + 1).catch(() => undefined);
+      }
+    }
+  }
+
+  /** The files importing `module` loads: each package's __init__ on the way, then the module. */
+  private locate(module: string, roots: string[]): Found[] {
+    const parts = module.split('.');
+    const root = roots.find((r) => this.moduleAt(`${r}/${parts[0]}`) !== undefined || this.isDir(`${r}/${parts[0]}`));
+    if (!root) return [];
+    const files: Found[] = [];
+    for (let k = 1; k <= parts.length; k++) {
+      const found = this.moduleAt(`${root}/${parts.slice(0, k).join('/')}`);
+      if (found) files.push(found);
+      else if (!this.isDir(`${root}/${parts.slice(0, k).join('/')}`)) break;
+    }
+    return files;
+  }
+
+  /** What `import` reads for the module at `base` (a path without suffix), if anything. */
+  private moduleAt(base: string): Found | undefined {
+    const slash = base.lastIndexOf('/');
+    const dir = base.slice(0, slash);
+    const name = base.slice(slash + 1);
+    for (const candidate of [`${base}/__init__.py`, `${base}.py`]) {
+      const inode = resolvePath(this.tree, candidate);
+      if (inode?.type !== 'file') continue;
+      const sourceDir = candidate.slice(0, candidate.lastIndexOf('/'));
+      const stem = candidate.endsWith('/__init__.py') ? '__init__' : name;
+      const compiled = this.compiled(sourceDir, stem);
+      return compiled ?? { path: candidate, inode };
+    }
+    // Extension modules: name.cpython-311-x86_64-linux-gnu.so, name.abi3.so, name.so.
+    const dirInode = resolvePath(this.tree, dir);
+    for (const entry of dirInode?.type === 'dir' ? this.tree.readdir(dirInode) : []) {
+      if (!entry.startsWith(`${name}.`) || !entry.endsWith('.so')) continue;
+      const inode = resolvePath(this.tree, `${dir}/${entry}`);
+      if (inode?.type === 'file') return { path: `${dir}/${entry}`, inode };
+    }
+    return undefined;
+  }
+
+  /** __pycache__/<stem>.cpython-XY.pyc beside a source: what CPython reads instead of it. */
+  private compiled(dir: string, stem: string): Found | undefined {
+    const cache = resolvePath(this.tree, `${dir}/__pycache__`);
+    if (cache?.type !== 'dir') return undefined;
+    for (const entry of this.tree.readdir(cache)) {
+      if (entry.startsWith(`${stem}.cpython-`) && entry.endsWith('.pyc') && entry.split('.').length === 3) {
+        const inode = resolvePath(this.tree, `${dir}/__pycache__/${entry}`);
+        if (inode?.type === 'file') return { path: `${dir}/__pycache__/${entry}`, inode };
+      }
+    }
+    return undefined;
+  }
+
+  private isDir(path: string): boolean {
+    return resolvePath(this.tree, path)?.type === 'dir';
+  }
+}

@@ -1,0 +1,107 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { Readable } from 'node:stream';
+import { gzipSync } from 'node:zlib';
+import { packageOf, pythonImports, searchPath } from '../../../src/vfs/python-imports.js';
+import { PythonPrefetcher } from '../../../src/vfs/python-prefetch.js';
+import { MergedTree, type Inode } from '../../../src/vfs/merged-tree.js';
+import { buildLayerIndex } from '../../../src/index/layer-index.js';
+import { decodeIndex, encodeIndex } from '../../../src/index/index-codec.js';
+import { elfFromDeps } from '../../../src/index/file-hints.js';
+import { buildTar } from '../../../src/tar/tar-writer.js';
+import { sha256Of } from '../../../src/digest.js';
+
+const STDLIB = '/usr/lib/python3.11';
+
+describe('python imports (what a module loads when it runs)', () => {
+  it('reads top-level import statements only, relative ones against the package', () => {
+    const source = [
+      'import os, sys as system',
+      'import xml.etree.ElementTree as ET',
+      'from . import errors',
+      'from .utils import (parse,',
+      '    format as fmt)  # a comment',
+      'from ..shared import tool',
+      'from collections import \\',
+      '    OrderedDict',
+      'def f():',
+      '    import lazy_inside_a_function',
+      'try:',
+      '    import optional_in_a_try',
+      'except ImportError:',
+      '    pass',
+      'if False:',
+      '    from never import x',
+      "text = 'import nothing'",
+    ].join('\n');
+    assert.deepEqual(pythonImports(source, 'email.mime'), [
+      { module: 'os', names: [] },
+      { module: 'sys', names: [] },
+      { module: 'xml.etree.ElementTree', names: [] },
+      { module: 'email.mime', names: ['errors'] },
+      { module: 'email.mime.utils', names: ['parse', 'format'] },
+      { module: 'email.shared', names: ['tool'] },
+      { module: 'collections', names: ['OrderedDict'] },
+    ]);
+    assert.deepEqual(pythonImports('from ... import too_far', 'a'), [], 'a relative import above the top is skipped');
+  });
+
+  it('knows the search path and the package of a module file', () => {
+    assert.deepEqual(searchPath(`${STDLIB}/json/decoder.py`), [STDLIB, `${STDLIB}/lib-dynload`, '/usr/local/lib/python3.11/dist-packages', '/usr/lib/python3/dist-packages', `${STDLIB}/site-packages`]);
+    assert.equal(searchPath('/srv/app/main.py'), undefined);
+    const roots = searchPath(`${STDLIB}/x.py`)!;
+    assert.equal(packageOf(`${STDLIB}/json/decoder.py`, roots), 'json');
+    assert.equal(packageOf(`${STDLIB}/json/__init__.py`, roots), 'json');
+    assert.equal(packageOf(`${STDLIB}/os.py`, roots), '');
+  });
+
+  it('with hints from the index, a first read fetches the whole import tree at once, without reading a byte', async () => {
+    const py = (path: string, text: string) => ({ path: `.${STDLIB}/${path}`, type: 'file' as const, content: Buffer.from(text) });
+    const elf = readFileSync('/usr/bin/ls');
+    const tar = buildTar([
+      { path: './usr/', type: 'dir' },
+      { path: './usr/bin/', type: 'dir' },
+      { path: './usr/bin/ls', type: 'file', content: elf, mode: 0o755 },
+      { path: './usr/lib/', type: 'dir' },
+      { path: `.${STDLIB}/`, type: 'dir' },
+      { path: `.${STDLIB}/pkg/`, type: 'dir' },
+      { path: `.${STDLIB}/pkg/__pycache__/`, type: 'dir' },
+      { path: `.${STDLIB}/lib-dynload/`, type: 'dir' },
+      py('app.py', 'import pkg.sub\nfrom helper import thing\n'),
+      py('pkg/__init__.py', 'from . import base\n'),
+      py('pkg/base.py', 'import _speedups\n'),
+      py('pkg/sub.py', 'import helper\n'),
+      { path: `.${STDLIB}/pkg/__pycache__/sub.cpython-311.pyc`, type: 'file', content: Buffer.from('compiled') },
+      py('helper.py', 'def thing(): import unrelated\n'),
+      py('unrelated.py', ''),
+      { path: `.${STDLIB}/lib-dynload/_speedups.cpython-311-x86_64-linux-gnu.so`, type: 'file', content: elf },
+    ]);
+    const blob = gzipSync(tar);
+    const index = decodeIndex(encodeIndex(await buildLayerIndex(Readable.from([blob]), sha256Of(blob), blob.length)));
+    const ls = index.entries.find((e) => e.path === './usr/bin/ls')!;
+    assert.ok(ls.deps?.includes('elf-needed:libc.so.6'), `ls needs libc: ${ls.deps?.join(' ')}`);
+    assert.ok(elfFromDeps(ls.deps!)?.interpreter?.includes('ld-linux'), 'and names its loader');
+    assert.deepEqual(index.entries.find((e) => e.path.endsWith('/app.py'))!.deps, ['py:pkg.sub', 'py:helper', 'py:helper.thing'], 'kept through the index file');
+
+    const tree = new MergedTree();
+    await tree.addLayerEntries(index.entries);
+    const fetched: string[] = [];
+    const pathOf = new Map<number, string>();
+    for (const [path, inode] of tree.walk()) pathOf.set(inode.ino, path);
+    const prefetcher = new PythonPrefetcher(
+      tree,
+      () => Promise.reject(new Error('hints make reads unnecessary')),
+      (inode: Inode) => fetched.push(pathOf.get(inode.ino)!),
+    );
+    prefetcher.opened(tree.lookup(`${STDLIB}/app.py`)!, `${STDLIB}/app.py`);
+    await new Promise((r) => setImmediate(r));
+    assert.deepEqual(fetched.sort(), [
+      `${STDLIB}/helper.py`,
+      `${STDLIB}/lib-dynload/_speedups.cpython-311-x86_64-linux-gnu.so`,
+      `${STDLIB}/pkg/__init__.py`,
+      `${STDLIB}/pkg/__pycache__/sub.cpython-311.pyc`,
+      `${STDLIB}/pkg/base.py`,
+    ], 'packages on the way, the compiled file instead of its source, the extension module; nothing imported lazily');
+  });
+});
