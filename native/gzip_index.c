@@ -14,6 +14,7 @@ typedef struct {
   uint64_t in;   // compressed offset of the first full byte after the checkpoint
   int bits;      // bits of the byte before `in` that belong to the next block (0-7)
   uint64_t out;  // uncompressed offset
+  int keyed;     // whether the window was kept (see window_spacing)
   unsigned window_len;
   unsigned char window[WINSIZE];
 } point_t;
@@ -23,6 +24,11 @@ typedef struct {
   unsigned char *input;   // unconsumed input
   size_t input_len;
   uint64_t total_in, total_out, last_point_out, span;
+  // Only points at least window_spacing after the last keyed one keep their window: the
+  // others are places to stop, or to resume from cached output (copying 32 KiB each for
+  // nothing cost time and memory).
+  uint64_t window_spacing, last_keyed_out;
+  int any_keyed;
   int member_end;  // a member ended; waiting to see whether another follows
   int done;
   point_t *points;
@@ -50,15 +56,17 @@ static indexer_t *get_indexer(napi_env env, napi_value value) {
   return data;
 }
 
-// gzipIndexerCreate(spanBytes)
+// gzipIndexerCreate(spanBytes, windowSpacingBytes)
 static napi_value indexer_create(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1], result;
+  size_t argc = 2;
+  napi_value argv[2], result;
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  int64_t span = 0;
+  int64_t span = 0, spacing = 0;
   napi_get_value_int64(env, argv[0], &span);
+  if (argc >= 2) napi_get_value_int64(env, argv[1], &spacing);
   indexer_t *ix = calloc(1, sizeof *ix);
   ix->span = span > 0 ? (uint64_t)span : 1 << 20;
+  ix->window_spacing = spacing > 0 ? (uint64_t)spacing : ix->span;
   if (inflateInit2(&ix->strm, 31) != Z_OK) {
     free(ix);
     return throw_gzip(env, "inflateInit2 failed");
@@ -93,7 +101,12 @@ static void add_point(indexer_t *ix) {
   p->bits = ix->strm.data_type & 7;
   p->out = ix->total_out;
   p->window_len = 0;
-  inflateGetDictionary(&ix->strm, p->window, &p->window_len);
+  p->keyed = !ix->any_keyed || ix->total_out - ix->last_keyed_out >= ix->window_spacing;
+  if (p->keyed) {
+    inflateGetDictionary(&ix->strm, p->window, &p->window_len);
+    ix->last_keyed_out = ix->total_out;
+    ix->any_keyed = 1;
+  }
   ix->last_point_out = ix->total_out;
 }
 
@@ -158,7 +171,7 @@ static void set_number(napi_env env, napi_value obj, const char *key, double v) 
   napi_set_named_property(env, obj, key, n);
 }
 
-// gzipIndexerTakePoints(ix) -> [{in, bits, out, window}], the checkpoints found since the last call.
+// gzipIndexerTakePoints(ix) -> [{in, bits, out, window?}], the checkpoints found since the last call (window only on keyed ones).
 static napi_value indexer_take_points(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1], result;
@@ -172,8 +185,10 @@ static napi_value indexer_take_points(napi_env env, napi_callback_info info) {
     set_number(env, obj, "in", (double)ix->points[i].in);
     set_number(env, obj, "bits", ix->points[i].bits);
     set_number(env, obj, "out", (double)ix->points[i].out);
-    napi_create_buffer_copy(env, ix->points[i].window_len, ix->points[i].window, NULL, &window);
-    napi_set_named_property(env, obj, "window", window);
+    if (ix->points[i].keyed) {
+      napi_create_buffer_copy(env, ix->points[i].window_len, ix->points[i].window, NULL, &window);
+      napi_set_named_property(env, obj, "window", window);
+    }
     napi_set_element(env, result, i, obj);
   }
   ix->npoints = 0;

@@ -67,7 +67,7 @@ interface BlockMap {
 
 /** Every deflate block boundary of a gzip blob (one inflate pass; windows dropped as they come). */
 async function blockMap(blob: Buffer): Promise<BlockMap> {
-  const builder = new GzipIndexBuilder(1);
+  const builder = new GzipIndexBuilder(1, Number.MAX_SAFE_INTEGER);
   const blocks: { in: number; out: number }[] = [];
   for await (const _chunk of builder.inflate(Readable.from([blob]))) {
     for (const c of builder.checkpoints.splice(0)) blocks.push({ in: c.compressedOffset - (c.bits ? 1 : 0), out: c.uncompressedOffset });

@@ -7,6 +7,7 @@ export type ErrorCode =
   | 'UNAUTHORIZED'
   | 'NOT_FOUND'
   | 'UNSUPPORTED_MANIFEST'
+  | 'BAD_CONFIG'
   | 'NO_MATCHING_PLATFORM'
   | 'REGISTRY_ERROR'
   | 'NETWORK'

@@ -8,6 +8,7 @@ import { registerMounts } from './mounts-command.js';
 import { registerCache } from './cache-command.js';
 import { registerCompletion } from './completion-command.js';
 import { registerRun } from './run-command.js';
+import { registerBundle } from './bundle-command.js';
 import { registerStatus } from './status-command.js';
 import { registerIndex } from './index-command.js';
 import { registerMaterialize } from './materialize-command.js';
@@ -39,6 +40,7 @@ registerPush(program);
 registerCheckout(program);
 registerCache(program);
 registerRun(program);
+registerBundle(program);
 registerCompletion(program);
 
 // A command whose work can no longer progress (a promise nothing will settle) empties the event

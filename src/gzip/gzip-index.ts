@@ -42,13 +42,12 @@ function gzipError(err: unknown): never {
 export class GzipIndexBuilder {
   readonly checkpoints: Checkpoint[] = [];
   private readonly handle: GzipIndexerHandle;
-  private lastKeyedOut = -Infinity;
 
   constructor(
     readonly grid = DEFAULT_GRID,
     readonly windowSpacing = DEFAULT_WINDOW_SPACING,
   ) {
-    this.handle = nativeFs.gzipIndexerCreate(grid);
+    this.handle = nativeFs.gzipIndexerCreate(grid, windowSpacing);
   }
 
   async *inflate(source: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
@@ -72,10 +71,9 @@ export class GzipIndexBuilder {
       } catch (err) {
         gzipError(err);
       }
+      // The native side keeps the window of keyed points only (one every windowSpacing bytes).
       for (const p of nativeFs.gzipIndexerTakePoints(this.handle)) {
-        const keyed = p.out - this.lastKeyedOut >= this.windowSpacing;
-        if (keyed) this.lastKeyedOut = p.out;
-        this.checkpoints.push({ compressedOffset: p.in, bits: p.bits, uncompressedOffset: p.out, ...(keyed ? { window: p.window } : {}) });
+        this.checkpoints.push({ compressedOffset: p.in, bits: p.bits, uncompressedOffset: p.out, ...(p.window ? { window: p.window } : {}) });
       }
       if (out.length === 0) return;
       yield out;

@@ -1,3 +1,5 @@
+import type { ImageConfigFile } from '../image/runtime-spec.js';
+import type { ImageConfig } from '../image/manifest.js';
 import { readdir, rm, stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { writeFileAtomically } from '../util/atomic-write.js';
@@ -135,6 +137,7 @@ export async function mountImage(options: MountOptions): Promise<MountHandle> {
       ...(readyAt ? { readyAt: new Date(readyAt).toISOString(), readyMs: readyAt - started } : {}),
       requests: rangeSource.requests,
       runConfig: (image.config.config ?? {}) as RunConfig,
+      imageConfig: imageConfigOf(image.config),
       ...(overlay ? { writable: { upper: overlay.upper, lower: overlay.lower } } : {}),
       ...(prefetch ? { prefetch: { ...prefetch } } : {}),
       layers: image.manifest.layers.map((l, i) => ({
@@ -221,4 +224,10 @@ export async function mountImage(options: MountOptions): Promise<MountHandle> {
     await client.close();
     throw err;
   }
+}
+
+/** What a runtime configuration is made from (krgo bundle): the config without history and layer list. */
+function imageConfigOf(config: ImageConfig): ImageConfigFile {
+  const { history: _history, rootfs: _rootfs, ...rest } = config;
+  return rest as ImageConfigFile;
 }

@@ -1,3 +1,4 @@
+import type { ImageConfigFile } from '../image/runtime-spec.js';
 import { createHash } from 'node:crypto';
 import { readdir, readFile, rm } from 'node:fs/promises';
 import { writeFileAtomically } from '../util/atomic-write.js';
@@ -25,6 +26,8 @@ export interface MountStatus {
   writable?: { upper: string; lower: string };
   /** How the image means to be run (its config's Env, WorkingDir, Entrypoint, Cmd, User), for krgo run. */
   runConfig?: RunConfig;
+  /** The image config without its history and layer list, for krgo bundle. */
+  imageConfig?: ImageConfigFile;
 }
 
 export interface RunConfig {

@@ -13,10 +13,10 @@ interface NativeFs {
   lremovexattr(path: NativePath, name: string): void;
   llistxattr(path: NativePath): string[];
   lgetxattr(path: NativePath, name: string): Buffer;
-  gzipIndexerCreate(spanBytes: number): GzipIndexerHandle;
+  gzipIndexerCreate(spanBytes: number, windowSpacingBytes: number): GzipIndexerHandle;
   gzipIndexerPush(indexer: GzipIndexerHandle, chunk: Buffer): void;
   gzipIndexerPull(indexer: GzipIndexerHandle, maxOut: number): Buffer;
-  gzipIndexerTakePoints(indexer: GzipIndexerHandle): { in: number; bits: number; out: number; window: Buffer }[];
+  gzipIndexerTakePoints(indexer: GzipIndexerHandle): { in: number; bits: number; out: number; window?: Buffer }[];
   gzipIndexerState(indexer: GzipIndexerHandle): { totalIn: number; totalOut: number; atEnd: boolean };
   gzipExtract(data: Buffer, bits: number, window: Buffer, skip: number, length: number): Buffer;
 }

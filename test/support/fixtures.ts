@@ -8,8 +8,8 @@ export function busyboxBinary(): Buffer {
 }
 
 const T = 1_700_000_000;
-const dir = (path: string, extra: Partial<WriteEntry> = {}): WriteEntry => ({ path, type: 'dir', mode: 0o755, mtime: T, ...extra });
-const file = (path: string, content: string | Buffer, extra: Partial<WriteEntry> = {}): WriteEntry => ({ path, type: 'file', mode: 0o644, mtime: T, content, ...extra });
+export const dir = (path: string, extra: Partial<WriteEntry> = {}): WriteEntry => ({ path, type: 'dir', mode: 0o755, mtime: T, ...extra });
+export const file = (path: string, content: string | Buffer, extra: Partial<WriteEntry> = {}): WriteEntry => ({ path, type: 'file', mode: 0o644, mtime: T, content, ...extra });
 const link = (path: string, target: string, extra: Partial<WriteEntry> = {}): WriteEntry => ({ path, type: 'symlink', linkname: target, mode: 0o777, mtime: T, ...extra });
 const hard = (path: string, target: string): WriteEntry => ({ path, type: 'hardlink', linkname: target, mtime: T });
 
