@@ -1,7 +1,7 @@
 import { verifyChunks, type Digest } from '../digest.js';
 import { decompressZstd, sniffCompression } from '../compression/decompress.js';
 import { DEFAULT_GRID, DEFAULT_WINDOW_SPACING, GzipIndexBuilder } from '../gzip/gzip-index.js';
-import { packWindows } from './window-table.js';
+import { packWindow, tableOf, type PackedWindow } from './window-table.js';
 import { INDEX_FORMAT_VERSION, type LayerFormat, type LayerIndex } from './index-format.js';
 import { parseTar } from '../tar/tar-parser.js';
 import { fileDeps } from './file-hints.js';
@@ -80,13 +80,29 @@ export class StreamingIndexer {
     } else tar = stream;
     for await (const chunk of tar) {
       this.uncompressed += chunk.length;
+      this.packNewWindows();
       yield chunk;
     }
   }
 
+  /** The keyed points' windows, packed as they come (their raw 32 KiB is dropped at once). */
+  private readonly packed: PackedWindow[] = [];
+  private readonly keyed: boolean[] = [];
+
+  private packNewWindows(): void {
+    const points = this.gzip?.checkpoints ?? [];
+    for (let i = this.keyed.length; i < points.length; i++) {
+      const point = points[i]!;
+      this.keyed.push(point.window !== undefined);
+      if (point.window) this.packed.push(packWindow(point.window));
+      delete point.window;
+    }
+  }
+
   finish(): LayerIndex {
+    this.packNewWindows();
     const checkpoints = this.gzip?.checkpoints ?? [];
-    const windows: Buffer[] = [];
+    let keyed = 0;
     return {
       version: INDEX_FORMAT_VERSION,
       layerDigest: this.digest,
@@ -96,8 +112,8 @@ export class StreamingIndexer {
       grid: this.gzip ? this.gzip.grid : 0,
       windowSpacing: this.gzip ? this.gzip.windowSpacing : 0,
       entries: this.entries,
-      checkpoints: checkpoints.map(({ compressedOffset, bits, uncompressedOffset, window }) => ({ compressedOffset, bits, uncompressedOffset, window: window ? windows.push(window) - 1 : -1 })),
-      windows: packWindows(windows),
+      checkpoints: checkpoints.map(({ compressedOffset, bits, uncompressedOffset }, i) => ({ compressedOffset, bits, uncompressedOffset, window: this.keyed[i] ? keyed++ : -1 })),
+      windows: tableOf(this.packed),
     };
   }
 }
