@@ -26,7 +26,9 @@ export async function fileDeps(entry: TarEntry, data: EntryData): Promise<string
   const parts = normalizeEntryPath(entry.path);
   if (!parts || parts.length === 0) return undefined;
   const path = `/${parts.join('/')}`;
-  const roots = path.endsWith('.py') && entry.size <= MAX_PYTHON_BYTES ? searchPath(path) : undefined;
+  // A module of an installation, or a script anywhere else (its imports are absolute, or
+  // relative to its own directory, which packageOf then leaves at the top).
+  const roots = path.endsWith('.py') && entry.size <= MAX_PYTHON_BYTES ? (searchPath(path) ?? [path.slice(0, path.lastIndexOf('/'))]) : undefined;
   const chunks: Buffer[] = [];
   let have = 0;
   let elf = false;

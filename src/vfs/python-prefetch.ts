@@ -34,7 +34,7 @@ export class PythonPrefetcher {
 
   opened(inode: Inode, path: string): void {
     if (!path.endsWith('.py') || inode.type !== 'file' || this.seen.has(inode.ino)) return;
-    const roots = searchPath(path);
+    const roots = searchPath(path) ?? this.scriptPath(path);
     if (!roots) return;
     this.seen.add(inode.ino);
     this.follow(inode, path, roots, 0).catch(() => undefined);
@@ -105,6 +105,23 @@ export class PythonPrefetcher {
       }
     }
     return undefined;
+  }
+
+  /**
+   * A script outside any installation (/app/main.py): its own directory first, as sys.path[0],
+   * then the installation's path, when the tree has exactly one Python 3 installation.
+   */
+  private scriptPath(path: string): string[] | undefined {
+    const installs: string[] = [];
+    for (const prefix of ['/usr/lib', '/usr/local/lib']) {
+      const dir = resolvePath(this.tree, prefix);
+      for (const name of dir?.type === 'dir' ? this.tree.readdir(dir) : []) {
+        if (/^python3\.\d+$/.test(name) && this.isDir(`${prefix}/${name}`)) installs.push(`${prefix}/${name}/`);
+      }
+    }
+    if (installs.length !== 1) return undefined;
+    const roots = searchPath(`${installs[0]}x.py`);
+    return roots && [path.slice(0, path.lastIndexOf('/')) || '/', ...roots];
   }
 
   private isDir(path: string): boolean {

@@ -104,4 +104,30 @@ describe('python imports (what a module loads when it runs)', () => {
       `${STDLIB}/pkg/base.py`,
     ], 'packages on the way, the compiled file instead of its source, the extension module; nothing imported lazily');
   });
+
+  it('a script outside the installation: its own directory first, then the one installation', async () => {
+    const tar = buildTar([
+      { path: './usr/', type: 'dir' },
+      { path: './usr/lib/', type: 'dir' },
+      { path: `.${STDLIB}/`, type: 'dir' },
+      { path: `.${STDLIB}/json/`, type: 'dir' },
+      { path: `.${STDLIB}/json/__init__.py`, type: 'file', content: Buffer.from('from .decoder import JSONDecoder\n') },
+      { path: `.${STDLIB}/json/decoder.py`, type: 'file', content: Buffer.from('') },
+      { path: './srv/', type: 'dir' },
+      { path: './srv/app/', type: 'dir' },
+      { path: './srv/app/main.py', type: 'file', content: Buffer.from('import json\nimport helpers\n') },
+      { path: './srv/app/helpers.py', type: 'file', content: Buffer.from('') },
+    ]);
+    const blob = gzipSync(tar);
+    const index = await buildLayerIndex(Readable.from([blob]), sha256Of(blob), blob.length);
+    assert.deepEqual(index.entries.find((e) => e.path === './srv/app/main.py')!.deps, ['py:json', 'py:helpers']);
+    const tree = new MergedTree();
+    await tree.addLayerEntries(index.entries);
+    const pathOf = new Map<number, string>();
+    for (const [path, inode] of tree.walk()) pathOf.set(inode.ino, path);
+    const fetched: string[] = [];
+    new PythonPrefetcher(tree, () => Promise.reject(new Error('not needed')), (inode: Inode) => fetched.push(pathOf.get(inode.ino)!)).opened(tree.lookup('/srv/app/main.py')!, '/srv/app/main.py');
+    await new Promise((r) => setImmediate(r));
+    assert.deepEqual(fetched.sort(), ['/srv/app/helpers.py', `${STDLIB}/json/__init__.py`, `${STDLIB}/json/decoder.py`]);
+  });
 });
