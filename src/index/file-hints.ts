@@ -4,6 +4,7 @@ import { normalizeEntryPath } from '../tar/entry-path.js';
 import { elfDependencies, type ElfDependencies } from '../vfs/elf-deps.js';
 import { packageOf, pythonImports, searchPath } from '../vfs/python-imports.js';
 import { RUNTIME_SYMBOLS } from '../vfs/runtime-files.js';
+import { MAX_DEPS } from './index-codec.js';
 
 /*
  * Dependency hints kept in a layer's index (TarEntry.deps), one string each:
@@ -22,6 +23,11 @@ const MAX_PYTHON_BYTES = 1024 * 1024;
 
 /** What `entry` will ask for, read from its bytes as the layer is indexed; undefined when it is neither ELF nor a Python module. */
 export async function fileDeps(entry: TarEntry, data: EntryData): Promise<string[] | undefined> {
+  const deps = await depsOf(entry, data);
+  return deps?.slice(0, MAX_DEPS);
+}
+
+async function depsOf(entry: TarEntry, data: EntryData): Promise<string[] | undefined> {
   if (entry.type !== 'file' || entry.size < 4) return undefined;
   const parts = normalizeEntryPath(entry.path);
   if (!parts || parts.length === 0) return undefined;

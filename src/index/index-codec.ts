@@ -16,6 +16,8 @@ import { INDEX_FORMAT_VERSION, LEGACY_INDEX_VERSION, type IndexPoint, type Layer
  * u8 bits, f64 out, f64 window offset, u32 window length, sha256; it is still read.
  */
 const MAGIC = Buffer.from('KRGOIDX\0', 'latin1');
+/** Dependency hints kept per file (file-hints.ts); a real file has a few dozen at most. */
+export const MAX_DEPS = 256;
 const TYPES: EntryType[] = ['file', 'dir', 'symlink', 'hardlink', 'char', 'block', 'fifo'];
 
 interface Header {
@@ -60,7 +62,8 @@ function fromTuple(t: EntryTuple): TarEntry {
     xattrs: t[13] ? Object.fromEntries(Object.entries(t[13]).map(([k, v]) => [k, Buffer.from(v, 'base64')])) : {},
     ...(t[14] !== undefined && t[14] !== null ? { atime: t[14], atimeNsec: t[15] ?? 0 } : {}),
     ...(t[16] ? { chunks: t[16].map(([fileOffset, size, memberOffset, innerOffset, digest]) => ({ fileOffset, size, memberOffset, innerOffset, ...(digest ? { digest } : {}) })) } : {}),
-    ...(Array.isArray(t[17]) ? { deps: t[17].filter((d): d is string => typeof d === 'string') } : {}),
+    // Hints only feed prefetching: an index from elsewhere gets no more than MAX_DEPS per file.
+    ...(Array.isArray(t[17]) ? { deps: t[17].filter((d): d is string => typeof d === 'string').slice(0, MAX_DEPS) } : {}),
   };
 }
 

@@ -7,7 +7,7 @@ import { packageOf, pythonImports, searchPath } from '../../../src/vfs/python-im
 import { PythonPrefetcher } from '../../../src/vfs/python-prefetch.js';
 import { MergedTree, type Inode } from '../../../src/vfs/merged-tree.js';
 import { buildLayerIndex } from '../../../src/index/layer-index.js';
-import { decodeIndex, encodeIndex } from '../../../src/index/index-codec.js';
+import { decodeIndex, encodeIndex, MAX_DEPS } from '../../../src/index/index-codec.js';
 import { elfFromDeps } from '../../../src/index/file-hints.js';
 import { buildTar } from '../../../src/tar/tar-writer.js';
 import { sha256Of } from '../../../src/digest.js';
@@ -129,5 +129,12 @@ describe('python imports (what a module loads when it runs)', () => {
     new PythonPrefetcher(tree, () => Promise.reject(new Error('not needed')), (inode: Inode) => fetched.push(pathOf.get(inode.ino)!)).opened(tree.lookup('/srv/app/main.py')!, '/srv/app/main.py');
     await new Promise((r) => setImmediate(r));
     assert.deepEqual(fetched.sort(), ['/srv/app/helpers.py', `${STDLIB}/json/__init__.py`, `${STDLIB}/json/decoder.py`]);
+  });
+
+  it('an index from elsewhere keeps at most MAX_DEPS hints per file (they only feed prefetching)', async () => {
+    const blob = gzipSync(buildTar([{ path: 'x.py', type: 'file', content: Buffer.from('') }]));
+    const index = await buildLayerIndex(Readable.from([blob]), sha256Of(blob), blob.length);
+    const crafted = { ...index, entries: index.entries.map((e) => ({ ...e, deps: Array.from({ length: 100_000 }, (_, i) => `py:m${i}`) })) };
+    assert.equal(decodeIndex(encodeIndex(crafted)).entries[0]!.deps!.length, MAX_DEPS);
   });
 });
