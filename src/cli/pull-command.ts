@@ -6,6 +6,7 @@ import { imageSource, withImageOptions, type ImageFlags } from './image-options.
 interface PullFlags extends ImageFlags {
   rootfs?: string;
   quiet?: boolean;
+  json?: boolean;
   jobs: string;
   keepBlobs?: boolean;
   git?: boolean;
@@ -20,6 +21,7 @@ export function registerPull(program: Command): void {
       .option('-r, --rootfs <dir>', 'directory to write the rootfs to (default: the image name); must not exist or be empty'),
   )
     .option('-q, --quiet', 'print nothing but errors')
+    .option('--json', 'print one JSON object per line (resolved, download, downloaded, apply, applied, warning, done with the manifest digest) instead of progress; errors stay on stderr')
     .option('-j, --jobs <n>', 'layers downloaded at once', '3')
     .option('--keep-blobs', 'keep the compressed layers in the cache after the pull')
     .option('-g, --git', 'also make ROOTFS a git work tree with one branch per layer (for krgo commit and push)')
@@ -44,9 +46,10 @@ Examples:
     )
     .action(async (image: string, flags: PullFlags) => {
       requireRoot('krgo pull');
-      const [{ pullImage }, { progressReporter }] = await Promise.all([import('../pull/pull-image.js'), import('./progress.js')]);
+      const [{ pullImage }, { progressReporter }, { jsonPullEvents }] = await Promise.all([import('../pull/pull-image.js'), import('./progress.js'), import('./json-events.js')]);
       const mode = flags.quiet ? 'quiet' : process.stdout.isTTY ? 'tty' : 'plain';
-      const progress = progressReporter(process.stdout, mode);
+      const json = flags.json ? jsonPullEvents(process.stdout) : undefined;
+      const progress = json ? { ...json, finish: () => undefined } : progressReporter(process.stdout, mode);
       const jobs = Number(flags.jobs);
       if (!/^\d+$/.test(flags.jobs) || jobs < 1 || jobs > 64) throw new KrgoError('USAGE', `-j takes a whole number from 1 to 64, not ${JSON.stringify(flags.jobs)}`);
       const result = await pullImage({
@@ -58,7 +61,8 @@ Examples:
         events: progress,
       });
       progress.finish();
-      if (!flags.quiet) {
+      if (json) json.done(result);
+      else if (!flags.quiet) {
         process.stdout.write(`${result.rootfs}: ${result.entries} entries from ${result.layers} layers${result.skipped ? `, ${result.skipped} unsafe or invalid entries skipped` : ''}\n`);
       }
     });
