@@ -1,8 +1,26 @@
 import type { PullEvents } from '../pull/pull-events.js';
 import type { PullResult } from '../pull/pull-image.js';
+import type { PushEvents, PushResult } from '../push/push-image.js';
 
 /** Download progress lines per layer at most this often (the first and the last always go). */
 const PROGRESS_EVERY_MS = 250;
+
+type Emit = (event: string, fields: Record<string, unknown>) => void;
+
+function emitter(stream: NodeJS.WritableStream): Emit {
+  return (event, fields) => stream.write(`${JSON.stringify({ event, ...fields })}\n`);
+}
+
+/** Whether a progress event for `key` may go now (throttled; a finished one always goes). */
+function throttle(): (key: number, finished: boolean) => boolean {
+  const last = new Map<number, number>();
+  return (key, finished) => {
+    const now = Date.now();
+    if (!finished && now - (last.get(key) ?? 0) < PROGRESS_EVERY_MS) return false;
+    last.set(key, now);
+    return true;
+  };
+}
 
 /**
  * `krgo pull --json`: one JSON object per line on stdout for scripts, each with an `event`:
@@ -10,20 +28,36 @@ const PROGRESS_EVERY_MS = 250;
  * stderr, as text, with the exit code the README lists.
  */
 export function jsonPullEvents(stream: NodeJS.WritableStream): PullEvents & { done(result: PullResult): void } {
-  const emit = (event: string, fields: Record<string, unknown>) => stream.write(`${JSON.stringify({ event, ...fields })}\n`);
-  const lastProgress = new Map<number, number>();
+  const emit = emitter(stream);
+  const due = throttle();
   return {
     resolved: (info) => emit('resolved', { reference: info.reference, manifestDigest: info.manifestDigest, layers: info.layers }),
     downloadProgress: (layer, bytes, total) => {
-      const now = Date.now();
-      if (bytes < total && now - (lastProgress.get(layer) ?? 0) < PROGRESS_EVERY_MS) return;
-      lastProgress.set(layer, now);
-      emit('download', { layer, bytes, total });
+      if (due(layer, bytes >= total)) emit('download', { layer, bytes, total });
     },
     downloadDone: (layer) => emit('downloaded', { layer }),
     applyStart: (layer) => emit('apply', { layer }),
     applyDone: (layer, stats) => emit('applied', { layer, entries: stats.entries, skipped: stats.skipped, bytes: stats.bytes }),
     warn: (message) => emit('warning', { message }),
     done: (result) => emit('done', { rootfs: result.rootfs, manifestDigest: result.image.manifestDigest, layers: result.layers, entries: result.entries, skipped: result.skipped }),
+  };
+}
+
+/**
+ * `krgo push --json`: layer (start, with digest and size), upload (bytes sent so far),
+ * layer-done (present, mounted, copied or uploaded, and from where), warning, done (the
+ * pushed manifest's digest and the layer bytes sent).
+ */
+export function jsonPushEvents(stream: NodeJS.WritableStream): PushEvents & { done(result: PushResult): void } {
+  const emit = emitter(stream);
+  const due = throttle();
+  return {
+    layerStart: (layer, digest, size) => emit('layer', { layer, digest, size }),
+    layerProgress: (layer, sent, size) => {
+      if (due(layer, sent >= size)) emit('upload', { layer, sent, size });
+    },
+    layerDone: (layer, outcome, from) => emit('layer-done', { layer, outcome, ...(from ? { from } : {}) }),
+    warn: (message) => emit('warning', { message }),
+    done: (result) => emit('done', { reference: result.reference, manifestDigest: result.manifestDigest, bytesSent: result.bytesSent }),
   };
 }

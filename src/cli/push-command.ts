@@ -12,6 +12,7 @@ export function registerPush(program: Command): void {
       .option('-r, --rootfs <dir>', 'the rootfs written by `krgo pull -g` or `krgo materialize -g` (default: the image name)'),
   )
     .option('-q, --quiet', 'print nothing but errors')
+    .option('--json', 'print one JSON object per line (layer, upload, layer-done, warning, done with the pushed manifest digest) instead of progress; errors stay on stderr')
     .option('-j, --jobs <n>', 'layers sent at once', '3')
     .addHelpText(
       'after',
@@ -23,12 +24,13 @@ registry (verified on the way); layers made by \`krgo commit\` are uploaded from
 Then the config and the manifest, in the source image's format (Docker v2s2 or OCI).
 -u gives the target's credentials; the source uses ~/.docker/config.json or anonymous access.`,
     )
-    .action(async (image: string, flags: ImageFlags & { rootfs?: string; quiet?: boolean; jobs: string }) => {
-      const [{ pushImage }, { pushProgress }] = await Promise.all([import('../push/push-image.js'), import('./push-progress.js')]);
+    .action(async (image: string, flags: ImageFlags & { rootfs?: string; quiet?: boolean; json?: boolean; jobs: string }) => {
+      const [{ pushImage }, { pushProgress }, { jsonPushEvents }] = await Promise.all([import('../push/push-image.js'), import('./push-progress.js'), import('./json-events.js')]);
       const say = (line: string) => {
         if (!flags.quiet) process.stdout.write(`${line}\n`);
       };
-      const progress = pushProgress(process.stdout, flags.quiet ? 'quiet' : process.stdout.isTTY ? 'tty' : 'plain');
+      const json = flags.json ? jsonPushEvents(process.stdout) : undefined;
+      const progress = json ? { ...json, finish: () => undefined } : pushProgress(process.stdout, flags.quiet ? 'quiet' : process.stdout.isTTY ? 'tty' : 'plain');
       const jobs = Number(flags.jobs);
       const result = await pushImage({
         ...imageSource(image, flags),
@@ -37,6 +39,7 @@ Then the config and the manifest, in the source image's format (Docker v2s2 or O
         events: progress,
       });
       progress.finish();
+      if (json) return json.done(result);
       say(`${result.reference}: pushed, manifest ${result.manifestDigest} (${formatBytes(result.bytesSent)} of layers sent)`);
     });
 }

@@ -3,8 +3,9 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { startBusyboxRegistry, type BusyboxSetup } from '../support/busybox-registry.js';
 import { krgo } from '../support/krgo-cli.js';
+import { runOk } from '../support/run.js';
 
-describe('krgo pull --json: one event per line, for scripts', () => {
+describe('--json: one event per line, for scripts (pull, push)', () => {
   let setup: BusyboxSetup;
 
   before(async () => {
@@ -32,5 +33,21 @@ describe('krgo pull --json: one event per line, for scripts', () => {
     assert.equal(done.rootfs, rootfs);
     assert.ok((done.entries ?? 0) > 5);
     assert.ok(events.indexOf(resolved) < events.findIndex((e) => e.event === 'applied'), 'in the order they happen');
+  });
+
+  it('krgo push --json: each layer and how it went, done with the digest the registry serves', async () => {
+    const rootfs = join(setup.work, 'rootfs-git');
+    const pulled = await krgo(['pull', setup.image, '-g', '-r', rootfs, '--cache-dir', join(setup.work, 'cache-git'), '-q']);
+    assert.equal(pulled.code, 0, pulled.stderr);
+    const target = `${setup.registry.host}/copied:json`;
+    const res = await krgo(['push', target, '-r', rootfs, '--json']);
+    assert.equal(res.code, 0, res.stderr);
+    const events = res.stdout.trim().split('\n').map((line) => JSON.parse(line) as { event: string; layer?: number; outcome?: string; manifestDigest?: string });
+    assert.deepEqual(events.filter((e) => e.event === 'layer-done').map((e) => e.layer).sort(), [0, 1]);
+    assert.ok(events.filter((e) => e.event === 'layer-done').every((e) => ['present', 'mounted', 'copied', 'uploaded'].includes(e.outcome!)));
+    const done = events[events.length - 1]!;
+    assert.equal(done.event, 'done');
+    const served = await runOk('skopeo', ['inspect', '--tls-verify=false', '--format', '{{.Digest}}', `docker://${target}`]);
+    assert.equal(done.manifestDigest, served.stdout.trim());
   });
 });
