@@ -1,23 +1,11 @@
 import type { Command } from 'commander';
 import { constants, existsSync, lstatSync } from 'node:fs';
-import { open, readFile } from 'node:fs/promises';
+import { open } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { KrgoError } from '../errors.js';
-import { metadataDirFor } from '../materialize/rootfs-target.js';
-import { readStatus } from '../mount/mount-status.js';
-import { cacheDirOfMount } from '../mount/mount-registry.js';
-import { defaultCacheDir } from '../util/paths.js';
 import { writeFileAtomically } from '../util/atomic-write.js';
-import { runtimeSpec, type ImageConfigFile, type ImageUsers } from '../image/runtime-spec.js';
-
-/** The image config of a krgo mount (its status) or a pulled rootfs, and whether its tree is read-only. */
-async function imageOf(root: string): Promise<{ image: ImageConfigFile; readonly: boolean } | undefined> {
-  const status = await readStatus(await cacheDirOfMount(root, undefined, defaultCacheDir()), root);
-  if (status?.imageConfig) return { image: status.imageConfig, readonly: !status.writable };
-  const configPath = join(metadataDirFor(root), 'config.json');
-  if (!existsSync(configPath)) return undefined;
-  return { image: JSON.parse(await readFile(configPath, 'utf8')) as ImageConfigFile, readonly: false };
-}
+import { runtimeSpec, type ImageUsers } from '../image/runtime-spec.js';
+import { imageOfRoot } from './root-image.js';
 
 /**
  * A file of the image, read only when it is a regular file under real directories: a crafted
@@ -67,7 +55,7 @@ Examples:
       const root = resolve(rootArg);
       const dir = resolve(dirArg);
       if (!lstatSync(root, { throwIfNoEntry: false })?.isDirectory()) throw new KrgoError('USAGE', `${root} is not a directory (give a krgo mount or a pulled rootfs)`);
-      const found = await imageOf(root);
+      const found = await imageOfRoot(root);
       if (!found) throw new KrgoError('USAGE', `${root} is neither a krgo mount nor a rootfs written by krgo pull: no image config to make a bundle from`);
       const target = join(dir, 'config.json');
       if (existsSync(target) && !flags.force) throw new KrgoError('TARGET_EXISTS', `${target} exists (--force replaces it)`);

@@ -1,22 +1,10 @@
 import type { Command } from 'commander';
 import { spawn } from 'node:child_process';
-import { existsSync, lstatSync, readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { existsSync, lstatSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { KrgoError } from '../errors.js';
-import { metadataDirFor } from '../materialize/rootfs-target.js';
-import { readStatus, type RunConfig } from '../mount/mount-status.js';
-import { cacheDirOfMount } from '../mount/mount-registry.js';
-import { defaultCacheDir } from '../util/paths.js';
 import { requireRoot } from '../util/privileges.js';
-
-/** The image config of a krgo mount (its status) or of a pulled rootfs (.ROOTFS.krgo/config.json). */
-async function runConfigOf(root: string): Promise<RunConfig | undefined> {
-  const status = await readStatus(await cacheDirOfMount(root, undefined, defaultCacheDir()), root);
-  if (status?.runConfig) return status.runConfig;
-  const configPath = join(metadataDirFor(root), 'config.json');
-  if (!existsSync(configPath)) return undefined;
-  return (JSON.parse(readFileSync(configPath, 'utf8')) as { config?: RunConfig }).config;
-}
+import { imageOfRoot } from './root-image.js';
 
 /** The PATH a command gets when the image sets none, and the one the setup shell runs with on the host. */
 const STANDARD_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
@@ -69,7 +57,7 @@ Examples:
       requireRoot('krgo run');
       const root = resolve(rootArg);
       if (!isDir(root)) throw new KrgoError('USAGE', `${root} is not a directory (give a krgo mount or a pulled rootfs)`);
-      const config = (await runConfigOf(root)) ?? {};
+      const config = (await imageOfRoot(root))?.image.config ?? {};
       const argv = command.length ? command : [...(config.Entrypoint ?? []), ...(config.Cmd ?? [])];
       if (argv.length === 0) throw new KrgoError('USAGE', 'the image names no command (Entrypoint or Cmd): give one after --');
       if (config.User && !/^(0|root)(:(0|root))?$/.test(config.User)) process.stderr.write(`warning: the image asks for user ${config.User}; krgo run runs as root\n`);

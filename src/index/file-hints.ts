@@ -2,7 +2,7 @@ import type { TarEntry } from '../tar/tar-entry.js';
 import type { EntryData } from '../tar/tar-parser.js';
 import { normalizeEntryPath } from '../tar/entry-path.js';
 import { elfDependencies, type ElfDependencies } from '../vfs/elf-deps.js';
-import { packageOf, pythonImports, searchPath } from '../vfs/python-imports.js';
+import { importedModules, packageOf, searchPath } from '../vfs/python-imports.js';
 import { RUNTIME_SYMBOLS } from '../vfs/runtime-files.js';
 import { MAX_DEPS } from './index-codec.js';
 
@@ -46,7 +46,7 @@ async function depsOf(entry: TarEntry, data: EntryData): Promise<string[] | unde
       if (!elf) return undefined;
     }
   }
-  if (roots) return pythonImports(Buffer.concat(chunks).toString('latin1'), packageOf(path, roots)).flatMap((imp) => [imp.module, ...imp.names.map((n) => `${imp.module}.${n}`)].map((m) => `${MODULE}${m}`));
+  if (roots) return importedModules(Buffer.concat(chunks).toString('latin1'), packageOf(path, roots)).map((m) => `${MODULE}${m}`);
   if (!elf) return undefined;
   // Only the parts the ELF parser asks for are joined (header, dynamic section, string table).
   const read = rangeReader(chunks);

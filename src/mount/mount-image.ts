@@ -10,7 +10,7 @@ import type { MountedFs } from '../fuse/fuse-adapter.js';
 import { AccessRecorder, encodeProfile, planProfile, type AccessProfile } from '../vfs/access-profile.js';
 import { prepareImage, storedProfile, type IndexEvents, type IndexSource } from './prepare-image.js';
 import type { ImageSource } from '../registry/image-source.js';
-import { mountLogPath, processStartTime, removeDeadMountRecords, removeStatus, writeStatus, type MountStatus, type RunConfig } from './mount-status.js';
+import { mountLogPath, processStartTime, removeDeadMountRecords, removeStatus, writeStatus, type MountStatus } from './mount-status.js';
 import { sweepCacheGarbage } from '../util/cache-garbage.js';
 import { announceMount, withdrawMount } from './mount-registry.js';
 import { fusermountUnmount, isKrgoMount, isMounted, mountAt } from './mount-table.js';
@@ -136,7 +136,6 @@ export async function mountImage(options: MountOptions): Promise<MountHandle> {
       startedAt: new Date(started).toISOString(),
       ...(readyAt ? { readyAt: new Date(readyAt).toISOString(), readyMs: readyAt - started } : {}),
       requests: rangeSource.requests,
-      runConfig: (image.config.config ?? {}) as RunConfig,
       imageConfig: imageConfigOf(image.config),
       ...(overlay ? { writable: { upper: overlay.upper, lower: overlay.lower } } : {}),
       ...(prefetch ? { prefetch: { ...prefetch } } : {}),

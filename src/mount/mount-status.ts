@@ -24,18 +24,8 @@ export interface MountStatus {
   layers: { digest: string; size: number; fetched: number; indexSource: 'cache' | 'registry' | 'built'; indexBytes: number }[];
   /** A writable mount: its overlay's upper directory (the change) and lower (the lazy tree). */
   writable?: { upper: string; lower: string };
-  /** How the image means to be run (its config's Env, WorkingDir, Entrypoint, Cmd, User), for krgo run. */
-  runConfig?: RunConfig;
-  /** The image config without its history and layer list, for krgo bundle. */
+  /** The image config without its history and layer list: how it means to be run, for krgo run and krgo bundle. */
   imageConfig?: ImageConfigFile;
-}
-
-export interface RunConfig {
-  Env?: string[];
-  WorkingDir?: string;
-  Entrypoint?: string[] | null;
-  Cmd?: string[] | null;
-  User?: string;
 }
 
 /** A short stable name for a mountpoint: its status file, its announcement, its writable directories. */

@@ -13,6 +13,11 @@ export interface PythonImport {
 }
 
 const MAX_SOURCE_BYTES = 1024 * 1024;
+
+/** Every module name a file's top-level imports may load: each module, and each `from` name as a possible submodule. */
+export function importedModules(source: string, pkg: string): string[] {
+  return pythonImports(source, pkg).flatMap((imp) => [imp.module, ...imp.names.map((n) => `${imp.module}.${n}`)]);
+}
 const IDENT = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 /** Top-level import statements of `source`; `pkg` is the dotted package the file belongs to ('' at top level). */

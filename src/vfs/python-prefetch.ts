@@ -1,4 +1,4 @@
-import { packageOf, pythonImports, searchPath } from './python-imports.js';
+import { importedModules, packageOf, searchPath } from './python-imports.js';
 import { modulesFromDeps } from '../index/file-hints.js';
 import { resolvePath } from './resolve-path.js';
 import type { Inode, MergedTree } from './merged-tree.js';
@@ -46,7 +46,7 @@ export class PythonPrefetcher {
     // round trip per level for each module's source to arrive.
     const modules = inode.deps
       ? modulesFromDeps(inode.deps)
-      : pythonImports((await this.read(inode, 0, Math.min(inode.size, MAX_SOURCE))).toString('latin1'), packageOf(path, roots)).flatMap((imp) => [imp.module, ...imp.names.map((n) => `${imp.module}.${n}`)]);
+      : importedModules((await this.read(inode, 0, Math.min(inode.size, MAX_SOURCE))).toString('latin1'), packageOf(path, roots));
     for (const module of modules) {
       for (const found of this.locate(module, roots)) {
         if (this.seen.has(found.inode.ino) || this.seen.size >= MAX_FILES) continue;
