@@ -1,9 +1,9 @@
 import { chmodSync, copyFileSync, linkSync, lchownSync, mkdirSync, renameSync, rmSync } from 'node:fs';
 import { KrgoError } from '../errors.js';
-import { makeNode, removeXattr, setTimes, setXattr, splitNanoseconds } from '../materialize/special-files.js';
+import { makeNode, removeXattr, setTimes, setXattr, splitNanoseconds } from '../hostfs/special-files.js';
 import { nativeFs } from '../native/native-fs.js';
 import { fsPath } from '../tar/name-bytes.js';
-import { comparePaths, recordTree, type PathRecord } from './tree-record.js';
+import { comparePaths, recordTree, type PathRecord } from '../changes/tree-record.js';
 import { LayerRepo } from './layer-state.js';
 
 export interface CheckoutResult {

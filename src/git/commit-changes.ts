@@ -2,10 +2,10 @@ import { KrgoError } from '../errors.js';
 import { sha256Of } from '../digest.js';
 import { MediaType } from '../image/media-types.js';
 import type { ImageConfig } from '../image/manifest.js';
-import { diffTrees } from './layer-diff.js';
+import { diffTrees } from '../changes/layer-diff.js';
 import { branchName, commitBlobDirFor, LayerRepo, type LayerBranch } from './layer-state.js';
-import { recordTree } from './tree-record.js';
-import { writeLayer, type WrittenLayer } from './layer-writer.js';
+import { recordTree } from '../changes/tree-record.js';
+import { writeLayer, type WrittenLayer } from '../changes/layer-writer.js';
 
 export interface CommitOptions {
   rootfs: string;

@@ -6,9 +6,9 @@ import type { Descriptor } from '../image/manifest.js';
 import type { ResolvedImage } from '../registry/client.js';
 import { formatReference } from '../registry/reference.js';
 import { GitRepo } from './git-repo.js';
-import { setTimes, splitNanoseconds } from '../materialize/special-files.js';
+import { setTimes, splitNanoseconds } from '../hostfs/special-files.js';
 import { branchName, gitDirFor, LayerRepo, STATE_VERSION, type LayerBranch } from './layer-state.js';
-import { recordTree, type TreeRecord } from './tree-record.js';
+import { recordTree, type TreeRecord } from '../changes/tree-record.js';
 
 /**
  * Writes one branch per layer while a rootfs is built layer by layer (`pull -g`,

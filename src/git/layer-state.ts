@@ -5,7 +5,7 @@ import { digestHex, parseDigest, type Digest } from '../digest.js';
 import type { Descriptor } from '../image/manifest.js';
 import { metadataDirFor } from '../materialize/rootfs-target.js';
 import { GitRepo } from './git-repo.js';
-import { decodeTreeRecord, encodeTreeRecord, type TreeRecord } from './tree-record.js';
+import { decodeTreeRecord, encodeTreeRecord, type TreeRecord } from '../changes/tree-record.js';
 
 /** One layer branch as krgo wrote it. */
 export interface LayerBranch {

@@ -5,7 +5,7 @@ import { decodeName, fsPath } from '../tar/name-bytes.js';
 import type { EntryData } from '../tar/tar-parser.js';
 import { LayerRules, type ApplyStats } from '../layers/layer-rules.js';
 import type { TreeOps } from '../layers/tree-ops.js';
-import { makeNode, setTimes, setXattr, splitNanoseconds } from './special-files.js';
+import { makeNode, setTimes, setXattr, splitNanoseconds } from '../hostfs/special-files.js';
 
 export type { ApplyStats };
 

@@ -4,7 +4,7 @@ import type { Inode, MergedTree } from '../vfs/merged-tree.js';
 import type { ImageReader } from '../vfs/image-reader.js';
 import { limitConcurrency } from '../util/concurrency.js';
 import { HostMetadataWriter, type HostMetadata } from './layer-applier.js';
-import { makeNode, setTimes } from './special-files.js';
+import { makeNode, setTimes } from '../hostfs/special-files.js';
 
 const CREATE_FLAGS = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
 const PIECE = 8 * 1024 * 1024;

@@ -8,7 +8,7 @@ import { createGzip } from 'node:zlib';
 import { KrgoError } from '../errors.js';
 import type { Digest } from '../digest.js';
 import { encodeHeader, END_OF_ARCHIVE, padding, type WriteEntry } from '../tar/tar-writer.js';
-import { splitNanoseconds } from '../materialize/special-files.js';
+import { splitNanoseconds } from '../hostfs/special-files.js';
 import { memberName, type LayerChange } from './layer-diff.js';
 
 const READ_PIECE = 1024 * 1024;

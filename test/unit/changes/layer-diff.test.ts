@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { diffTrees, memberName } from '../../../src/git/layer-diff.js';
-import type { PathRecord, TreeRecord } from '../../../src/git/tree-record.js';
+import { diffTrees, memberName } from '../../../src/changes/layer-diff.js';
+import type { PathRecord, TreeRecord } from '../../../src/changes/tree-record.js';
 
 const dir = (extra: Partial<PathRecord> = {}): PathRecord => ({ type: 'dir', mode: 0o755, uid: 0, gid: 0, mtime: '1', ...extra });
 const file = (extra: Partial<PathRecord> = {}): PathRecord => ({ type: 'file', mode: 0o644, uid: 0, gid: 0, mtime: '1', size: 1, nlink: 1, ...extra });
