@@ -53,6 +53,8 @@ export function mountTree(mountpoint: string, tree: MergedTree, options: FuseMou
   const buildStat = (inode: Inode) => {
     const subdirs = inode.type === 'dir' ? [...inode.children!.values()].filter((d) => d.inode.type === 'dir').length : 0;
     const mtime = inode.mtime.sec * 1000 + Math.floor(inode.mtime.nsec / 1e6);
+    // Below the millisecond: carried by krgo's fuse-native patch (scripts/build-fuse-native.mjs).
+    const subMsNs = inode.mtime.nsec % 1e6;
     return {
       mode: TYPE_BITS[inode.type] | inode.mode,
       uid: inode.uid,
@@ -66,6 +68,9 @@ export function mountTree(mountpoint: string, tree: MergedTree, options: FuseMou
       mtime,
       atime: mtime,
       ctime: mtime,
+      mtimeSubMsNs: subMsNs,
+      atimeSubMsNs: subMsNs,
+      ctimeSubMsNs: subMsNs,
     };
   };
   // Paths and names cross fuse-native as Latin-1, one character per byte (scripts/build-fuse-native.mjs).

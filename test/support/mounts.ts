@@ -1,7 +1,6 @@
 import { mkdir } from 'node:fs/promises';
 import { krgo } from './krgo-cli.js';
 import { isMounted } from '../../src/mount/mount-table.js';
-import type { NodeRecord } from './tree-snapshot.js';
 
 /** Mounts with `krgo mount -d` (a separate process serves FUSE; the test process never does). */
 export async function mountDaemon(image: string, mountpoint: string, cacheDir: string): Promise<string> {
@@ -15,13 +14,4 @@ export async function unmount(mountpoint: string, cacheDir: string): Promise<voi
   if (!isMounted(mountpoint)) return;
   const res = await krgo(['umount', mountpoint, '--cache-dir', cacheDir]);
   if (res.code !== 0) throw new Error(`krgo umount failed: ${res.stderr}`);
-}
-
-/**
- * fuse-native hands times to libfuse in milliseconds (native-notes/fuse.md): a mount is compared
- * with mtimes cut to the millisecond; everything else is compared exactly.
- */
-export function toMilliseconds(tree: Map<string, NodeRecord>): Map<string, NodeRecord> {
-  for (const record of tree.values()) if (record.mtime) record.mtime = (BigInt(record.mtime) / 1_000_000n).toString();
-  return tree;
 }
