@@ -19,6 +19,7 @@ import { encodeIndex } from '../src/index/index-codec.js';
 import { buildLayerIndex } from '../src/index/layer-index.js';
 import { parseDigest } from '../src/digest.js';
 import { benchWorkloads, LAZY_WORKLOADS, layoutLayers, workloadTable, type WorkloadResult } from './lazy-workloads.js';
+import { benchDerive } from './bench-derive.js';
 import { detachMountsUnder, lazyRun, log, median, mountForeground, now, pushWithProfile, timed } from './bench-support.js';
 
 const REPEAT = Number(process.env['BENCH_REPEAT'] ?? 3);
@@ -223,6 +224,9 @@ try {
     log(`archivemount comparison failed: ${(err as Error).message}`);
   }
 
+  // Change + commit + push of a derived image: a writable lazy mount against the eager flow.
+  const derive = await benchDerive(wan, viaWan('indexed'), work.path, REPEAT);
+
   const large = process.env['BENCH_LARGE'] === '0' ? undefined : await benchLargeImage(registry.host, wan, work.path);
 
   // The lazy workloads (lazy-workloads.ts): time, bytes and precision, without and with a profile.
@@ -274,6 +278,7 @@ try {
     warmReads: { mountMBps: m(r.readMount), diskMBps: m(r.readDisk), ratio: m(r.readMount) / m(r.readDisk), goal: 0.5, walkMount: m(r.walkMount), walkDisk: m(r.walkDisk), walkRatio: m(r.walkMount) / m(r.walkDisk), walkGoal: 3 },
     archivemount: { libMountMBps: m(r.libMount), libArchiveMBps: m(r.libArchive), zoneWalkMount: m(r.zoneMount), zoneWalkArchive: m(r.zoneArchive), zoneWalkRatio: m(r.zoneMount) / m(r.zoneArchive) },
     index: { layerBytes: largest.size, indexBytes, windowBytes, share: indexBytes / largest.size, buildSeconds: median(build), gzipDcSeconds: median(gz), speedVsGzip: median(gz) / median(build) },
+    derive,
     rssMb: { krgoPull: m(r.pullRss), krgoPullGit: m(r.pullGitRss), krgoColdMount: m(r.coldRss), krgoMount: m(r.mountRss), skopeo: m(r.skopeoRss), umoci: m(r.umociRss) },
     large,
   };
@@ -296,6 +301,8 @@ try {
     ['5. … its seek windows, fetched one by one when read', `${f(windowBytes / 1e6)} MB`, `layer ${f(largest.size / 1e6, 1)} MB`, `${f((100 * windowBytes) / largest.size, 1)}%`, ''],
     ['5. index build (s)', f(results.index.buildSeconds), `gzip -dc ${f(results.index.gzipDcSeconds)}`, `${f(results.index.speedVsGzip)}× faster`, ''],
     ['6. peak RSS (MB)', `pull ${f(results.rssMb.krgoPull, 0)}, pull -g ${f(results.rssMb.krgoPullGit, 0)}, first mount ${f(results.rssMb.krgoColdMount, 0)}, lazy mount ${f(results.rssMb.krgoMount, 0)}`, `skopeo ${f(results.rssMb.skopeo, 0)}, umoci ${f(results.rssMb.umoci, 0)}`, '', ''],
+    ['7. change + commit + push a derived image: `mount -w`, change, `commit`, `push` (s)', f(derive.krgo.seconds), `skopeo copy, umoci unpack, change, umoci repack, skopeo copy ${f(derive.peer.seconds)}`, f(derive.timeRatio), '≤ 0.2'],
+    ['7. … bytes downloaded (MB)', f(derive.krgo.bytes / 1e6, 1), `the same flow ${f(derive.peer.bytes / 1e6, 1)}`, `${f(100 * derive.bytesRatio, 1)}%`, '≤ 10%'],
   ];
   if (large) {
     rows.push(

@@ -12,12 +12,12 @@ export interface LayerDiff {
   skipped: string[];
 }
 
-function parentOf(path: string): string {
+export function parentOf(path: string): string {
   const slash = path.lastIndexOf('/');
   return slash <= 0 ? '/' : path.slice(0, slash);
 }
 
-function sameRecord(a: PathRecord, b: PathRecord): boolean {
+export function sameRecord(a: PathRecord, b: PathRecord): boolean {
   return (
     a.type === b.type &&
     a.mode === b.mode &&
@@ -68,9 +68,13 @@ export function diffTrees(before: TreeRecord, after: TreeRecord, contentChanged:
     else for (const path of removed) changes.push({ kind: 'whiteout', path });
   }
 
+  return { changes: sortChanges(changes), skipped };
+}
+
+/** Layer members in path order: a directory's entry, then its opaque marker and whiteouts, then its children. */
+export function sortChanges(changes: LayerChange[]): LayerChange[] {
   const sortKey = (c: LayerChange): string => (c.kind === 'entry' && c.path === '/' ? '/' : `/${memberName(c).replace(/\/$/, '')}`);
-  changes.sort((a, b) => comparePaths(sortKey(a), sortKey(b)));
-  return { changes, skipped };
+  return changes.sort((a, b) => comparePaths(sortKey(a), sortKey(b)));
 }
 
 /** The tar member name of a change: relative, directories with a trailing slash. */

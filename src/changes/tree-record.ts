@@ -63,8 +63,12 @@ function isGitDirPointer(root: string): boolean {
   }
 }
 
-/** Walks a rootfs without following symlinks and records every path (krgo's /.git pointer aside). */
-export async function recordTree(root: string): Promise<TreeRecord> {
+/**
+ * Walks a rootfs without following symlinks and records every path (krgo's /.git pointer aside).
+ * `identities`, when given, gets each path's inode and change time: a file whose pair is the same
+ * later was not written in between (ctime moves with every write, whatever mtime says).
+ */
+export async function recordTree(root: string, identities?: Map<string, string>): Promise<TreeRecord> {
   const found: [string, PathRecord, string | undefined][] = [];
   const limit = limitConcurrency(32);
   // The bound covers the system calls only: a directory never holds a slot while its children wait.
@@ -72,6 +76,7 @@ export async function recordTree(root: string): Promise<TreeRecord> {
     const host = path === '/' ? root : root + path;
     const st = await lstat(fsPath(host), { bigint: true });
     const record: PathRecord = { type: typeOf(st), mode: Number(st.mode & 0o7777n), uid: Number(st.uid), gid: Number(st.gid), mtime: st.mtimeNs.toString() };
+    identities?.set(path, `${st.ino}:${st.ctimeNs}`);
     let inode: string | undefined;
     if (record.type === 'file') {
       record.size = Number(st.size);

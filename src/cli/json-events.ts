@@ -58,6 +58,6 @@ export function jsonPushEvents(stream: NodeJS.WritableStream): PushEvents & { do
     },
     layerDone: (layer, outcome, from) => emit('layer-done', { layer, outcome, ...(from ? { from } : {}) }),
     warn: (message) => emit('warning', { message }),
-    done: (result) => emit('done', { reference: result.reference, manifestDigest: result.manifestDigest, bytesSent: result.bytesSent }),
+    done: (result) => emit('done', { reference: result.reference, manifestDigest: result.manifestDigest, bytesSent: result.bytesSent, indexes: result.indexes }),
   };
 }

@@ -2,14 +2,16 @@ import type { Command } from 'commander';
 import { formatBytes } from '../util/format.js';
 import type { ImageFlags } from './image-options.js';
 import { imageSource, withImageOptions } from './image-options.js';
+import { defaultRootfs } from '../materialize/rootfs-target.js';
+import { parseReference } from '../registry/reference.js';
 
 export function registerPush(program: Command): void {
   withImageOptions(
     program
       .command('push')
-      .description('push a rootfs pulled with -g (and its committed layers) to a registry')
+      .description('push the image a writable mount or a rootfs pulled with -g committed to a registry')
       .argument('<image>', 'where to push: host:port/name:tag (a tag, not a digest)')
-      .option('-r, --rootfs <dir>', 'the rootfs written by `krgo pull -g` or `krgo materialize -g` (default: the image name)'),
+      .option('-r, --rootfs <dir>', 'a writable mount with commits (krgo mount -w), or the rootfs written by `krgo pull -g` or `krgo materialize -g` (default: the image name)'),
   )
     .option('-q, --quiet', 'print nothing but errors')
     .option('--json', 'print one JSON object per line (layer, upload, layer-done, warning, done with the pushed manifest digest) instead of progress; errors stay on stderr')
@@ -17,6 +19,11 @@ export function registerPush(program: Command): void {
     .addHelpText(
       'after',
       `
+From a writable mount (-r MOUNTPOINT): the image its commits made; the base's layers are mounted
+from the source repository (same registry) or streamed from the source registry, never stored
+here; the committed layers are uploaded. With the image, its layer indexes go as an artifact
+(base indexes reused, the new layers' from commit), so a mount elsewhere is lazy at once.
+
 Layers the target already has are not sent (HEAD check). Layers of the pulled image are mounted
 from the source repository when it is on the same registry, otherwise copied from the source
 registry (verified on the way); layers made by \`krgo commit\` are uploaded from
@@ -32,14 +39,18 @@ Then the config and the manifest, in the source image's format (Docker v2s2 or O
       const json = flags.json ? jsonPushEvents(process.stdout) : undefined;
       const progress = json ? { ...json, finish: () => undefined } : pushProgress(process.stdout, flags.quiet ? 'quiet' : process.stdout.isTTY ? 'tty' : 'plain');
       const jobs = Number(flags.jobs);
-      const result = await pushImage({
-        ...imageSource(image, flags),
-        ...(flags.rootfs ? { rootfs: flags.rootfs } : {}),
-        concurrency: Number.isInteger(jobs) && jobs > 0 ? jobs : 3,
-        events: progress,
-      });
+      const source = imageSource(image, flags);
+      const { findWritable } = await import('../commit/find-writable.js');
+      const writable = flags.rootfs ? await findWritable(flags.rootfs, flags.cacheDir, source.cacheDir) : undefined;
+      const pushable = writable
+        ? await (await import('../commit/pushable-writable.js')).pushableWritable(writable)
+        : await (await import('../git/pushable-repo.js')).pushableRepo(flags.rootfs ?? defaultRootfs(parseReference(image)), source.cacheDir);
+      // A writable mount's indexes (its base's, its commits') are in the cache it was mounted with.
+      const result = await pushImage({ ...source, ...(writable ? { cacheDir: writable.cacheDir } : {}), concurrency: Number.isInteger(jobs) && jobs > 0 ? jobs : 3, events: progress }, pushable);
       progress.finish();
       if (json) return json.done(result);
       say(`${result.reference}: pushed, manifest ${result.manifestDigest} (${formatBytes(result.bytesSent)} of layers sent)`);
+      if (result.indexes.pushed) say(`Layer indexes pushed with it (${result.indexes.digest}): a krgo mount of it is lazy at once`);
+      else if (!json) process.stderr.write(`warning: layer indexes not pushed: ${result.indexes.reason}\n`);
     });
 }

@@ -29,6 +29,11 @@ export function registerStatus(program: Command): void {
         // Entries of the upper directory: paths added, changed or whited out.
         const usage = await dirUsage(status.writable.upper);
         lines.push(`  writable: ${usage.entries} paths changed, ${formatBytes(usage.bytes)} written, in ${status.writable.upper}`);
+        if (status.writable.state) {
+          const { loadCommits } = await import('../commit/writable-commits.js');
+          const commits = await loadCommits(status.writable.state).catch(() => undefined);
+          if (commits?.layers.length) lines.push(`  commits: ${commits.layers.length} layer${commits.layers.length > 1 ? 's' : ''} on top of the image (\`krgo push TARGET -r ${status.mountpoint}\` sends them)`);
+        }
       }
       if (status.prefetch) {
         const { files, missing, done } = status.prefetch;

@@ -1,7 +1,5 @@
 import { KrgoError } from '../errors.js';
-import { sha256Of } from '../digest.js';
-import { MediaType } from '../image/media-types.js';
-import type { ImageConfig } from '../image/manifest.js';
+import { appendLayer } from '../image/append-layer.js';
 import { diffTrees } from '../changes/layer-diff.js';
 import { branchName, commitBlobDirFor, LayerRepo, type LayerBranch } from './layer-state.js';
 import { recordTree } from '../changes/tree-record.js';
@@ -18,12 +16,6 @@ export interface CommitResult extends WrittenLayer {
   index: number;
   /** Content changes git saw (added, modified, deleted, type-changed paths). */
   contentChanges: number;
-}
-
-/** The layer media type that matches the manifest's family (Docker v2s2 or OCI). */
-function gzipLayerType(manifest: { mediaType?: string; config?: { mediaType?: string } }): string {
-  const docker = manifest.mediaType === MediaType.dockerManifest || manifest.config?.mediaType === MediaType.dockerConfig;
-  return docker ? MediaType.dockerLayerGzip : MediaType.ociLayerGzip;
 }
 
 /**
@@ -45,18 +37,7 @@ export async function commitChanges(options: CommitOptions): Promise<CommitResul
 
   const layer = await writeLayer(rootfs, diff.changes, commitBlobDirFor(rootfs));
 
-  const config = JSON.parse(layers.config.toString('utf8')) as ImageConfig;
-  const created = new Date().toISOString();
-  config.created = created;
-  config.rootfs = { type: 'layers', diff_ids: [...(config.rootfs?.diff_ids ?? []), layer.diffId] };
-  config.history = [...(config.history ?? []), { created, created_by: 'krgo commit', comment: options.message }];
-  const configBytes = Buffer.from(JSON.stringify(config));
-
-  const manifest = JSON.parse(layers.manifest.toString('utf8')) as { mediaType?: string; config: Record<string, unknown>; layers: unknown[] };
-  const descriptor = { mediaType: gzipLayerType(manifest), digest: layer.digest, size: layer.size };
-  manifest.config = { ...manifest.config, digest: sha256Of(configBytes), size: configBytes.length };
-  manifest.layers = [...manifest.layers, descriptor];
-  const manifestBytes = Buffer.from(JSON.stringify(manifest, null, 2));
+  const { manifest: manifestBytes, config: configBytes, descriptor } = appendLayer(layers.manifest, layers.config, layer, options.message);
 
   const index = top.index + 1;
   const branch = branchName(index, layer.digest);

@@ -6,6 +6,7 @@ import type { RegistryClient, ResolvedImage } from '../registry/client.js';
 import { headerValue } from '../registry/transport.js';
 import { pushBlob, putManifest } from '../registry/upload.js';
 import { decodeIndex, encodeIndex } from './index-codec.js';
+import { limitConcurrency } from '../util/concurrency.js';
 import type { LayerIndex } from './layer-index.js';
 import { encodeProfile, MAX_PROFILE_BYTES, parseProfile, type AccessProfile } from '../vfs/access-profile.js';
 
@@ -57,26 +58,72 @@ async function referrers(client: RegistryClient, subject: Digest): Promise<Descr
   return viaTag;
 }
 
+type ArtifactLayer = Descriptor & { annotations?: Record<string, string> };
+
+/** The blobs of an index artifact, uploaded: what `publishIndexArtifact` lists. */
+export interface UploadedIndexBlobs {
+  config: Digest;
+  layers: ArtifactLayer[];
+}
+
 /**
- * Stores a mount's layer indexes in the registry as an OCI artifact whose subject is the image
- * manifest, and lists it in the `sha256-<hex>` referrers tag for registries without the API.
+ * Uploads an index artifact's blobs (each index, its windows, the profile), all at once: they
+ * need no image manifest yet, so a push sends them beside the image's own layers.
+ * `placeWindows` puts a windows blob whose bytes are not at hand into the target (a cross-
+ * repository mount, say); without it they are fetched from the target's repository.
  */
-export async function pushIndexArtifact(client: RegistryClient, image: ResolvedImage, indexes: LayerIndex[], profile?: AccessProfile): Promise<Digest> {
-  const configDigest = await pushBlob(client, EMPTY_CONFIG);
-  const layers: (Descriptor & { annotations?: Record<string, string> })[] = [];
-  for (const index of indexes) {
-    const data = encodeIndex(index);
+export async function uploadIndexBlobs(
+  client: RegistryClient,
+  indexes: readonly { index: LayerIndex; /** Its file as stored (the same bytes, so the same digest, as where it came from). */ encoded?: Buffer }[],
+  profile?: AccessProfile,
+  placeWindows?: (descriptor: Descriptor) => Promise<void>,
+): Promise<UploadedIndexBlobs> {
+  // Mostly HEADs of blobs the registry has (a derived image's base indexes): many at once.
+  const limit = limitConcurrency(8);
+  const perIndex = indexes.map(({ index, encoded }) => {
     const annotations = { [LAYER_ANNOTATION]: index.layerDigest };
-    layers.push({ mediaType: LAYER_INDEX_MEDIA_TYPE, digest: await pushBlob(client, data), size: data.length, annotations });
-    // An index taken from the registry came without its windows: they are fetched whole (and
-    // checked against their digest) to go with it.
-    const windows = index.windows.blob ?? (await client.getBlobBytes({ mediaType: INDEX_WINDOWS_MEDIA_TYPE, digest: index.windows.digest, size: index.windows.size }, 1024 * 1024 * 1024));
-    layers.push({ mediaType: INDEX_WINDOWS_MEDIA_TYPE, digest: await pushBlob(client, windows), size: windows.length, annotations });
-  }
-  if (profile) {
-    const data = encodeProfile(profile);
-    layers.push({ mediaType: ACCESS_PROFILE_MEDIA_TYPE, digest: await pushBlob(client, data), size: data.length });
-  }
+    const data = encoded ?? encodeIndex(index);
+    const indexBlob = limit(async (): Promise<ArtifactLayer> => ({ mediaType: LAYER_INDEX_MEDIA_TYPE, digest: await pushBlob(client, data), size: data.length, annotations }));
+    const windowsBlob = limit(async (): Promise<ArtifactLayer> => {
+      const descriptor = { mediaType: INDEX_WINDOWS_MEDIA_TYPE, digest: index.windows.digest, size: index.windows.size };
+      if (!index.windows.blob && placeWindows) {
+        await placeWindows(descriptor);
+        return { ...descriptor, annotations };
+      }
+      // An index taken from the registry came without its windows: they are fetched whole (and
+      // checked against their digest) to go with it.
+      const windows = index.windows.blob ?? (await client.getBlobBytes(descriptor, 1024 * 1024 * 1024));
+      return { mediaType: INDEX_WINDOWS_MEDIA_TYPE, digest: await pushBlob(client, windows), size: windows.length, annotations };
+    });
+    return Promise.all([indexBlob, windowsBlob]);
+  });
+  const profileBlob = profile
+    ? (async (): Promise<ArtifactLayer> => {
+        const data = encodeProfile(profile);
+        return { mediaType: ACCESS_PROFILE_MEDIA_TYPE, digest: await pushBlob(client, data), size: data.length };
+      })()
+    : undefined;
+  const [config, pairs, profileLayer] = await Promise.all([pushBlob(client, EMPTY_CONFIG), Promise.all(perIndex), profileBlob]);
+  return { config, layers: [...pairs.flat(), ...(profileLayer ? [profileLayer] : [])] };
+}
+
+/**
+ * Stores layer indexes in the registry as an OCI artifact whose subject is the image manifest,
+ * and lists it in the `sha256-<hex>` referrers tag for registries without the API.
+ */
+export async function pushIndexArtifact(
+  client: RegistryClient,
+  image: Pick<ResolvedImage, 'manifest' | 'manifestDigest' | 'manifestBytes'>,
+  indexes: LayerIndex[],
+  profile?: AccessProfile,
+  placeWindows?: (descriptor: Descriptor) => Promise<void>,
+): Promise<Digest> {
+  return publishIndexArtifact(client, image, await uploadIndexBlobs(client, indexes.map((index) => ({ index })), profile, placeWindows));
+}
+
+/** The artifact manifest over uploaded blobs, and the referrers tag that lists it. */
+export async function publishIndexArtifact(client: RegistryClient, image: Pick<ResolvedImage, 'manifest' | 'manifestDigest' | 'manifestBytes'>, blobs: UploadedIndexBlobs): Promise<Digest> {
+  const { config: configDigest, layers } = blobs;
   const manifest = Buffer.from(
     JSON.stringify({
       schemaVersion: 2,
@@ -89,8 +136,9 @@ export async function pushIndexArtifact(client: RegistryClient, image: ResolvedI
     }),
   );
   const digest = sha256Of(manifest);
-  await putManifest(client, digest, MediaType.ociManifest, manifest);
-  const existing = (await referrers(client, image.manifestDigest)).filter((d) => d.digest !== digest);
+  // The lookup of what refers to the image already needs nothing of this put: both at once.
+  const [, referring] = await Promise.all([putManifest(client, digest, MediaType.ociManifest, manifest), referrers(client, image.manifestDigest)]);
+  const existing = referring.filter((d) => d.digest !== digest);
   const index = Buffer.from(
     JSON.stringify({
       schemaVersion: 2,

@@ -37,7 +37,7 @@ export class IndexStore {
    * The index of a layer when a valid one is stored for exactly this digest and size. A corrupt
    * or foreign file is removed and reported through `onInvalid`, so the caller rebuilds it.
    */
-  async load(digest: Digest, size: number, onInvalid: (why: string) => void = () => undefined): Promise<{ index: LayerIndex; bytes: number } | undefined> {
+  async load(digest: Digest, size: number, onInvalid: (why: string) => void = () => undefined): Promise<{ index: LayerIndex; bytes: number; encoded?: Buffer } | undefined> {
     const found = await this.loadVersion(digest, size, INDEX_FORMAT_VERSION, onInvalid);
     if (found) return found;
     // A cache from the krgo before (version 3, still readable): converted once, so an upgrade
@@ -50,7 +50,7 @@ export class IndexStore {
     return { index: legacy.index, bytes };
   }
 
-  private async loadVersion(digest: Digest, size: number, version: number, onInvalid: (why: string) => void): Promise<{ index: LayerIndex; bytes: number } | undefined> {
+  private async loadVersion(digest: Digest, size: number, version: number, onInvalid: (why: string) => void): Promise<{ index: LayerIndex; bytes: number; encoded?: Buffer } | undefined> {
     const path = this.pathFor(digest, version);
     let file: Buffer;
     try {
@@ -74,7 +74,7 @@ export class IndexStore {
         }
         index.windows.blob = windows;
       }
-      return { index, bytes: file.length };
+      return { index, bytes: file.length, encoded: file };
     } catch (err) {
       if (!(err instanceof KrgoError && err.code === 'INDEX_INVALID')) throw err;
       onInvalid(err.message);

@@ -84,7 +84,12 @@ export async function mountImage(options: MountOptions): Promise<MountHandle> {
   let overlayUp = false;
   try {
     if (options.writable) {
-      overlay = await overlayDirs(options.cacheDir, mountpoint, options.writable.upper, image.manifestDigest);
+      overlay = await overlayDirs(options.cacheDir, mountpoint, options.writable.upper, {
+        reference: formatReference(image.reference),
+        manifestDigest: image.manifestDigest,
+        manifest: image.manifestBytes,
+        config: image.configBytes,
+      });
       // A lower tree left by a killed mount process (its FUSE mount dead) is ours to clear.
       if (isMounted(overlay.lower)) await fusermountUnmount(overlay.lower, true);
     }
@@ -137,7 +142,7 @@ export async function mountImage(options: MountOptions): Promise<MountHandle> {
       ...(readyAt ? { readyAt: new Date(readyAt).toISOString(), readyMs: readyAt - started } : {}),
       requests: rangeSource.requests,
       imageConfig: imageConfigOf(image.config),
-      ...(overlay ? { writable: { upper: overlay.upper, lower: overlay.lower } } : {}),
+      ...(overlay ? { writable: { upper: overlay.upper, lower: overlay.lower, state: overlay.state } } : {}),
       ...(prefetch ? { prefetch: { ...prefetch } } : {}),
       layers: image.manifest.layers.map((l, i) => ({
         digest: l.digest,

@@ -23,7 +23,7 @@ export interface MountStatus {
   prefetch?: { files: number; missing: number; done: boolean };
   layers: { digest: string; size: number; fetched: number; indexSource: 'cache' | 'registry' | 'built'; indexBytes: number }[];
   /** A writable mount: its overlay's upper directory (the change) and lower (the lazy tree). */
-  writable?: { upper: string; lower: string };
+  writable?: { upper: string; lower: string; state?: string };
   /** The image config without its history and layer list: how it means to be run, for krgo run and krgo bundle. */
   imageConfig?: ImageConfigFile;
 }

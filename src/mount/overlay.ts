@@ -18,6 +18,8 @@ export interface OverlayDirs {
   lower: string;
   upper: string;
   work: string;
+  /** krgo's own files for this upper directory: the base image record, commits. */
+  state: string;
 }
 
 const OPTIONS = 'redirect_dir=off,metacopy=off,index=off,xino=off';
@@ -26,27 +28,59 @@ function run(cmd: string, args: string[]): Promise<{ ok: boolean; message: strin
   return new Promise((done) => execFile(cmd, args, (err, _out, stderr) => done({ ok: !err, message: String(stderr).trim() || (err?.message ?? '') })));
 }
 
-/**
- * The directories of a writable mount on `mountpoint`: the upper (and work) directory given, or
- * kept under the cache per mountpoint, so the same mountpoint brings its changes back.
- */
-export async function overlayDirs(cacheDir: string, mountpoint: string, upper: string | undefined, manifestDigest: string): Promise<OverlayDirs> {
-  const base = join(cacheDir, 'writable', mountpointId(mountpoint));
-  const dirs = {
-    lower: join(base, 'lower'),
-    upper: upper ? resolve(upper) : join(base, 'upper'),
-    // overlayfs wants its work dir on the upper's file system: beside it.
-    work: upper ? `${resolve(upper)}.krgo-work` : join(base, 'work'),
+/** What a writable mount records beside its upper directory: the image the change applies to. */
+export interface BaseImageRecord {
+  reference: string;
+  manifestDigest: string;
+  manifest: Buffer;
+  config: Buffer;
+}
+
+/** Where a writable mount keeps its own files (base image, commits) for an upper directory. */
+export function writableStateDir(cacheDir: string, mountpoint: string, upper: string | undefined): string {
+  return upper ? `${resolve(upper)}.krgo-work` : join(cacheDir, 'writable', mountpointId(mountpoint));
+}
+
+const BASE_FILE = 'image.json';
+
+export async function readBaseImage(stateDir: string): Promise<BaseImageRecord | undefined> {
+  const text = await readFile(join(stateDir, BASE_FILE), 'utf8').catch(() => undefined);
+  if (!text) return undefined;
+  const record = JSON.parse(text) as { reference?: string; manifestDigest?: string; manifest?: string; config?: string };
+  if (!record.manifestDigest) return undefined;
+  return {
+    reference: record.reference ?? '',
+    manifestDigest: record.manifestDigest,
+    manifest: Buffer.from(record.manifest ?? '', 'base64'),
+    config: Buffer.from(record.config ?? '', 'base64'),
   };
-  for (const dir of Object.values(dirs)) await mkdir(dir, { recursive: true });
+}
+
+/**
+ * The directories of a writable mount on `mountpoint`: the upper directory given, or kept under
+ * the cache per mountpoint, so the same mountpoint brings its changes back. The base image is
+ * recorded beside it (exact manifest and config bytes): `krgo commit` and `push` need no registry
+ * to know what the change applies to.
+ */
+export async function overlayDirs(cacheDir: string, mountpoint: string, upper: string | undefined, base: BaseImageRecord): Promise<OverlayDirs> {
+  const state = writableStateDir(cacheDir, mountpoint, upper);
+  const dirs = {
+    // The lower tree is mounted under the cache whatever --upper says: krgo's to clear if left behind.
+    lower: join(writableStateDir(cacheDir, mountpoint, undefined), 'lower'),
+    upper: upper ? resolve(upper) : join(state, 'upper'),
+    // overlayfs wants its work dir on the upper's file system: beside it.
+    work: join(state, 'work'),
+    state,
+  };
+  for (const dir of [dirs.lower, dirs.upper, dirs.work]) await mkdir(dir, { recursive: true });
   // The upper directory is a change to one image: another image under it would be another tree.
-  const record = join(dirs.upper === join(base, 'upper') ? base : `${dirs.upper}.krgo-work`, 'image.json');
-  const known = await readFile(record, 'utf8').then((t) => (JSON.parse(t) as { manifestDigest?: string }).manifestDigest).catch(() => undefined);
+  const known = (await readBaseImage(state))?.manifestDigest;
   const upperUsed = (await readdir(dirs.upper)).length > 0;
-  if (known && known !== manifestDigest && upperUsed) {
+  if (known && known !== base.manifestDigest && upperUsed) {
     throw new KrgoError('TARGET_EXISTS', `the upper directory ${dirs.upper} holds changes to another image (${known}); choose another --upper, or remove it`);
   }
-  await writeFileAtomically(record, `${JSON.stringify({ manifestDigest })}\n`);
+  const record = { reference: base.reference, manifestDigest: base.manifestDigest, manifest: base.manifest.toString('base64'), config: base.config.toString('base64') };
+  await writeFileAtomically(join(state, BASE_FILE), `${JSON.stringify(record)}\n`);
   return dirs;
 }
 

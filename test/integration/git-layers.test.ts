@@ -238,6 +238,8 @@ describe('krgo pull -g, commit, push: git layers round trip through a registry',
       assert.equal(pushed.code, 0, pushed.stderr);
       assert.match(pushed.stdout, c.expectOutcome);
       assert.match(pushed.stdout, new RegExp(`layer ${names.length} .*: Pushed`));
+      // The pull left the base indexes in the cache; the new layer's is built from its blob: all go along.
+      assert.match(pushed.stdout, /Layer indexes pushed with it \(sha256:[a-f0-9]{64}\)/);
 
       // The base layers keep their digests; the manifest keeps the source's format.
       const [targetHost, targetRest] = [c.readBack().split('/')[0]!, c.readBack().split('/').slice(1).join('/')];

@@ -107,7 +107,7 @@ describe('layer index', () => {
       const store = new IndexStore(tmp.path);
       const bytes = await store.save(index);
       const path = store.pathFor(index.layerDigest);
-      assert.deepEqual(await store.load(index.layerDigest, index.compressedSize), { index, bytes }, 'with its windows from beside it');
+      assert.deepEqual(await store.load(index.layerDigest, index.compressedSize), { index, bytes, encoded }, 'with its windows from beside it, and the file as stored (the same bytes: the same digest)');
       const reasons: string[] = [];
       // A damaged windows file beside a locally built index: no registry holds those windows, so
       // the index is dropped (and rebuilt by the caller) instead of sending every read to a 404.
@@ -118,7 +118,7 @@ describe('layer index', () => {
       await assert.rejects(stat(path.replace(/\.idx$/, '.windows')), 'the windows file is removed');
       await store.save(index);
       await rm(path.replace(/\.idx$/, '.windows'));
-      assert.deepEqual(await store.load(index.layerDigest, index.compressedSize), { index: { ...index, windows: windowTable }, bytes }, 'no windows file (an index from the registry): windows come by range');
+      assert.deepEqual(await store.load(index.layerDigest, index.compressedSize), { index: { ...index, windows: windowTable }, bytes, encoded }, 'no windows file (an index from the registry): windows come by range');
       assert.equal(await store.load(index.layerDigest, index.compressedSize + 1, (r) => reasons.push(r)), undefined, 'foreign: another size');
       await store.save(index);
       const corrupt = Buffer.from(encoded);

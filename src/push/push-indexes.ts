@@ -1,0 +1,64 @@
+import type { Digest } from '../digest.js';
+import type { Descriptor } from '../image/manifest.js';
+import type { RegistryClient, ResolvedImage } from '../registry/client.js';
+import { IndexStore } from '../index/index-store.js';
+import { publishIndexArtifact, uploadIndexBlobs, type UploadedIndexBlobs } from '../index/index-artifact.js';
+import type { LayerIndex } from '../index/index-format.js';
+import type { PushLayer } from './push-image.js';
+import { fileChunks, fileOfSize } from '../util/file-chunks.js';
+
+/** The index artifact pushed with an image, or why it was not. */
+export type IndexPushOutcome = { pushed: true; digest: Digest; built: number } | { pushed: false; reason: string };
+
+/** Index blobs uploaded for an image not yet published, or why there are none. */
+export type PreparedIndexes = { ok: true; blobs: UploadedIndexBlobs; built: number } | { ok: false; reason: string };
+
+/**
+ * The layer indexes of an image being pushed, uploaded while its layers are (they need no
+ * manifest): each index comes from the cache (a mount, a pull or a commit made it), else from a
+ * local copy of the layer (one pass); a layer with neither is not fetched for this: the artifact
+ * is left out and the outcome says why (`krgo index --push` makes it later). Windows of indexes
+ * read from a registry are placed by `placeWindows` (mounted from the source repository), never
+ * downloaded here. A failure here never fails the push of the image itself.
+ */
+export async function uploadIndexes(
+  client: RegistryClient,
+  layers: readonly PushLayer[],
+  cacheDir: string,
+  options: { placeWindows: (descriptor: Descriptor) => Promise<void>; warn: (message: string) => void },
+): Promise<PreparedIndexes> {
+  try {
+    const store = new IndexStore(cacheDir);
+    const distinct = [...new Map(layers.map((layer) => [layer.descriptor.digest, layer])).values()];
+    const indexes: { index: LayerIndex; encoded?: Buffer }[] = [];
+    let built = 0;
+    for (const layer of distinct) {
+      const { digest, size } = layer.descriptor;
+      const cached = await store.load(digest, size, (why) => options.warn(`${why}; rebuilding it`));
+      if (cached) {
+        indexes.push(cached);
+        continue;
+      }
+      const local = await fileOfSize(layer.local, size);
+      if (!local) return { ok: false, reason: `no index of layer ${digest} here (\`krgo index --push\` makes one)` };
+      const { buildLayerIndex } = await import('../index/layer-index.js');
+      const index = await buildLayerIndex(fileChunks(local), digest, size);
+      await store.save(index);
+      indexes.push({ index });
+      built++;
+    }
+    return { ok: true, blobs: await uploadIndexBlobs(client, indexes, undefined, options.placeWindows), built };
+  } catch (err) {
+    return { ok: false, reason: (err as Error).message };
+  }
+}
+
+/** Once the image manifest is in: the artifact that refers to it. */
+export async function publishIndexes(client: RegistryClient, image: Pick<ResolvedImage, 'manifest' | 'manifestDigest' | 'manifestBytes'>, prepared: PreparedIndexes): Promise<IndexPushOutcome> {
+  if (!prepared.ok) return { pushed: false, reason: prepared.reason };
+  try {
+    return { pushed: true, digest: await publishIndexArtifact(client, image, prepared.blobs), built: prepared.built };
+  } catch (err) {
+    return { pushed: false, reason: (err as Error).message };
+  }
+}
