@@ -28,6 +28,11 @@ export class BlobDownload extends EventEmitter {
   readonly partialPath: string;
   /** Set when a complete, rehashed copy was already in the cache. */
   private fromCache = false;
+
+  /** Whether the blob was complete in the cache already (nothing downloaded: docker's "Already exists"). */
+  get wasCached(): boolean {
+    return this.fromCache;
+  }
   /**
    * The blob's file, held open from the start of the download until releaseHeldFile: every reader
    * reads through it, so a rename, or a delete by another krgo process done with the blob,

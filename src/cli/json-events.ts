@@ -35,7 +35,7 @@ export function jsonPullEvents(stream: NodeJS.WritableStream): PullEvents & { do
     downloadProgress: (layer, bytes, total) => {
       if (due(layer, bytes >= total)) emit('download', { layer, bytes, total });
     },
-    downloadDone: (layer) => emit('downloaded', { layer }),
+    downloadDone: (layer, info) => emit('downloaded', { layer, cached: info.cached }),
     applyStart: (layer) => emit('apply', { layer }),
     applyDone: (layer, stats) => emit('applied', { layer, entries: stats.entries, skipped: stats.skipped, bytes: stats.bytes }),
     warn: (message) => emit('warning', { message }),
@@ -59,5 +59,20 @@ export function jsonPushEvents(stream: NodeJS.WritableStream): PushEvents & { do
     layerDone: (layer, outcome, from) => emit('layer-done', { layer, outcome, ...(from ? { from } : {}) }),
     warn: (message) => emit('warning', { message }),
     done: (result) => emit('done', { reference: result.reference, manifestDigest: result.manifestDigest, bytesSent: result.bytesSent, indexes: result.indexes }),
+  };
+}
+
+/**
+ * `krgo mount --json`: indexed (per layer: where its index came from), warning, ready (the
+ * mountpoint, the manifest digest, the time to ready, the serving process), and, in the
+ * foreground, unmounted (bytes fetched, range requests).
+ */
+export function jsonMountEvents(stream: NodeJS.WritableStream) {
+  const emit = emitter(stream);
+  return {
+    indexed: (layer: number, digest: string, source: string, entries: number) => emit('indexed', { layer, digest, source, entries }),
+    warning: (message: string) => emit('warning', { message }),
+    ready: (fields: { reference: string; manifestDigest: string; mountpoint: string; readyMs?: number; pid: number; writable?: boolean; log?: string }) => emit('ready', fields),
+    unmounted: (fetched: number, requests: number) => emit('unmounted', { fetched, requests }),
   };
 }

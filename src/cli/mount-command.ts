@@ -19,6 +19,7 @@ interface MountFlags extends ImageFlags {
   recordProfile?: string;
   writable?: boolean;
   upper?: string;
+  json?: boolean;
 }
 
 /** Set in the environment of the background process of `mount -d`, so it mounts instead of forking again. */
@@ -29,7 +30,7 @@ const DAEMON_CHILD_ENV = 'KRGO_MOUNT_DAEMON_CHILD';
  * once the mount is ready, or ends as the child did (its message, its exit code). Ctrl-C here
  * stops the child, so nothing is mounted after this returns.
  */
-async function daemonize(argv: string[], cacheDir: string, mountpoint: string, quiet: boolean): Promise<void> {
+async function daemonize(argv: string[], cacheDir: string, mountpoint: string, quiet: boolean, json: boolean): Promise<void> {
   const logPath = mountLogPath(cacheDir, mountpoint);
   await mkdir(dirname(logPath), { recursive: true });
   const log = await open(logPath, 'w');
@@ -49,16 +50,20 @@ async function daemonize(argv: string[], cacheDir: string, mountpoint: string, q
     for (;;) {
       const lines = await follower.newLines();
       for (const line of lines) {
-        if (line.startsWith('ready: ')) continue;
+        if (line.startsWith('ready: ') || line.startsWith('{"event":"ready"')) continue;
         if (line.startsWith('warning: ') || line.startsWith('krgo: ')) process.stderr.write(`${line}\n`);
-        else if (!quiet) process.stdout.write(`${line}\n`);
+        else if (!quiet || json) process.stdout.write(`${line}\n`);
       }
       const status = await readStatus(cacheDir, mountpoint);
       if (!cancelled && status && status.pid === child.pid && status.readyAt) {
-        process.stdout.write(`ready: ${status.reference} mounted on ${status.mountpoint} (pid ${status.pid}, log ${logPath})\n`);
+        if (json) {
+          const { jsonMountEvents } = await import('./json-events.js');
+          jsonMountEvents(process.stdout).ready({ reference: status.reference, manifestDigest: status.manifestDigest, mountpoint: status.mountpoint, ...(status.readyMs !== undefined ? { readyMs: status.readyMs } : {}), pid: status.pid, writable: status.writable !== undefined, log: logPath });
+        } else process.stdout.write(`ready: ${status.reference} mounted on ${status.mountpoint} (pid ${status.pid}, log ${logPath})\n`);
         return;
       }
-      const code = await Promise.race([exited, new Promise<undefined>((r) => setTimeout(r, 100))]);
+      // Short: the time from the child's ready to this command's return is part of what a user waits.
+      const code = await Promise.race([exited, new Promise<undefined>((r) => setTimeout(r, 20))]);
       if (code === undefined) continue;
       for (const line of await follower.newLines()) process.stderr.write(`${line}\n`);
       if (cancelled) throw new KrgoError('INTERRUPTED', `interrupted: the mount of ${resolve(mountpoint)} was cancelled; run the same command again to mount it`);
@@ -102,6 +107,7 @@ export function registerMount(program: Command): void {
     .option('-w, --writable', 'writable: kernel overlayfs over the lazy tree; changes go to an upper directory that outlives the mount')
     .option('--upper <dir>', 'with -w: keep the changes in DIR (default: under the cache dir, per mountpoint)')
     .option('-q, --quiet', 'print only the ready line and errors')
+    .option('--json', 'print one JSON object per line (indexed per layer, warning, ready with the mountpoint and manifest digest, unmounted) instead of text; errors stay on stderr')
     .option('--prefetch-command', "right after mounting, fetch the image's command (Entrypoint or Cmd) and its libraries")
     .option('--profile <file>', 'replay this access profile (from --record-profile, or a list of paths) right after mounting, instead of the one pushed with the indexes')
     .option('--no-prefetch', 'fetch nothing ahead from an access profile, even one pushed with the indexes')
@@ -143,9 +149,10 @@ Examples:
       const source = imageSource(image, flags);
       // Read before anything else, so a bad file is reported here, not in a daemon's log.
       const profile = flags.profile ? await readProfile(flags.profile) : undefined;
-      if (flags.daemon && !process.env[DAEMON_CHILD_ENV]) return daemonize(process.argv.slice(1), source.cacheDir, mountpoint, flags.quiet === true);
+      if (flags.daemon && !process.env[DAEMON_CHILD_ENV]) return daemonize(process.argv.slice(1), source.cacheDir, mountpoint, flags.quiet === true, flags.json === true);
+      const json = flags.json ? (await import('./json-events.js')).jsonMountEvents(process.stdout) : undefined;
       const say = (line: string) => {
-        if (!flags.quiet) process.stdout.write(`${line}\n`);
+        if (!flags.quiet && !json) process.stdout.write(`${line}\n`);
       };
       const { mountImage } = await import('../mount/mount-image.js');
       let lost: () => void = () => undefined;
@@ -159,13 +166,16 @@ Examples:
         ...(flags.writable ? { writable: flags.upper ? { upper: flags.upper } : {} } : {}),
         onLost: () => lost(),
         events: {
-          warn: (message) => process.stderr.write(`warning: ${message}\n`),
-          layerIndexed: (layer, from, index) =>
-            say(`layer ${layer + 1} ${index.layerDigest.slice(7, 19)}: index ${from === 'built' ? 'built' : `from the ${from}`} (${index.entries.length} entries, ${index.checkpoints.length} seek points, ${index.format})`),
+          warn: (message) => (json ? json.warning(message) : process.stderr.write(`warning: ${message}\n`)),
+          layerIndexed: (layer, from, index) => {
+            json?.indexed(layer, index.layerDigest, from, index.entries.length);
+            say(`layer ${layer + 1} ${index.layerDigest.slice(7, 19)}: index ${from === 'built' ? 'built' : `from the ${from}`} (${index.entries.length} entries, ${index.checkpoints.length} seek points, ${index.format})`);
+          },
         },
       });
       const status = handle.status();
-      process.stdout.write(`ready: ${status.reference} mounted on ${status.mountpoint} in ${formatDuration(status.readyMs ?? 0)}\n`);
+      if (json) json.ready({ reference: status.reference, manifestDigest: status.manifestDigest, mountpoint: status.mountpoint, ...(status.readyMs !== undefined ? { readyMs: status.readyMs } : {}), pid: status.pid, writable: status.writable !== undefined });
+      else process.stdout.write(`ready: ${status.reference} mounted on ${status.mountpoint} in ${formatDuration(status.readyMs ?? 0)}\n`);
       await new Promise<void>((done) => {
         const stop = (signal: string) => {
           say(`${signal}: unmounting ${status.mountpoint}`);
@@ -179,6 +189,7 @@ Examples:
         lost = () => stop('unmounted from outside');
       });
       const fetched = handle.status().layers.reduce((a, l) => a + l.fetched, 0);
+      json?.unmounted(fetched, handle.status().requests);
       say(`unmounted; fetched ${formatBytes(fetched)} in ${handle.status().requests} requests`);
       if (flags.recordProfile) {
         const recorded = await readProfile(flags.recordProfile).catch(() => undefined);

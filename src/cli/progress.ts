@@ -3,13 +3,21 @@ import { formatBytes, formatDuration } from '../util/format.js';
 
 interface LayerLine {
   id: string;
-  state: 'Waiting' | 'Downloading' | 'Downloaded' | 'Extracting' | 'Pull complete';
+  state: 'Waiting' | 'Downloading' | 'Downloaded' | 'Already exists' | 'Extracting' | 'Pull complete';
   bytes: number;
   total: number;
   startedAt: number;
   doneAt?: number;
   applied: boolean;
   downloaded: boolean;
+  /** Complete in the cache before this pull: nothing downloaded. */
+  cached: boolean;
+}
+
+/** Cut to the terminal's width: a line that wraps would make the redraw climb too few lines. */
+function fit(text: string, columns: number | undefined): string {
+  const width = columns && columns > 1 ? columns - 1 : Infinity;
+  return text.length > width ? `${text.slice(0, Math.max(0, width - 1))}…` : text;
 }
 
 function rate(line: LayerLine, now: number): string {
@@ -32,9 +40,10 @@ export function progressReporter(stream: NodeJS.WriteStream, mode: 'tty' | 'plai
     const now = Date.now();
     let out = drawn ? `\x1b[${drawn}A` : '';
     for (const line of lines) {
-      const detail =
-        line.state === 'Downloading' ? `${formatBytes(line.bytes)}/${formatBytes(line.total)}  ${rate(line, now)}` : line.state === 'Waiting' ? '' : formatBytes(line.total);
-      out += `\x1b[2K${line.id}: ${line.state.padEnd(13)} ${detail}\n`;
+      // Layers are applied as they stream in: while one is extracted it may still be downloading.
+      const receiving = !line.downloaded && (line.state === 'Downloading' || line.state === 'Extracting');
+      const detail = receiving ? `${formatBytes(line.bytes)}/${formatBytes(line.total)}  ${rate(line, now)}` : line.state === 'Waiting' ? '' : formatBytes(line.total);
+      out += `\x1b[2K${fit(`${line.id}: ${line.state.padEnd(14)} ${detail}`, stream.columns)}\n`;
     }
     drawn = lines.length;
     stream.write(out);
@@ -47,9 +56,9 @@ export function progressReporter(stream: NodeJS.WriteStream, mode: 'tty' | 'plai
     resolved(info) {
       const now = Date.now();
       for (const layer of info.layers) {
-        lines.push({ id: layer.digest.slice(7, 19), state: 'Waiting', bytes: 0, total: layer.size, startedAt: now, applied: false, downloaded: false });
+        lines.push({ id: layer.digest.slice(7, 19), state: 'Waiting', bytes: 0, total: layer.size, startedAt: now, applied: false, downloaded: false, cached: false });
       }
-      if (mode !== 'quiet') stream.write(`Pulling ${info.reference} (${info.manifestDigest}), ${info.layers.length} layers\n`);
+      if (mode !== 'quiet') stream.write(`${fit(`Pulling ${info.reference} (${info.manifestDigest}), ${info.layers.length} layers`, mode === 'tty' ? stream.columns : undefined)}\n`);
       if (mode === 'tty') timer = setInterval(render, 150);
       render();
     },
@@ -62,24 +71,28 @@ export function progressReporter(stream: NodeJS.WriteStream, mode: 'tty' | 'plai
       }
       line.bytes = bytes;
     },
-    downloadDone(layer) {
+    downloadDone(layer, { cached }) {
       const line = lines[layer];
       if (!line) return;
       line.downloaded = true;
+      line.cached = cached;
       line.doneAt = Date.now();
       line.bytes = line.total;
-      if (!line.applied && line.state !== 'Extracting') line.state = 'Downloaded';
-      plain(`layer ${layer + 1}/${lines.length} ${line.id}: downloaded ${formatBytes(line.total)} in ${formatDuration(line.doneAt - line.startedAt)} (${rate(line, line.doneAt)})`);
+      if (!line.applied && line.state !== 'Extracting') line.state = cached ? 'Already exists' : 'Downloaded';
+      if (cached) plain(`layer ${layer + 1}/${lines.length} ${line.id}: already exists (${formatBytes(line.total)} in the cache)`);
+      else plain(`layer ${layer + 1}/${lines.length} ${line.id}: downloaded ${formatBytes(line.total)} in ${formatDuration(line.doneAt - line.startedAt)} (${rate(line, line.doneAt)})`);
     },
     applyStart(layer) {
       const line = lines[layer];
-      if (line) line.state = 'Extracting';
+      if (!line) return;
+      if (line.state === 'Waiting') line.startedAt = Date.now();
+      line.state = 'Extracting';
     },
     applyDone(layer, stats) {
       const line = lines[layer];
       if (!line) return;
       line.applied = true;
-      line.state = 'Pull complete';
+      line.state = line.cached ? 'Already exists' : 'Pull complete';
       plain(`layer ${layer + 1}/${lines.length} ${line.id}: applied ${stats.entries} entries${stats.skipped ? `, ${stats.skipped} skipped` : ''}`);
       render();
     },

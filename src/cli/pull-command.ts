@@ -35,7 +35,7 @@ With -g, .ROOTFS.krgo/git is a git repository whose work tree is ROOTFS: branch
 layer_<n>_<digest> holds the tree after layer n (n from 0), each made from the one before, the
 last checked out. Owners, modes, empty directories, devices, hardlinks and xattrs, which git
 does not keep, are recorded per branch in the ref refs/krgo/state, with the manifest and config.
-Use git on it with: git --git-dir .ROOTFS.krgo/git log --all An interrupted pull leaves no ROOTFS;
+Use git on it with: git --git-dir .ROOTFS.krgo/git log --all. An interrupted pull leaves no ROOTFS;
 run the same command again and the downloads resume where they stopped.
 
 Examples:
@@ -52,6 +52,12 @@ Examples:
       const progress = json ? { ...json, finish: () => undefined } : progressReporter(process.stdout, mode);
       const jobs = Number(flags.jobs);
       if (!/^\d+$/.test(flags.jobs) || jobs < 1 || jobs > 64) throw new KrgoError('USAGE', `-j takes a whole number from 1 to 64, not ${JSON.stringify(flags.jobs)}`);
+      // Ctrl-C: what is downloaded stays in the cache (partial blobs too), and the next run says so by resuming.
+      process.once('SIGINT', () => {
+        if (mode === 'tty' && !json) process.stdout.write('\n');
+        process.stderr.write('krgo: interrupted; run the same command again: downloaded layers are kept and the others resume where they stopped\n');
+        process.exit(130);
+      });
       const result = await pullImage({
         ...imageSource(image, flags),
         ...(flags.rootfs ? { rootfs: flags.rootfs } : {}),

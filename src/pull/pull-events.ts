@@ -5,7 +5,8 @@ import type { ApplyStats } from '../materialize/layer-applier.js';
 export interface PullEvents {
   resolved?(info: { reference: string; manifestDigest: Digest; layers: { digest: Digest; size: number }[] }): void;
   downloadProgress?(layer: number, bytes: number, total: number): void;
-  downloadDone?(layer: number): void;
+  /** `cached`: the blob was complete in the cache, nothing was downloaded. */
+  downloadDone?(layer: number, info: { cached: boolean }): void;
   applyStart?(layer: number): void;
   applyDone?(layer: number, stats: ApplyStats): void;
   /** Warnings (skipped entries, retries); never fatal. */

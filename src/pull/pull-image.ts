@@ -72,7 +72,7 @@ export async function pullImage(options: PullOptions): Promise<PullResult> {
       download.on('progress', () => events.downloadProgress?.(index, download.written, layer.size));
       downloads.set(layer.digest, download);
       const run = limit(() => download.run());
-      run.then(() => events.downloadDone?.(index), () => undefined);
+      run.then(() => events.downloadDone?.(index, { cached: download.wasCached }), () => undefined);
       runs.set(layer.digest, run);
     });
 
