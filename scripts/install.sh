@@ -13,6 +13,7 @@ DEBIAN_PACKAGES=(
   tinyproxy         # a real HTTP proxy on loopback for the proxy tests (HTTP_PROXY)
   archivemount      # a peer in the bench: FUSE mount of a tar.gz
   systemd-container # systemd-nspawn, a real container engine pointed at our trees
+  runc              # runs the bundles `krgo bundle` writes
   ca-certificates git
 )
 

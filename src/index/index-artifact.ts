@@ -7,6 +7,7 @@ import { headerValue } from '../registry/transport.js';
 import { pushBlob, putManifest } from '../registry/upload.js';
 import { decodeIndex, encodeIndex } from './index-codec.js';
 import { limitConcurrency } from '../util/concurrency.js';
+import { indexFilesOf, type IndexFiles } from './index-store.js';
 import type { LayerIndex } from './layer-index.js';
 import { encodeProfile, MAX_PROFILE_BYTES, parseProfile, type AccessProfile } from '../vfs/access-profile.js';
 
@@ -72,17 +73,12 @@ export interface UploadedIndexBlobs {
  * `placeWindows` puts a windows blob whose bytes are not at hand into the target (a cross-
  * repository mount, say); without it they are fetched from the target's repository.
  */
-export async function uploadIndexBlobs(
-  client: RegistryClient,
-  indexes: readonly { index: LayerIndex; /** Its file as stored (the same bytes, so the same digest, as where it came from). */ encoded?: Buffer }[],
-  profile?: AccessProfile,
-  placeWindows?: (descriptor: Descriptor) => Promise<void>,
-): Promise<UploadedIndexBlobs> {
+export async function uploadIndexBlobs(client: RegistryClient, indexes: readonly IndexFiles[], profile?: AccessProfile, placeWindows?: (descriptor: Descriptor) => Promise<void>): Promise<UploadedIndexBlobs> {
   // Mostly HEADs of blobs the registry has (a derived image's base indexes): many at once.
   const limit = limitConcurrency(8);
-  const perIndex = indexes.map(({ index, encoded }) => {
+  const perIndex = indexes.map((index) => {
     const annotations = { [LAYER_ANNOTATION]: index.layerDigest };
-    const data = encoded ?? encodeIndex(index);
+    const data = index.encoded;
     const indexBlob = limit(async (): Promise<ArtifactLayer> => ({ mediaType: LAYER_INDEX_MEDIA_TYPE, digest: await pushBlob(client, data), size: data.length, annotations }));
     const windowsBlob = limit(async (): Promise<ArtifactLayer> => {
       const descriptor = { mediaType: INDEX_WINDOWS_MEDIA_TYPE, digest: index.windows.digest, size: index.windows.size };
@@ -118,7 +114,7 @@ export async function pushIndexArtifact(
   profile?: AccessProfile,
   placeWindows?: (descriptor: Descriptor) => Promise<void>,
 ): Promise<Digest> {
-  return publishIndexArtifact(client, image, await uploadIndexBlobs(client, indexes.map((index) => ({ index })), profile, placeWindows));
+  return publishIndexArtifact(client, image, await uploadIndexBlobs(client, indexes.map((index) => indexFilesOf(index)), profile, placeWindows));
 }
 
 /** The artifact manifest over uploaded blobs, and the referrers tag that lists it. */

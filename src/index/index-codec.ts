@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { brotliCompressSync, brotliDecompressSync, constants as zlibConstants } from 'node:zlib';
 import { KrgoError } from '../errors.js';
-import { parseDigest } from '../digest.js';
+import { parseDigest, type Digest } from '../digest.js';
 import type { EntryType, TarEntry } from '../tar/tar-entry.js';
 import type { WindowRef } from './window-table.js';
 import { INDEX_FORMAT_VERSION, LEGACY_INDEX_VERSION, type IndexPoint, type LayerIndex, type LayerFormat } from './index-format.js';
@@ -115,19 +115,44 @@ function u32(n: number): Buffer {
 /** Versions this krgo reads: its own, and the one before (every point keyed). */
 const READABLE_VERSIONS = [LEGACY_INDEX_VERSION, INDEX_FORMAT_VERSION];
 
-/** Decodes and checks an index file; anything off is INDEX_INVALID, never trusted. */
-export function decodeIndex(file: Buffer): LayerIndex {
-  const invalid = (why: string): never => {
-    throw new KrgoError('INDEX_INVALID', `layer index is not usable: ${why}`);
-  };
-  if (file.length < MAGIC.length + 8 + 32 || !file.subarray(0, MAGIC.length).equals(MAGIC)) invalid('not a krgo index');
+const invalidIndex = (why: string): never => {
+  throw new KrgoError('INDEX_INVALID', `layer index is not usable: ${why}`);
+};
+
+/** The checked envelope of an index file: its version and header, the body left compressed. */
+function openEnvelope(file: Buffer): { version: number; header: Header; headerLength: number; prefix: Buffer } {
+  if (file.length < MAGIC.length + 8 + 32 || !file.subarray(0, MAGIC.length).equals(MAGIC)) invalidIndex('not a krgo index');
   const version = file.readUInt32LE(8);
-  if (!READABLE_VERSIONS.includes(version)) invalid(`format version ${version}, this krgo reads ${READABLE_VERSIONS.join(' and ')}`);
+  if (!READABLE_VERSIONS.includes(version)) invalidIndex(`format version ${version}, this krgo reads ${READABLE_VERSIONS.join(' and ')}`);
   const prefix = file.subarray(0, file.length - 32);
-  if (!createHash('sha256').update(prefix).digest().equals(file.subarray(file.length - 32))) invalid('checksum mismatch (corrupt or truncated)');
+  if (!createHash('sha256').update(prefix).digest().equals(file.subarray(file.length - 32))) invalidIndex('checksum mismatch (corrupt or truncated)');
   try {
     const headerLength = file.readUInt32LE(12);
-    const header = JSON.parse(file.toString('utf8', 16, 16 + headerLength)) as Header;
+    return { version, header: JSON.parse(file.toString('utf8', 16, 16 + headerLength)) as Header, headerLength, prefix };
+  } catch (err) {
+    return invalidIndex(`malformed (${(err as Error).message})`);
+  }
+}
+
+/**
+ * What an index file says about itself without its body (no decompression): the layer it
+ * describes and its windows blob. For passing a stored index on as it is (a push).
+ */
+export function peekIndex(file: Buffer): { version: number; layerDigest: Digest; compressedSize: number; windows: { digest: Digest; size: number } } {
+  const { version, header } = openEnvelope(file);
+  try {
+    return { version, layerDigest: parseDigest(header.layerDigest), compressedSize: header.compressedSize, windows: { digest: parseDigest(header.windowsDigest), size: header.windowsSize } };
+  } catch (err) {
+    if (err instanceof KrgoError && err.code === 'INDEX_INVALID') throw err;
+    return invalidIndex(`malformed (${(err as Error).message})`);
+  }
+}
+
+/** Decodes and checks an index file; anything off is INDEX_INVALID, never trusted. */
+export function decodeIndex(file: Buffer): LayerIndex {
+  const invalid = invalidIndex;
+  const { version, header, headerLength, prefix } = openEnvelope(file);
+  try {
     const body = brotliDecompressSync(prefix.subarray(16 + headerLength));
     const entriesLength = body.readUInt32LE(0);
     const tuples = JSON.parse(body.toString('utf8', 4, 4 + entriesLength)) as EntryTuple[];

@@ -2,8 +2,21 @@ import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { KrgoError } from '../errors.js';
 import { digestAlgorithm, digestHex, sha256Of, type Digest } from '../digest.js';
-import { decodeIndex, encodeIndex } from './index-codec.js';
+import { decodeIndex, encodeIndex, peekIndex } from './index-codec.js';
 import { INDEX_FORMAT_VERSION, LEGACY_INDEX_VERSION, type LayerIndex } from './index-format.js';
+
+/** A layer index as files to pass on (pushed as they are: the same bytes, the same digests). */
+export interface IndexFiles {
+  layerDigest: Digest;
+  encoded: Buffer;
+  windows: { digest: Digest; size: number; /** At hand when built here; an index from a registry has its windows there only. */ blob?: Buffer };
+}
+
+/** The files of an index decoded or built in this process. */
+export function indexFilesOf(index: LayerIndex, encoded: Buffer = encodeIndex(index)): IndexFiles {
+  const { digest, size, blob } = index.windows;
+  return { layerDigest: index.layerDigest, encoded, windows: { digest, size, ...(blob ? { blob } : {}) } };
+}
 import { writeFileAtomically } from '../util/atomic-write.js';
 
 /**
@@ -48,6 +61,25 @@ export class IndexStore {
     await rm(this.pathFor(digest, LEGACY_INDEX_VERSION), { force: true });
     await rm(this.windowsPathFor(digest, LEGACY_INDEX_VERSION), { force: true });
     return { index: legacy.index, bytes };
+  }
+
+  /**
+   * The stored index of a layer as files, checked (envelope, checksum, layer, windows digest)
+   * but not decoded: what a push passes on. Undefined when there is no current-version file.
+   */
+  async files(digest: Digest, size: number): Promise<IndexFiles | undefined> {
+    const encoded = await readFile(this.pathFor(digest)).catch(() => undefined);
+    if (!encoded) return undefined;
+    try {
+      const peeked = peekIndex(encoded);
+      if (peeked.layerDigest !== digest || peeked.compressedSize !== size) return undefined;
+      const blob = await readFile(this.windowsPathFor(digest)).catch(() => undefined);
+      const windowsOk = blob && blob.length === peeked.windows.size && sha256Of(blob) === peeked.windows.digest;
+      return { layerDigest: digest, encoded, windows: { ...peeked.windows, ...(windowsOk ? { blob } : {}) } };
+    } catch (err) {
+      if (err instanceof KrgoError && err.code === 'INDEX_INVALID') return undefined;
+      throw err;
+    }
   }
 
   private async loadVersion(digest: Digest, size: number, version: number, onInvalid: (why: string) => void): Promise<{ index: LayerIndex; bytes: number; encoded?: Buffer } | undefined> {

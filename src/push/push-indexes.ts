@@ -1,9 +1,8 @@
 import type { Digest } from '../digest.js';
 import type { Descriptor } from '../image/manifest.js';
 import type { RegistryClient, ResolvedImage } from '../registry/client.js';
-import { IndexStore } from '../index/index-store.js';
+import { IndexStore, indexFilesOf, type IndexFiles } from '../index/index-store.js';
 import { publishIndexArtifact, uploadIndexBlobs, type UploadedIndexBlobs } from '../index/index-artifact.js';
-import type { LayerIndex } from '../index/index-format.js';
 import type { PushLayer } from './push-image.js';
 import { fileChunks, fileOfSize } from '../util/file-chunks.js';
 
@@ -30,23 +29,25 @@ export async function uploadIndexes(
   try {
     const store = new IndexStore(cacheDir);
     const distinct = [...new Map(layers.map((layer) => [layer.descriptor.digest, layer])).values()];
-    const indexes: { index: LayerIndex; encoded?: Buffer }[] = [];
     let built = 0;
-    for (const layer of distinct) {
-      const { digest, size } = layer.descriptor;
-      const cached = await store.load(digest, size, (why) => options.warn(`${why}; rebuilding it`));
-      if (cached) {
-        indexes.push(cached);
-        continue;
-      }
-      const local = await fileOfSize(layer.local, size);
-      if (!local) return { ok: false, reason: `no index of layer ${digest} here (\`krgo index --push\` makes one)` };
-      const { buildLayerIndex } = await import('../index/layer-index.js');
-      const index = await buildLayerIndex(fileChunks(local), digest, size);
-      await store.save(index);
-      indexes.push({ index });
-      built++;
-    }
+    const found = await Promise.all(
+      distinct.map(async (layer): Promise<IndexFiles | undefined> => {
+        const { digest, size } = layer.descriptor;
+        // As stored, not decoded (a base layer's index is megabytes of entries a push never reads).
+        const stored = (await store.files(digest, size)) ?? (await store.load(digest, size, (why) => options.warn(`${why}; rebuilding it`)).then((loaded) => loaded && indexFilesOf(loaded.index)));
+        if (stored) return stored;
+        const local = await fileOfSize(layer.local, size);
+        if (!local) return undefined;
+        const { buildLayerIndex } = await import('../index/layer-index.js');
+        const index = await buildLayerIndex(fileChunks(local), digest, size);
+        await store.save(index);
+        built++;
+        return indexFilesOf(index);
+      }),
+    );
+    const missing = distinct.find((_, i) => !found[i]);
+    if (missing) return { ok: false, reason: `no index of layer ${missing.descriptor.digest} here (\`krgo index --push\` makes one)` };
+    const indexes = found as IndexFiles[];
     return { ok: true, blobs: await uploadIndexBlobs(client, indexes, undefined, options.placeWindows), built };
   } catch (err) {
     return { ok: false, reason: (err as Error).message };

@@ -8,7 +8,7 @@ import { busyboxImage, dir, file } from '../support/fixtures.js';
 import { buildTar } from '../../src/tar/tar-writer.js';
 import { tempDir } from '../support/temp.js';
 import { krgo } from '../support/krgo-cli.js';
-import { runOk } from '../support/run.js';
+import { run, runOk } from '../support/run.js';
 
 interface Spec {
   process: { args: string[]; env: string[]; cwd: string; user: { uid: number; gid: number; additionalGids?: number[] } };
@@ -90,6 +90,10 @@ describe('krgo bundle: an OCI runtime bundle config, as umoci makes it from the 
     assert.deepEqual(spec.root, { path: rootfs, readonly: false });
     const again = await krgo(['bundle', rootfs, join(work.path, 'bundle')]);
     assert.equal(again.code, 8, 'an existing config.json is not replaced without --force');
+    // runc runs it: the image's Entrypoint and Cmd with its Env, as its user, in its WorkingDir.
+    const ran = await run('runc', ['run', '-b', join(work.path, 'bundle'), `krgo-bundle-${process.pid}`], { input: '', timeoutMs: 60_000 });
+    assert.equal(ran.code, 0, ran.stderr);
+    assert.equal(ran.stdout, 'hello world\n');
 
     const mp = join(work.path, 'mnt');
     await mkdir(mp);
@@ -101,6 +105,16 @@ describe('krgo bundle: an OCI runtime bundle config, as umoci makes it from the 
       const mounted = JSON.parse(await readFile(join(work.path, 'bundle-mount', 'config.json'), 'utf8')) as Spec;
       assert.deepEqual(mounted.process, spec.process, 'the same process from the mount');
       assert.deepEqual(mounted.root, { path: mp, readonly: true });
+    } finally {
+      await krgo(['umount', mp]);
+    }
+    // A writable mount: runc makes the mount points this small image lacks (/proc, /dev) in the upper directory.
+    assert.equal((await krgo(['mount', '-d', '-w', image, mp, '--cache-dir', cache])).code, 0);
+    try {
+      assert.equal((await krgo(['bundle', mp, join(work.path, 'bundle-writable')])).code, 0);
+      const ran = await run('runc', ['run', '-b', join(work.path, 'bundle-writable'), `krgo-bundle-w-${process.pid}`], { input: '', timeoutMs: 60_000 });
+      assert.equal(ran.code, 0, ran.stderr);
+      assert.equal(ran.stdout, 'hello world\n');
     } finally {
       await krgo(['umount', mp]);
     }

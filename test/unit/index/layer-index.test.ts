@@ -108,6 +108,9 @@ describe('layer index', () => {
       const bytes = await store.save(index);
       const path = store.pathFor(index.layerDigest);
       assert.deepEqual(await store.load(index.layerDigest, index.compressedSize), { index, bytes, encoded }, 'with its windows from beside it, and the file as stored (the same bytes: the same digest)');
+      // For a push: the files as stored, checked but not decoded.
+      assert.deepEqual(await store.files(index.layerDigest, index.compressedSize), { layerDigest: index.layerDigest, encoded, windows: { digest: index.windows.digest, size: index.windows.size, blob: windows } });
+      assert.equal(await store.files(index.layerDigest, index.compressedSize + 1), undefined, 'another layer of the same digest? not this index');
       const reasons: string[] = [];
       // A damaged windows file beside a locally built index: no registry holds those windows, so
       // the index is dropped (and rebuilt by the caller) instead of sending every read to a 404.
@@ -118,6 +121,7 @@ describe('layer index', () => {
       await assert.rejects(stat(path.replace(/\.idx$/, '.windows')), 'the windows file is removed');
       await store.save(index);
       await rm(path.replace(/\.idx$/, '.windows'));
+      assert.equal((await store.files(index.layerDigest, index.compressedSize))?.windows.blob, undefined, 'no windows file: the push places them from the registry');
       assert.deepEqual(await store.load(index.layerDigest, index.compressedSize), { index: { ...index, windows: windowTable }, bytes, encoded }, 'no windows file (an index from the registry): windows come by range');
       assert.equal(await store.load(index.layerDigest, index.compressedSize + 1, (r) => reasons.push(r)), undefined, 'foreign: another size');
       await store.save(index);
