@@ -9,6 +9,7 @@ export function registerCommit(program: Command): void {
     .argument('[dir]', 'a writable mount (krgo mount -w), or a rootfs written by `krgo pull -g` (same as -r)')
     .option('-r, --rootfs <dir>', 'the rootfs written by `krgo pull -g` or `krgo materialize -g`, or a writable mountpoint', '.')
     .option('--cache-dir <dir>', 'the cache dir of the writable mount (found by itself for a running mount)')
+    .option('--upper <dir>', 'the upper directory of a writable mount made with --upper (also once it is unmounted)')
     .requiredOption('-m, --message <msg>', 'what changed (kept in the image history and the git commit)')
     .option('-q, --quiet', 'print nothing but errors')
     .option('-n, --dry-run', 'on a writable mount: list the layer members the commit would write, and write nothing')
@@ -38,11 +39,11 @@ Examples:
   krgo pull debian -g -r rootfs && echo hi > rootfs/hello
   krgo commit -r rootfs -m "add hello" && krgo push localhost:5000/debian:hello -r rootfs`,
     )
-    .action(async (dir: string | undefined, flags: { rootfs: string; message: string; quiet?: boolean; cacheDir?: string; dryRun?: boolean }) => {
+    .action(async (dir: string | undefined, flags: { rootfs: string; message: string; quiet?: boolean; cacheDir?: string; dryRun?: boolean; upper?: string }) => {
       const warn = (message: string) => process.stderr.write(`warning: ${message}\n`);
       const where = dir ?? flags.rootfs;
       const { findWritable } = await import('../commit/find-writable.js');
-      const writable = await findWritable(where, flags.cacheDir, defaultCacheDir());
+      const writable = await findWritable(where, flags.cacheDir, defaultCacheDir(), flags.upper);
       if (writable) {
         const { commitUpper } = await import('../commit/commit-upper.js');
         const listed = (members: string[]) => process.stdout.write(`${members.join('\n')}\n`);

@@ -13,6 +13,7 @@ export function registerPush(program: Command): void {
       .argument('<image>', 'where to push: host:port/name:tag (a tag, not a digest)')
       .option('-r, --rootfs <dir>', 'a writable mount with commits (krgo mount -w), or the rootfs written by `krgo pull -g` or `krgo materialize -g` (default: the image name)'),
   )
+    .option('--upper <dir>', 'push what the writable mount made with --upper DIR committed (also once it is unmounted)')
     .option('-q, --quiet', 'print nothing but errors')
     .option('--json', 'print one JSON object per line (layer, upload, layer-done, warning, done with the pushed manifest digest) instead of progress; errors stay on stderr')
     .option('-j, --jobs <n>', 'layers sent at once', '3')
@@ -31,7 +32,7 @@ registry (verified on the way); layers made by \`krgo commit\` are uploaded from
 Then the config and the manifest, in the source image's format (Docker v2s2 or OCI).
 -u gives the target's credentials; the source uses ~/.docker/config.json or anonymous access.`,
     )
-    .action(async (image: string, flags: ImageFlags & { rootfs?: string; quiet?: boolean; json?: boolean; jobs: string }) => {
+    .action(async (image: string, flags: ImageFlags & { rootfs?: string; quiet?: boolean; json?: boolean; jobs: string; upper?: string }) => {
       const [{ pushImage }, { pushProgress }, { jsonPushEvents }] = await Promise.all([import('../push/push-image.js'), import('./push-progress.js'), import('./json-events.js')]);
       const say = (line: string) => {
         if (!flags.quiet) process.stdout.write(`${line}\n`);
@@ -41,7 +42,7 @@ Then the config and the manifest, in the source image's format (Docker v2s2 or O
       const jobs = Number(flags.jobs);
       const source = imageSource(image, flags);
       const { findWritable } = await import('../commit/find-writable.js');
-      const writable = flags.rootfs ? await findWritable(flags.rootfs, flags.cacheDir, source.cacheDir) : undefined;
+      const writable = flags.rootfs || flags.upper ? await findWritable(flags.rootfs ?? '.', flags.cacheDir, source.cacheDir, flags.upper) : undefined;
       const pushable = writable
         ? await (await import('../commit/pushable-writable.js')).pushableWritable(writable)
         : await (await import('../git/pushable-repo.js')).pushableRepo(flags.rootfs ?? defaultRootfs(parseReference(image)), source.cacheDir);

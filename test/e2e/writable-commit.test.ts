@@ -1,7 +1,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { startRegistry, type RunningRegistry } from '../support/registry.js';
 import { skopeoPush, umociUnpack } from '../support/oci-layout.js';
 import { debianImageLayout, DEBIAN_TAG } from '../support/debian-image.js';
@@ -76,7 +76,7 @@ describe('commit and push from a writable lazy mount', () => {
   });
 
   after(async () => {
-    for (const dir of ['mnt', 'derived']) await unmount(join(work.path, dir), cache()).catch(() => undefined);
+    for (const dir of ['mnt', 'derived', 'mnt-upper']) await unmount(join(work.path, dir), cache()).catch(() => undefined);
     await unmount(join(work.path, 'derived'), join(work.path, 'cache-b')).catch(() => undefined);
     await proxy?.stop();
     await registry?.stop();
@@ -172,5 +172,23 @@ describe('commit and push from a writable lazy mount', () => {
     const got = await umociUnpack(`${registry.host}/library/derived:two`, join(work.path, 'pushed-two'));
     assert.deepEqual(diffTrees(await snapshotTree(expected), await snapshotTree(got)), []);
     assert.equal((await krgo(['umount', mp()])).code, 0);
+  });
+  it('with --upper DIR the change is committed and pushed by its directory, also once unmounted', async () => {
+    const mp2 = join(work.path, 'mnt-upper');
+    const upper = join(work.path, 'my-change');
+    await mkdir(mp2, { recursive: true });
+    const mounted = await krgo(['mount', '-d', '-w', '--upper', upper, `${registry.host}/library/debian:bookworm`, mp2, '--cache-dir', cache()]);
+    assert.equal(mounted.code, 0, mounted.stderr);
+    await writeFile(join(mp2, 'etc/by-upper'), 'kept in my-change\n');
+    assert.equal((await krgo(['umount', mp2])).code, 0);
+    const committed = await krgo(['commit', '--upper', upper, '-m', 'by upper', '--cache-dir', cache()]);
+    assert.equal(committed.code, 0, committed.stderr);
+    const pushed = await krgo(['push', `${registry.host}/library/derived:upper`, '--upper', upper, '--cache-dir', cache()]);
+    assert.equal(pushed.code, 0, pushed.stderr);
+    assert.match(pushed.stdout, /Layer indexes pushed with it/);
+    const unpacked = await umociUnpack(`${registry.host}/library/derived:upper`, join(work.path, 'pushed-upper'));
+    assert.equal(await readFile(join(unpacked, 'etc/by-upper'), 'utf8'), 'kept in my-change\n');
+    const wrong = await krgo(['commit', '--upper', join(work.path, 'nothing-here'), '-m', 'x']);
+    assert.equal(wrong.code, 4, 'not an upper directory: not found');
   });
 });
