@@ -10,6 +10,8 @@ import type { Digest } from '../digest.js';
 import { encodeHeader, END_OF_ARCHIVE, padding, type WriteEntry } from '../tar/tar-writer.js';
 import { splitNanoseconds } from '../hostfs/special-files.js';
 import { memberName, type LayerChange } from './layer-diff.js';
+import { ChunkQueue } from '../util/chunk-queue.js';
+import { indexLayerStream, type LayerIndex } from '../index/layer-index.js';
 
 const READ_PIECE = 1024 * 1024;
 
@@ -77,39 +79,54 @@ async function* tarStream(root: string, changes: readonly LayerChange[]): AsyncG
   yield END_OF_ARCHIVE;
 }
 
-function hashing(hash: ReturnType<typeof createHash>, count: { bytes: number }): Transform {
+function hashing(hash: ReturnType<typeof createHash>, count: { bytes: number }, tee?: ChunkQueue): Transform {
   return new Transform({
     transform(chunk: Buffer, _encoding, done) {
       hash.update(chunk);
       count.bytes += chunk.length;
-      done(null, chunk);
+      if (tee) tee.push(chunk).then(() => done(null, chunk), done);
+      else done(null, chunk);
     },
   });
 }
 
-/** Writes the changes as a gzip-compressed layer into `blobDir/<hex>` (atomically) and returns its digests. */
-export async function writeLayer(root: string, changes: readonly LayerChange[], blobDir: string): Promise<WrittenLayer & { path: string }> {
+/**
+ * Writes the changes as a gzip-compressed layer into `blobDir/<hex>` (atomically) and returns its
+ * digests; with `indexed`, also the layer's index, built from the compressed bytes as they are
+ * made (no second pass over the blob).
+ */
+export async function writeLayer(root: string, changes: readonly LayerChange[], blobDir: string, options: { indexed?: boolean } = {}): Promise<WrittenLayer & { path: string; index?: LayerIndex }> {
   const tarHash = createHash('sha256');
   const blobHash = createHash('sha256');
   const tarCount = { bytes: 0 };
   const blobCount = { bytes: 0 };
   await mkdir(blobDir, { recursive: true });
   const partial = join(blobDir, `layer-${process.pid}.partial`);
+  const tee = options.indexed ? new ChunkQueue() : undefined;
+  const indexing = tee ? indexLayerStream(tee) : undefined;
+  // A failed indexer stops taking bytes (the writer never waits on it) and fails the write below.
+  indexing?.catch((err: unknown) => tee?.fail(err as Error));
   let path: string;
+  let finishIndex: Awaited<typeof indexing>;
   try {
-    await pipeline(tarStream(root, changes), hashing(tarHash, tarCount), createGzip({ level: 6 }), hashing(blobHash, blobCount), createWriteStream(partial));
+    await pipeline(tarStream(root, changes), hashing(tarHash, tarCount), createGzip({ level: 6 }), hashing(blobHash, blobCount, tee), createWriteStream(partial));
+    tee?.end();
+    finishIndex = await indexing;
     path = join(blobDir, blobHash.copy().digest('hex'));
     await rename(partial, path);
   } catch (err) {
+    tee?.fail(err as Error);
     await rm(partial, { force: true });
     throw err;
   }
+  const digest = `sha256:${blobHash.digest('hex')}` as Digest;
   return {
     path,
-    digest: `sha256:${blobHash.digest('hex')}` as Digest,
+    digest,
     diffId: `sha256:${tarHash.digest('hex')}` as Digest,
     size: blobCount.bytes,
     uncompressedSize: tarCount.bytes,
     entries: changes.length,
+    ...(finishIndex ? { index: finishIndex(digest, blobCount.bytes) } : {}),
   };
 }

@@ -5,12 +5,10 @@ import { upperChanges, type UpperRecord } from '../changes/upper-changes.js';
 import { memberName } from '../changes/layer-diff.js';
 import { writeLayer, type WrittenLayer } from '../changes/layer-writer.js';
 import { appendLayer } from '../image/append-layer.js';
-import { buildLayerIndex } from '../index/layer-index.js';
 import { IndexStore } from '../index/index-store.js';
 import { OwnerLock } from '../util/owner-lock.js';
 import { commitBlobDir, loadCommits, saveCommits } from './writable-commits.js';
 import type { WritableTarget } from './find-writable.js';
-import { fileChunks } from '../util/file-chunks.js';
 
 export interface UpperCommitResult extends WrittenLayer {
   /** The new layer's place in the image (0 is the base's first). */
@@ -42,10 +40,9 @@ export async function commitUpper(target: WritableTarget, message: string, warn:
       dryRun(diff.changes.map(memberName));
       return undefined;
     }
-    const layer = await writeLayer(target.upper, diff.changes, commitBlobDir(target.state));
-    // Its index from the local blob (one pass over a file just written), kept where mounts look.
-    const index = await buildLayerIndex(fileChunks(layer.path), layer.digest, layer.size);
-    const indexBytes = await new IndexStore(target.cacheDir).save(index);
+    // The layer's index is built from its bytes as they are compressed, and kept where mounts look.
+    const layer = await writeLayer(target.upper, diff.changes, commitBlobDir(target.state), { indexed: true });
+    const indexBytes = await new IndexStore(target.cacheDir).save(layer.index!);
     const appended = appendLayer(commits.manifest, commits.config, layer, message);
     const layers = [...commits.layers, { digest: layer.digest, diffId: layer.diffId, size: layer.size, message }];
     await saveCommits(target.state, { ...commits, manifest: appended.manifest, config: appended.config, layers, snapshot: now });

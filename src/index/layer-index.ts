@@ -27,13 +27,21 @@ async function* withHead(head: Buffer[], rest: AsyncIterator<Buffer>): AsyncGene
  * decompression pass and read by decompressing from the start (no seek points).
  */
 export async function buildLayerIndex(source: AsyncIterable<Buffer>, digest: Digest, size: number, density: SeekDensity = {}): Promise<LayerIndex> {
-  const indexer = new StreamingIndexer(digest, size, density);
   // parseTar reads to the end of the stream, so the digest check at its end always runs.
-  await parseTar(indexer.inflate(verifyChunks(source, digest, size, 'layer')), async (entry, data) => {
+  return (await indexLayerStream(verifyChunks(source, digest, size, 'layer'), density))(digest, size);
+}
+
+/**
+ * Indexes a layer's compressed bytes as they are made, before their digest is known (a layer
+ * being written): the result is completed with the digest and size once they are.
+ */
+export async function indexLayerStream(source: AsyncIterable<Buffer>, density: SeekDensity = {}): Promise<(digest: Digest, size: number) => LayerIndex> {
+  const indexer = new StreamingIndexer(undefined, 0, density);
+  await parseTar(indexer.inflate(source), async (entry, data) => {
     const deps = await fileDeps(entry, data);
     indexer.onEntry(deps ? { ...entry, deps } : entry);
   });
-  return indexer.finish();
+  return (digest, size) => indexer.finish(digest, size);
 }
 
 /**
@@ -48,7 +56,7 @@ export class StreamingIndexer {
   private uncompressed = 0;
 
   constructor(
-    private readonly digest: Digest,
+    private readonly digest: Digest | undefined,
     private readonly size: number,
     private readonly density: SeekDensity = {},
   ) {}
@@ -99,14 +107,16 @@ export class StreamingIndexer {
     }
   }
 
-  finish(): LayerIndex {
+  /** The index; `digest` and `size` when they were not known at the start. */
+  finish(digest: Digest | undefined = this.digest, size: number = this.size): LayerIndex {
+    if (!digest) throw new Error('StreamingIndexer.finish: the layer digest is not known');
     this.packNewWindows();
     const checkpoints = this.gzip?.checkpoints ?? [];
     let keyed = 0;
     return {
       version: INDEX_FORMAT_VERSION,
-      layerDigest: this.digest,
-      compressedSize: this.size,
+      layerDigest: digest,
+      compressedSize: size,
       uncompressedSize: this.uncompressed,
       format: this.format,
       grid: this.gzip ? this.gzip.grid : 0,
