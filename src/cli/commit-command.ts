@@ -50,7 +50,7 @@ Examples:
         const result = await commitUpper(writable, flags.message, warn, flags.dryRun ? listed : undefined);
         if (result && !flags.quiet) {
           process.stdout.write(
-            `Changes committed as layer ${result.index} (commit ${result.commits} on this mount)\n` +
+            `Changes committed as layer ${result.position} (commit ${result.commits} on this mount)\n` +
               `Layer digest: ${result.digest}\n` +
               `Diff ID: ${result.diffId}\n` +
               `Layer size: ${result.size} bytes (${formatBytes(result.size)}; ${formatBytes(result.uncompressedSize)} uncompressed), ${result.entries} entries, index ${formatBytes(result.indexBytes)}\n`,

@@ -12,7 +12,7 @@ import type { WritableTarget } from './find-writable.js';
 
 export interface UpperCommitResult extends WrittenLayer {
   /** The new layer's place in the image (0 is the base's first). */
-  index: number;
+  position: number;
   /** Layers committed on top of the base so far, this one included. */
   commits: number;
   indexBytes: number;
@@ -47,7 +47,8 @@ export async function commitUpper(target: WritableTarget, message: string, warn:
     const layers = [...commits.layers, { digest: layer.digest, diffId: layer.diffId, size: layer.size, message }];
     await saveCommits(target.state, { ...commits, manifest: appended.manifest, config: appended.config, layers, snapshot: now });
     const manifestLayers = (JSON.parse(appended.manifest.toString('utf8')) as { layers: unknown[] }).layers.length;
-    return { ...layer, index: manifestLayers - 1, commits: layers.length, indexBytes };
+    const { index: _built, path: _path, ...written } = layer;
+    return { ...written, position: manifestLayers - 1, commits: layers.length, indexBytes };
   } finally {
     await lock.release();
   }

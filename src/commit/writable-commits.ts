@@ -43,7 +43,13 @@ export async function loadCommits(stateDir: string): Promise<WritableCommits> {
   const base = await readBaseImage(stateDir);
   if (!base) throw new KrgoError('NOT_FOUND', `no writable mount state in ${stateDir}`);
   const text = await readFile(join(stateDir, FILE), 'utf8').catch(() => undefined);
-  const stored = text ? (JSON.parse(text) as { version: number; baseManifestDigest: string; manifest: string; config: string; layers: CommittedLayer[]; snapshot?: { records: string; identities: [string, string][] } }) : undefined;
+  type Stored = { version: number; baseManifestDigest: string; manifest: string; config: string; layers: CommittedLayer[]; snapshot?: { records: string; identities: [string, string][] } };
+  let stored: Stored | undefined;
+  try {
+    stored = text ? (JSON.parse(text) as Stored) : undefined;
+  } catch {
+    throw new KrgoError('GIT_STATE', `the commit record ${join(stateDir, FILE)} is damaged; move it away to start the commits of this mount again from its upper directory`);
+  }
   if (!stored || stored.version !== VERSION || stored.baseManifestDigest !== base.manifestDigest) {
     return { baseManifestDigest: base.manifestDigest, source: base.reference, manifest: base.manifest, config: base.config, layers: [] };
   }
