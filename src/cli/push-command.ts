@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { formatBytes } from '../util/format.js';
 import type { ImageFlags } from './image-options.js';
 import { imageSource, withImageOptions } from './image-options.js';
-import { defaultRootfs } from '../materialize/rootfs-target.js';
+import { defaultRootfs } from '../hostfs/rootfs-paths.js';
 import { parseReference } from '../registry/reference.js';
 
 export function registerPush(program: Command): void {

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { metadataDirFor } from '../materialize/rootfs-target.js';
+import { metadataDirFor } from '../hostfs/rootfs-paths.js';
 import { readStatus } from '../mount/mount-status.js';
 import { cacheDirOfMount } from '../mount/mount-registry.js';
 import { defaultCacheDir } from '../util/paths.js';

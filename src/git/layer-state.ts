@@ -3,7 +3,7 @@ import { join, resolve } from 'node:path';
 import { KrgoError } from '../errors.js';
 import { digestHex, parseDigest, type Digest } from '../digest.js';
 import type { Descriptor } from '../image/manifest.js';
-import { metadataDirFor } from '../materialize/rootfs-target.js';
+import { metadataDirFor } from '../hostfs/rootfs-paths.js';
 import { GitRepo } from './git-repo.js';
 import { decodeTreeRecord, encodeTreeRecord, type TreeRecord } from '../changes/tree-record.js';
 

@@ -2,7 +2,8 @@ import { prepareImage, type IndexEvents } from '../mount/prepare-image.js';
 import { openLazyImage } from '../mount/lazy-image.js';
 import type { ImageSource } from '../registry/image-source.js';
 import { parseReference } from '../registry/reference.js';
-import { RootfsTarget, defaultRootfs } from './rootfs-target.js';
+import { RootfsTarget } from './rootfs-target.js';
+import { defaultRootfs } from '../hostfs/rootfs-paths.js';
 import { materializeTree, type MaterializeStats } from './materialize-tree.js';
 import { materializeBranches } from './materialize-branches.js';
 

@@ -1,18 +1,11 @@
 import { chmod, mkdir, readdir, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
-import { basename, dirname, join, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { KrgoError } from '../errors.js';
+import { metadataDirFor } from '../hostfs/rootfs-paths.js';
 import type { ResolvedImage } from '../registry/client.js';
-import { formatReference, type ImageReference } from '../registry/reference.js';
+import { formatReference } from '../registry/reference.js';
 
-/** The rootfs when none is given: the image's name, as in the original krgo (`debian` → ./debian). */
-export function defaultRootfs(reference: ImageReference): string {
-  return reference.repository.split('/').pop()!;
-}
 
-/** krgo's own records sit beside the rootfs, never in it: `.NAME.krgo/`. */
-export function metadataDirFor(rootfs: string): string {
-  return join(dirname(rootfs), `.${basename(rootfs)}.krgo`);
-}
 
 /**
  * A rootfs being written: built in a staging directory beside it and moved into place only when

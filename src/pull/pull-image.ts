@@ -1,5 +1,6 @@
 import { rm } from 'node:fs/promises';
-import { RootfsTarget, defaultRootfs } from '../materialize/rootfs-target.js';
+import { RootfsTarget } from '../materialize/rootfs-target.js';
+import { defaultRootfs } from '../hostfs/rootfs-paths.js';
 import { KrgoError } from '../errors.js';
 import type { Digest } from '../digest.js';
 import { BlobDownload, cachedBlobPath } from '../blob/blob-download.js';

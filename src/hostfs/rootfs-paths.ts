@@ -1,0 +1,12 @@
+import { basename, dirname, join } from 'node:path';
+import type { ImageReference } from '../registry/reference.js';
+
+/** The rootfs when none is given: the image's name, as in the original krgo (`debian` → ./debian). */
+export function defaultRootfs(reference: ImageReference): string {
+  return reference.repository.split('/').pop()!;
+}
+
+/** krgo's own records sit beside the rootfs, never in it: `.NAME.krgo/`. */
+export function metadataDirFor(rootfs: string): string {
+  return join(dirname(rootfs), `.${basename(rootfs)}.krgo`);
+}
