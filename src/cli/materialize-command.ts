@@ -1,5 +1,8 @@
 import type { Command } from 'commander';
+import { join, resolve } from 'node:path';
 import { formatBytes, formatDuration } from '../util/format.js';
+import { defaultRootfs, metadataDirFor } from '../hostfs/rootfs-paths.js';
+import { parseReference } from '../registry/reference.js';
 import { requireRoot } from '../util/privileges.js';
 import { imageSource, withImageOptions, type ImageFlags } from './image-options.js';
 
@@ -19,14 +22,21 @@ export function registerMaterialize(program: Command): void {
     )
     .action(async (image: string, flags: ImageFlags & { rootfs?: string; quiet?: boolean; git?: boolean }) => {
       requireRoot('krgo materialize');
-      const { materializeImage } = await import('../materialize/materialize-image.js');
+      const [{ materializeImage }, { materializeProgress }] = await Promise.all([import('../materialize/materialize-image.js'), import('./materialize-progress.js')]);
       const started = Date.now();
+      const gitDir = flags.git ? join(metadataDirFor(resolve(flags.rootfs ?? defaultRootfs(parseReference(image)))), 'git') : undefined;
+      const shown = materializeProgress(process.stdout, flags.quiet ? 'quiet' : process.stdout.isTTY ? 'tty' : 'plain', gitDir);
       const result = await materializeImage({
         ...imageSource(image, flags),
         ...(flags.rootfs ? { rootfs: flags.rootfs } : {}),
         ...(flags.git ? { git: true } : {}),
-        events: { warn: (message) => process.stderr.write(`warning: ${message}\n`) },
-      });
+        events: {
+          warn: (message) => process.stderr.write(`warning: ${message}\n`),
+          layerIndexed: (layer, source, index) => shown.layerIndexed(layer, source, index.layerDigest, index.entries.length),
+          writing: (total) => shown.writing(total),
+          progress: (written, fetched) => shown.progress(written, fetched),
+        },
+      }).finally(() => shown.finish());
       if (!flags.quiet) {
         process.stdout.write(`${result.rootfs}: ${result.entries} entries, ${formatBytes(result.bytes)} of files, ${formatBytes(result.fetched)} fetched, in ${formatDuration(Date.now() - started)}\n`);
       }

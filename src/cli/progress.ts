@@ -15,7 +15,7 @@ interface LayerLine {
 }
 
 /** Cut to the terminal's width: a line that wraps would make the redraw climb too few lines. */
-function fit(text: string, columns: number | undefined): string {
+export function fit(text: string, columns: number | undefined): string {
   const width = columns && columns > 1 ? columns - 1 : Infinity;
   return text.length > width ? `${text.slice(0, Math.max(0, width - 1))}…` : text;
 }
@@ -29,7 +29,7 @@ function rate(line: LayerLine, now: number): string {
  * Pull progress for people: on a TTY one live line per layer (as `docker pull` shows),
  * otherwise a plain line per event worth keeping in a log; nothing at all when quiet.
  */
-export function progressReporter(stream: NodeJS.WriteStream, mode: 'tty' | 'plain' | 'quiet'): PullEvents & { finish(): void } {
+export function progressReporter(stream: NodeJS.WriteStream, mode: 'tty' | 'plain' | 'quiet', options: { gitDir?: string } = {}): PullEvents & { finish(): void } {
   const lines: LayerLine[] = [];
   let drawn = 0;
   let timer: NodeJS.Timeout | undefined;
@@ -59,6 +59,7 @@ export function progressReporter(stream: NodeJS.WriteStream, mode: 'tty' | 'plai
         lines.push({ id: layer.digest.slice(7, 19), state: 'Waiting', bytes: 0, total: layer.size, startedAt: now, applied: false, downloaded: false, cached: false });
       }
       if (mode !== 'quiet') stream.write(`${fit(`Pulling ${info.reference} (${info.manifestDigest}), ${info.layers.length} layers`, mode === 'tty' ? stream.columns : undefined)}\n`);
+      if (mode !== 'quiet' && options.gitDir) stream.write(`${fit(`and one git branch per layer (repository: ${options.gitDir})`, mode === 'tty' ? stream.columns : undefined)}\n`);
       if (mode === 'tty') timer = setInterval(render, 150);
       render();
     },

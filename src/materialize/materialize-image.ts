@@ -1,5 +1,6 @@
 import { prepareImage, type IndexEvents } from '../mount/prepare-image.js';
 import { openLazyImage } from '../mount/lazy-image.js';
+import type { MergedTree } from '../vfs/merged-tree.js';
 import type { ImageSource } from '../registry/image-source.js';
 import { parseReference } from '../registry/reference.js';
 import { RootfsTarget } from './rootfs-target.js';
@@ -11,7 +12,23 @@ export interface MaterializeOptions extends ImageSource {
   rootfs?: string;
   /** One git branch per layer, as `pull -g` writes them. */
   git?: boolean;
-  events?: IndexEvents & { progress?(bytesWritten: number): void };
+  events?: IndexEvents & {
+    /** The tree is known and writing starts: the regular files' bytes to write (each file once; unknown for -g, which writes every layer). */
+    writing?(totalBytes: number | undefined): void;
+    progress?(bytesWritten: number, bytesFetched: number): void;
+  };
+}
+
+/** The bytes of the tree's regular files, each inode once (hardlinks share theirs). */
+function fileBytesOf(tree: MergedTree): number {
+  const seen = new Set<number>();
+  let total = 0;
+  for (const [, inode] of tree.walk()) {
+    if (inode.type !== 'file' || seen.has(inode.ino)) continue;
+    seen.add(inode.ino);
+    total += inode.size;
+  }
+  return total;
 }
 
 /**
@@ -29,7 +46,9 @@ export async function materializeImage(options: MaterializeOptions): Promise<Mat
     const { tree, reader, source } = lazy;
     const target = await RootfsTarget.prepare(rootfsPath);
     let written = 0;
-    const progress = (bytes: number) => options.events?.progress?.((written += bytes));
+    const fetched = () => [...source.fetched.values()].reduce((a, b) => a + b, 0);
+    const progress = (bytes: number) => options.events?.progress?.((written += bytes), fetched());
+    options.events?.writing?.(options.git ? undefined : fileBytesOf(tree));
     const stats = await (options.git
       ? materializeBranches(prepared, lazy, target, { warn, onBytes: progress })
       : materializeTree(tree, target.staging, reader, { warn, onFile: progress })
@@ -40,7 +59,7 @@ export async function materializeImage(options: MaterializeOptions): Promise<Mat
     // What was fetched is on disk before this process ends: a later mount or materialize reuses it.
     await lazy.flush();
     await target.commit(image, 'materialize');
-    return { ...stats, rootfs: target.rootfs, fetched: [...source.fetched.values()].reduce((a, b) => a + b, 0) };
+    return { ...stats, rootfs: target.rootfs, fetched: fetched() };
   } finally {
     await client.close();
   }

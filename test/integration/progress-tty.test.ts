@@ -55,4 +55,15 @@ describe('pull progress on a terminal', () => {
     assert.match(second.stdout, /[0-9a-f]{12}: Already exists/);
     assert.deepEqual(redrawn(second.stdout).filter((l) => l.length > 39), []);
   });
+
+  it('materialize says where each index came from and shows bytes written and fetched as it goes; pull -g says it writes git', async () => {
+    const res = await runOnTty([process.execPath, KRGO_BIN, 'materialize', image, '-r', join(setup.work, 'materialized'), '--cache-dir', join(setup.work, 'cache-m')], { columns: 100 });
+    assert.equal(res.code, 0, res.stdout);
+    assert.match(res.stdout, /layer 1 [0-9a-f]{12}: index built \(one pass over the layer\), \d+ entries/);
+    assert.ok(screenLines(res.stdout).some((l) => /^Writing: [\d.]+ [kM]?B of [\d.]+ [kM]?B written, [\d.]+ [kM]?B fetched/.test(l)), `a live line of bytes written and fetched:\n${res.stdout}`);
+    const git = await krgo(['pull', image, '-g', '-r', join(setup.work, 'with-git'), '--cache-dir', join(setup.work, 'cache-g')]);
+    assert.equal(git.code, 0, git.stderr);
+    const gitDir = join(setup.work, '.with-git.krgo', 'git');
+    assert.ok(git.stdout.includes(`one git branch per layer (repository: ${gitDir})`), git.stdout);
+  });
 });
