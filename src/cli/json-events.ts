@@ -63,13 +63,14 @@ export function jsonPushEvents(stream: NodeJS.WritableStream): PushEvents & { do
 }
 
 /**
- * `krgo mount --json`: indexed (per layer: where its index came from), warning, ready (the
+ * `krgo mount --json`: indexing (a layer's one pass starts), indexed (per layer: where its index came from), warning, ready (the
  * mountpoint, the manifest digest, the time to ready, the serving process), and, in the
  * foreground, unmounted (bytes fetched, range requests).
  */
 export function jsonMountEvents(stream: NodeJS.WritableStream) {
   const emit = emitter(stream);
   return {
+    indexing: (layer: number, digest: string, size: number) => emit('indexing', { layer, digest, size }),
     indexed: (layer: number, digest: string, source: string, entries: number) => emit('indexed', { layer, digest, source, entries }),
     warning: (message: string) => emit('warning', { message }),
     ready: (fields: { reference: string; manifestDigest: string; mountpoint: string; readyMs?: number; pid: number; writable?: boolean; log?: string }) => emit('ready', fields),

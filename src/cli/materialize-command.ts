@@ -32,6 +32,7 @@ export function registerMaterialize(program: Command): void {
         ...(flags.git ? { git: true } : {}),
         events: {
           warn: (message) => process.stderr.write(`warning: ${message}\n`),
+          layerIndexing: (layer, digest, size) => shown.layerIndexing(layer, digest, size),
           layerIndexed: (layer, source, index) => shown.layerIndexed(layer, source, index.layerDigest, index.entries.length),
           writing: (total) => shown.writing(total),
           progress: (written, fetched) => shown.progress(written, fetched),

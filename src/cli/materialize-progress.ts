@@ -20,6 +20,9 @@ export function materializeProgress(stream: NodeJS.WriteStream, mode: 'tty' | 'p
   };
   const draw = () => stream.write(`\r\x1b[2K${fit(line(), stream.columns)}`);
   return {
+    layerIndexing(layer: number, digest: string, size: number) {
+      if (mode !== 'quiet') stream.write(`layer ${layer + 1} ${digest.slice(7, 19)}: indexing ${formatBytes(size)} (one pass over the layer)\n`);
+    },
     layerIndexed(layer: number, source: IndexSource, digest: string, entries: number) {
       if (mode !== 'quiet') stream.write(`layer ${layer + 1} ${digest.slice(7, 19)}: index ${source === 'built' ? 'built (one pass over the layer)' : `from the ${source}`}, ${entries} entries\n`);
     },

@@ -167,6 +167,10 @@ Examples:
         onLost: () => lost(),
         events: {
           warn: (message) => (json ? json.warning(message) : process.stderr.write(`warning: ${message}\n`)),
+          layerIndexing: (layer, digest, size) => {
+            json?.indexing(layer, digest, size);
+            say(`layer ${layer + 1} ${digest.slice(7, 19)}: indexing ${formatBytes(size)} (one pass over the layer; later mounts reuse the index)`);
+          },
           layerIndexed: (layer, from, index) => {
             json?.indexed(layer, index.layerDigest, from, index.entries.length);
             say(`layer ${layer + 1} ${index.layerDigest.slice(7, 19)}: index ${from === 'built' ? 'built' : `from the ${from}`} (${index.entries.length} entries, ${index.checkpoints.length} seek points, ${index.format})`);

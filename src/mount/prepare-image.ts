@@ -12,6 +12,8 @@ import { limitConcurrency } from '../util/concurrency.js';
 export type IndexSource = 'cache' | 'registry' | 'built';
 
 export interface IndexEvents {
+  /** A layer has no index anywhere: one pass over it starts (seconds for a large layer). */
+  layerIndexing?(layer: number, digest: string, size: number): void;
   /** Where the index came from: the cache, the registry (an index artifact), or a full pass. */
   layerIndexed?(layer: number, source: IndexSource, index: LayerIndex, bytes: number): void;
   warn?(message: string): void;
@@ -78,6 +80,8 @@ export async function prepareImage(source: ImageSource, events: IndexEvents = {}
         if (inCache) return { index: inCache.index, source: 'cache' as const, bytes: inCache.bytes };
         const pushed = artifact.indexes.get(layer.digest);
         if (pushed) return { index: pushed.index, source: 'registry' as const, bytes: await store.save(pushed.index, pushed.encoded) };
+        const position = image.manifest.layers.findIndex((l) => l.digest === layer.digest);
+        events.layerIndexing?.(position, layer.digest, layer.size);
         const index = await buildIndex(client, layer, warn);
         return { index, source: 'built' as const, bytes: await store.save(index) };
       });

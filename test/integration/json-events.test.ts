@@ -64,6 +64,10 @@ describe('--json: one event per line, for scripts (pull, push, mount)', () => {
       const events = res.stdout.trim().split('\n').map((line) => JSON.parse(line) as { event: string; layer?: number; source?: string; mountpoint?: string; manifestDigest?: string; pid?: number });
       assert.deepEqual(events.filter((e) => e.event === 'indexed').map((e) => e.layer).sort(), [0, 1]);
       assert.ok(events.filter((e) => e.event === 'indexed').every((e) => e.source === 'built'), 'an empty cache, no artifact: built');
+      for (const layer of [0, 1]) {
+        const started = events.findIndex((e) => e.event === 'indexing' && e.layer === layer);
+        assert.ok(started >= 0 && started < events.findIndex((e) => e.event === 'indexed' && e.layer === layer), `layer ${layer}: said before its pass, not only after`);
+      }
       const ready = events[events.length - 1]!;
       assert.equal(ready.event, 'ready');
       assert.equal(ready.mountpoint, mountpoint);
