@@ -8,6 +8,7 @@ import { createGzip } from 'node:zlib';
 import { KrgoError } from '../errors.js';
 import type { Digest } from '../digest.js';
 import { encodeHeader, END_OF_ARCHIVE, padding, type WriteEntry } from '../tar/tar-writer.js';
+import { fsPath } from '../tar/name-bytes.js';
 import { splitNanoseconds } from '../hostfs/special-files.js';
 import { memberName, type LayerChange } from './layer-diff.js';
 import { ChunkQueue } from '../util/chunk-queue.js';
@@ -48,7 +49,8 @@ function headerOf(change: LayerChange): WriteEntry {
 
 /** A file's bytes as recorded: exactly `size` of them, or an error if it changed meanwhile. */
 async function* fileBytes(host: string, path: string, size: number): AsyncGenerator<Buffer> {
-  const handle = await open(host, constants.O_RDONLY | constants.O_NOFOLLOW);
+  // By its bytes: a name that is not UTF-8 is still this very file (tar/name-bytes.ts).
+  const handle = await open(fsPath(host), constants.O_RDONLY | constants.O_NOFOLLOW);
   try {
     let read = 0;
     while (read < size) {

@@ -8,6 +8,7 @@ import { writeLayer } from '../../../src/changes/layer-writer.js';
 import type { LayerChange } from '../../../src/changes/layer-diff.js';
 import { buildLayerIndex } from '../../../src/index/layer-index.js';
 import { ChunkQueue } from '../../../src/util/chunk-queue.js';
+import { decodeName, encodeName } from '../../../src/tar/name-bytes.js';
 import { tempDir } from '../../support/temp.js';
 
 const record = (type: 'file' | 'dir', size?: number) => ({ type, mode: type === 'dir' ? 0o755 : 0o644, uid: 0, gid: 0, mtime: '1700000000123456789', ...(size !== undefined ? { size, nlink: 1 } : {}) });
@@ -34,6 +35,23 @@ describe('layer writer: one tar/gzip writer for every commit', () => {
       assert.ok(layer.index && layer.index.checkpoints.length > 10, 'seek points were made');
       assert.deepEqual(layer.index, rebuilt);
       assert.deepEqual(layer.index.entries.map((e) => e.path), ['data/', 'data/big', 'data/small', 'data/.wh.gone']);
+    } finally {
+      await tmp.remove();
+    }
+  });
+
+  it('a file whose name is not UTF-8 is read by its very bytes and named by them in the layer', async () => {
+    const tmp = await tempDir('layer-writer-names');
+    try {
+      const root = join(tmp.path, 'root');
+      await mkdir(root, { recursive: true });
+      const nameBytes = Buffer.from([0x63, 0x61, 0x66, 0xe9]); // "caf\xe9": Latin-1, not UTF-8
+      await writeFile(Buffer.concat([Buffer.from(`${root}/`), nameBytes]), 'latin-1 named\n');
+      const path = `/${decodeName(nameBytes)}`;
+      const layer = await writeLayer(root, [{ kind: 'entry', path, record: record('file', 14) }], join(tmp.path, 'blobs'), { indexed: true });
+      const entry = layer.index!.entries[0]!;
+      assert.deepEqual(encodeName(entry.path), nameBytes);
+      assert.equal(entry.size, 14);
     } finally {
       await tmp.remove();
     }
