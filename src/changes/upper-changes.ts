@@ -93,7 +93,7 @@ export function upperChanges(now: UpperRecord, before?: UpperRecord): LayerDiff 
     if (path === '/' || now.tree.has(path) || isWhiteout(record)) continue;
     const parent = parentOf(path);
     const stillDir = parent === '/' || (now.tree.get(parent)?.type === 'dir' && previous.tree.get(parent)?.type === 'dir');
-    if (!stillDir || underRestated(path) || restated.includes(parent)) continue;
+    if (!stillDir || underRestated(path)) continue;
     changes.push({ kind: 'whiteout', path });
   }
 
