@@ -53,18 +53,26 @@ function toTuple(e: TarEntry): EntryTuple {
   return tuple;
 }
 
+/** The xattrs of the many entries that have none: one shared, frozen object (a mount decodes thousands). */
+const NO_XATTRS: Record<string, Buffer> = Object.freeze({}) as Record<string, Buffer>;
+
 function fromTuple(t: EntryTuple): TarEntry {
   const type = TYPES[t[1]];
   if (!type) throw new KrgoError('INDEX_INVALID', `index entry ${JSON.stringify(t[0])} has an unknown type`);
-  return {
+  const entry: TarEntry = {
     path: t[0], type, mode: t[2], uid: t[3], gid: t[4], size: t[5], mtime: t[6], mtimeNsec: t[7], linkname: t[8], devmajor: t[9], devminor: t[10],
     dataOffset: t[11], headerOffset: t[12],
-    xattrs: t[13] ? Object.fromEntries(Object.entries(t[13]).map(([k, v]) => [k, Buffer.from(v, 'base64')])) : {},
-    ...(t[14] !== undefined && t[14] !== null ? { atime: t[14], atimeNsec: t[15] ?? 0 } : {}),
-    ...(t[16] ? { chunks: t[16].map(([fileOffset, size, memberOffset, innerOffset, digest]) => ({ fileOffset, size, memberOffset, innerOffset, ...(digest ? { digest } : {}) })) } : {}),
-    // Hints only feed prefetching: an index from elsewhere gets no more than MAX_DEPS per file.
-    ...(Array.isArray(t[17]) ? { deps: t[17].filter((d): d is string => typeof d === 'string').slice(0, MAX_DEPS) } : {}),
+    xattrs: t[13] ? Object.fromEntries(Object.entries(t[13]).map(([k, v]) => [k, Buffer.from(v, 'base64')])) : NO_XATTRS,
   };
+  // Optional fields are set only when present (no temporary objects per entry: decoding is on a mount's critical path).
+  if (t[14] !== undefined && t[14] !== null) {
+    entry.atime = t[14];
+    entry.atimeNsec = t[15] ?? 0;
+  }
+  if (t[16]) entry.chunks = t[16].map(([fileOffset, size, memberOffset, innerOffset, digest]) => ({ fileOffset, size, memberOffset, innerOffset, ...(digest ? { digest } : {}) }));
+  // Hints only feed prefetching: an index from elsewhere gets no more than MAX_DEPS per file.
+  if (Array.isArray(t[17])) entry.deps = t[17].filter((d): d is string => typeof d === 'string').slice(0, MAX_DEPS);
+  return entry;
 }
 
 export function encodeIndex(index: LayerIndex): Buffer {
