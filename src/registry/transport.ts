@@ -1,3 +1,4 @@
+import { appendFileSync } from 'node:fs';
 import { Agent, EnvHttpProxyAgent, request, type Dispatcher } from 'undici';
 import type { Readable } from 'node:stream';
 import { KrgoError } from '../errors.js';
@@ -42,6 +43,18 @@ export interface RegistryResponse {
 interface CachedToken {
   header: string;
   expiresAt: number;
+}
+
+
+/**
+ * KRGO_TRACE_HTTP=FILE: one line per HTTP request (ms since the process started, method, host and
+ * path without the query, status, ms until the headers came), to see a command's critical path.
+ * Never headers or queries: they can hold credentials and upload tokens.
+ */
+const HTTP_TRACE = process.env['KRGO_TRACE_HTTP'];
+
+function traceRequest(file: string, sentAt: number, method: string, url: URL, status: number): void {
+  appendFileSync(file, `${sentAt.toFixed(0)} ${method} ${url.host}${url.pathname} ${status} ${(performance.now() - sentAt).toFixed(0)}\n`);
 }
 
 const USER_AGENT = 'krgo/0.1 (+https://github.com/krgo)';
@@ -147,12 +160,14 @@ export class RegistryTransport {
         const auth = await this.authorizationFor(req.scopes);
         if (auth) headers['authorization'] = auth;
       }
+      const sentAt = performance.now();
       const res = await request(url, {
         method,
         headers,
         ...(body !== undefined ? { body } : {}),
         dispatcher: this.dispatcher,
       });
+      if (HTTP_TRACE) traceRequest(HTTP_TRACE, sentAt, method, url, res.statusCode);
       const location = headerValue(res.headers, 'location');
       const isRedirect = [301, 302, 303, 307, 308].includes(res.statusCode) && location;
       // Upload endpoints answer 201/202 with a Location that is data, not a redirect.
@@ -228,6 +243,7 @@ export class RegistryTransport {
     const sendCreds = creds && trusted ? creds : undefined;
     const service = challenge.params['service'];
     let res;
+    const sentAt = performance.now();
     try {
       if (sendCreds?.kind === 'identity-token') {
         const form = new URLSearchParams({ grant_type: 'refresh_token', refresh_token: sendCreds.token, client_id: 'krgo' });
@@ -250,6 +266,7 @@ export class RegistryTransport {
     } catch (err) {
       throw new KrgoError('NETWORK', `cannot reach token service ${realm.host}: ${(err as Error).message}`, { cause: err });
     }
+    if (HTTP_TRACE) traceRequest(HTTP_TRACE, sentAt, sendCreds?.kind === 'identity-token' ? 'POST' : 'GET', realm, res.statusCode);
     if (res.statusCode !== 200) {
       await res.body.dump();
       throw new KrgoError(

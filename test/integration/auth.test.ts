@@ -61,8 +61,15 @@ describe('registry authentication', () => {
 
   it('-u USER:PASS goes to the token realm only; the registry sees bearer tokens; nothing prints the password', async () => {
     const before = privateGateway.log.tokenRequests.length;
-    const res = await pull(`${privateGateway.host}/library/busybox`, 'with-user', ['-u', `alice:${PASSWORD}`]);
+    const trace = join(work.path, 'http-trace.log');
+    const res = await pull(`${privateGateway.host}/library/busybox`, 'with-user', ['-u', `alice:${PASSWORD}`], { KRGO_TRACE_HTTP: trace });
     assert.equal(res.code, 0, res.stderr);
+    // KRGO_TRACE_HTTP: every request on a line (the 401, the token, the manifest, the redirected blobs), never a secret.
+    const traced = await readFile(trace, 'utf8');
+    assert.match(traced, /^\d+ GET \S+\/v2\/library\/busybox\/manifests\/latest 401 \d+$/m);
+    assert.match(traced, /^\d+ GET \S+ 200 \d+$/m);
+    assert.ok(traced.split('\n').filter(Boolean).length >= 5, traced);
+    assert.ok(!traced.includes(PASSWORD) && !traced.includes('?') && !/Bearer|Basic/.test(traced), 'no credentials, tokens or queries');
     const tokenReq = privateGateway.log.tokenRequests.slice(before);
     assert.ok(tokenReq.length >= 1);
     assert.equal(tokenReq[0]!.authorization, `Basic ${Buffer.from(`alice:${PASSWORD}`).toString('base64')}`);
