@@ -7,7 +7,8 @@ import type { ResolvedImage } from '../registry/client.js';
 import { formatReference } from '../registry/reference.js';
 import { GitRepo } from './git-repo.js';
 import { setTimes, splitNanoseconds } from '../hostfs/special-files.js';
-import { branchName, gitDirFor, LayerRepo, STATE_VERSION, type LayerBranch } from './layer-state.js';
+import { branchName, LayerRepo, STATE_VERSION, type LayerBranch } from './layer-state.js';
+import { gitDirFor } from '../hostfs/rootfs-paths.js';
 import { recordTree, type TreeRecord } from '../changes/tree-record.js';
 
 /**

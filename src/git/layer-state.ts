@@ -3,7 +3,7 @@ import { join, resolve } from 'node:path';
 import { KrgoError } from '../errors.js';
 import { digestHex, parseDigest, type Digest } from '../digest.js';
 import type { Descriptor } from '../image/manifest.js';
-import { metadataDirFor } from '../hostfs/rootfs-paths.js';
+import { gitDirFor, metadataDirFor } from '../hostfs/rootfs-paths.js';
 import { GitRepo } from './git-repo.js';
 import { decodeTreeRecord, encodeTreeRecord, type TreeRecord } from '../changes/tree-record.js';
 
@@ -33,10 +33,6 @@ export const STATE_VERSION = 1;
 /** `layer_<index>_<digest hex>`: ordered by the number, never by name. */
 export function branchName(index: number, digest: Digest): string {
   return `layer_${index}_${digestHex(digest)}`;
-}
-
-export function gitDirFor(rootfs: string): string {
-  return join(metadataDirFor(resolve(rootfs)), 'git');
 }
 
 /** Where `krgo commit` keeps the layers it makes until they are pushed. */

@@ -1,4 +1,4 @@
-import { basename, dirname, join } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import type { ImageReference } from '../registry/reference.js';
 
 /** The rootfs when none is given: the image's name, as in the original krgo (`debian` → ./debian). */
@@ -9,4 +9,9 @@ export function defaultRootfs(reference: ImageReference): string {
 /** krgo's own records sit beside the rootfs, never in it: `.NAME.krgo/`. */
 export function metadataDirFor(rootfs: string): string {
   return join(dirname(rootfs), `.${basename(rootfs)}.krgo`);
+}
+
+/** The git repository of a `-g` rootfs (its work tree is the rootfs). */
+export function gitDirFor(rootfs: string): string {
+  return join(metadataDirFor(resolve(rootfs)), 'git');
 }
