@@ -3,6 +3,7 @@ import { formatBytes, formatDuration } from '../util/format.js';
 import { KrgoError } from '../errors.js';
 import { imageSource, withImageOptions, type ImageFlags } from './image-options.js';
 import { readProfile } from './profile-file.js';
+import { indexingLine } from './progress.js';
 
 export function registerIndex(program: Command): void {
   withImageOptions(
@@ -30,7 +31,7 @@ Examples:
     const started = Date.now();
     const prepared = await prepareImage(imageSource(image, flags), {
       warn: (message) => process.stderr.write(`warning: ${message}\n`),
-      layerIndexing: (layer, digest, size) => process.stdout.write(`layer ${layer + 1} ${digest.slice(7, 19)}: indexing ${formatBytes(size)} (one pass over the layer)\n`),
+      layerIndexing: (layer, digest, size) => process.stdout.write(`${indexingLine(layer, digest, size)}\n`),
       layerIndexed: (layer, from, index, bytes) => {
         process.stdout.write(
           `layer ${layer + 1} ${index.layerDigest.slice(7, 19)}: ${from}, ${index.entries.length} entries, ${index.checkpoints.length} seek points, index ${formatBytes(bytes)} for ${formatBytes(index.compressedSize)} ${index.format} (${((100 * bytes) / index.compressedSize).toFixed(1)}%)${index.windows.size ? `, seek windows ${formatBytes(index.windows.size)} apart` : ''}\n`,

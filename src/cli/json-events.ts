@@ -1,6 +1,7 @@
 import type { PullEvents } from '../pull/pull-events.js';
 import type { PullResult } from '../pull/pull-image.js';
 import type { PushEvents, PushResult } from '../push/push-image.js';
+import type { MountStatus } from '../mount/mount-status.js';
 
 /** Download progress lines per layer at most this often (the first and the last always go). */
 const PROGRESS_EVERY_MS = 250;
@@ -73,7 +74,8 @@ export function jsonMountEvents(stream: NodeJS.WritableStream) {
     indexing: (layer: number, digest: string, size: number) => emit('indexing', { layer, digest, size }),
     indexed: (layer: number, digest: string, source: string, entries: number) => emit('indexed', { layer, digest, source, entries }),
     warning: (message: string) => emit('warning', { message }),
-    ready: (fields: { reference: string; manifestDigest: string; mountpoint: string; readyMs?: number; pid: number; writable?: boolean; log?: string }) => emit('ready', fields),
+    ready: (status: MountStatus, log?: string) =>
+      emit('ready', { reference: status.reference, manifestDigest: status.manifestDigest, mountpoint: status.mountpoint, ...(status.readyMs !== undefined ? { readyMs: status.readyMs } : {}), pid: status.pid, writable: status.writable !== undefined, ...(log ? { log } : {}) }),
     unmounted: (fetched: number, requests: number) => emit('unmounted', { fetched, requests }),
   };
 }

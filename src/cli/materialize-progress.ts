@@ -1,6 +1,6 @@
 import type { IndexSource } from '../mount/prepare-image.js';
 import { formatBytes, formatDuration } from '../util/format.js';
-import { fit } from './progress.js';
+import { fit, indexingLine } from './progress.js';
 
 /**
  * `krgo materialize` progress: where each layer's index came from, then one live line (TTY) or a
@@ -21,7 +21,7 @@ export function materializeProgress(stream: NodeJS.WriteStream, mode: 'tty' | 'p
   const draw = () => stream.write(`\r\x1b[2K${fit(line(), stream.columns)}`);
   return {
     layerIndexing(layer: number, digest: string, size: number) {
-      if (mode !== 'quiet') stream.write(`layer ${layer + 1} ${digest.slice(7, 19)}: indexing ${formatBytes(size)} (one pass over the layer)\n`);
+      if (mode !== 'quiet') stream.write(`${indexingLine(layer, digest, size)}\n`);
     },
     layerIndexed(layer: number, source: IndexSource, digest: string, entries: number) {
       if (mode !== 'quiet') stream.write(`layer ${layer + 1} ${digest.slice(7, 19)}: index ${source === 'built' ? 'built (one pass over the layer)' : `from the ${source}`}, ${entries} entries\n`);

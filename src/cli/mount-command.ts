@@ -9,6 +9,7 @@ import { mountLogPath, readStatus } from '../mount/mount-status.js';
 import { formatBytes, formatDuration } from '../util/format.js';
 import { imageSource, withImageOptions, type ImageFlags } from './image-options.js';
 import { readProfile } from './profile-file.js';
+import { indexingLine } from './progress.js';
 
 interface MountFlags extends ImageFlags {
   daemon?: boolean;
@@ -58,7 +59,7 @@ async function daemonize(argv: string[], cacheDir: string, mountpoint: string, q
       if (!cancelled && status && status.pid === child.pid && status.readyAt) {
         if (json) {
           const { jsonMountEvents } = await import('./json-events.js');
-          jsonMountEvents(process.stdout).ready({ reference: status.reference, manifestDigest: status.manifestDigest, mountpoint: status.mountpoint, ...(status.readyMs !== undefined ? { readyMs: status.readyMs } : {}), pid: status.pid, writable: status.writable !== undefined, log: logPath });
+          jsonMountEvents(process.stdout).ready(status, logPath);
         } else process.stdout.write(`ready: ${status.reference} mounted on ${status.mountpoint} (pid ${status.pid}, log ${logPath})\n`);
         return;
       }
@@ -169,7 +170,7 @@ Examples:
           warn: (message) => (json ? json.warning(message) : process.stderr.write(`warning: ${message}\n`)),
           layerIndexing: (layer, digest, size) => {
             json?.indexing(layer, digest, size);
-            say(`layer ${layer + 1} ${digest.slice(7, 19)}: indexing ${formatBytes(size)} (one pass over the layer; later mounts reuse the index)`);
+            say(indexingLine(layer, digest, size));
           },
           layerIndexed: (layer, from, index) => {
             json?.indexed(layer, index.layerDigest, from, index.entries.length);
@@ -178,7 +179,7 @@ Examples:
         },
       });
       const status = handle.status();
-      if (json) json.ready({ reference: status.reference, manifestDigest: status.manifestDigest, mountpoint: status.mountpoint, ...(status.readyMs !== undefined ? { readyMs: status.readyMs } : {}), pid: status.pid, writable: status.writable !== undefined });
+      if (json) json.ready(status);
       else process.stdout.write(`ready: ${status.reference} mounted on ${status.mountpoint} in ${formatDuration(status.readyMs ?? 0)}\n`);
       await new Promise<void>((done) => {
         const stop = (signal: string) => {

@@ -14,6 +14,11 @@ interface LayerLine {
   cached: boolean;
 }
 
+/** What mount, materialize and index say when a layer has no index anywhere and its one pass starts. */
+export function indexingLine(layer: number, digest: string, size: number): string {
+  return `layer ${layer + 1} ${digest.slice(7, 19)}: indexing ${formatBytes(size)} (one pass over the layer; the index is kept for next time)`;
+}
+
 /** Cut to the terminal's width: a line that wraps would make the redraw climb too few lines. */
 export function fit(text: string, columns: number | undefined): string {
   const width = columns && columns > 1 ? columns - 1 : Infinity;

@@ -52,6 +52,6 @@ Then the config and the manifest, in the source image's format (Docker v2s2 or O
       if (json) return json.done(result);
       say(`${result.reference}: pushed, manifest ${result.manifestDigest} (${formatBytes(result.bytesSent)} of layers sent)`);
       if (result.indexes.pushed) say(`Layer indexes pushed with it (${result.indexes.digest}): a krgo mount of it is lazy at once`);
-      else if (!json) process.stderr.write(`warning: layer indexes not pushed: ${result.indexes.reason}\n`);
+      else process.stderr.write(`warning: layer indexes not pushed: ${result.indexes.reason}\n`);
     });
 }
