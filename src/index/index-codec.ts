@@ -146,10 +146,10 @@ function openEnvelope(file: Buffer): { version: number; header: Header; headerLe
  * What an index file says about itself without its body (no decompression): the layer it
  * describes and its windows blob. For passing a stored index on as it is (a push).
  */
-export function peekIndex(file: Buffer): { version: number; layerDigest: Digest; compressedSize: number; windows: { digest: Digest; size: number } } {
-  const { version, header } = openEnvelope(file);
+export function peekIndex(file: Buffer): { layerDigest: Digest; compressedSize: number; windows: { digest: Digest; size: number } } {
+  const { header } = openEnvelope(file);
   try {
-    return { version, layerDigest: parseDigest(header.layerDigest), compressedSize: header.compressedSize, windows: { digest: parseDigest(header.windowsDigest), size: header.windowsSize } };
+    return { layerDigest: parseDigest(header.layerDigest), compressedSize: header.compressedSize, windows: { digest: parseDigest(header.windowsDigest), size: header.windowsSize } };
   } catch (err) {
     if (err instanceof KrgoError && err.code === 'INDEX_INVALID') throw err;
     return invalidIndex(`malformed (${(err as Error).message})`);
@@ -158,17 +158,16 @@ export function peekIndex(file: Buffer): { version: number; layerDigest: Digest;
 
 /** Decodes and checks an index file; anything off is INDEX_INVALID, never trusted. */
 export function decodeIndex(file: Buffer): LayerIndex {
-  const invalid = invalidIndex;
   const { version, header, headerLength, prefix } = openEnvelope(file);
   try {
     const body = brotliDecompressSync(prefix.subarray(16 + headerLength));
     const entriesLength = body.readUInt32LE(0);
     const tuples = JSON.parse(body.toString('utf8', 4, 4 + entriesLength)) as EntryTuple[];
     const pointsAt = 4 + entriesLength;
-    const { checkpoints, refs } = version === LEGACY_INDEX_VERSION ? decodeV3Points(body, pointsAt, header, invalid) : decodePoints(body, pointsAt, header, invalid);
-    if (tuples.length !== header.entries) invalid('counts do not match the header');
+    const { checkpoints, refs } = version === LEGACY_INDEX_VERSION ? decodeV3Points(body, pointsAt, header, invalidIndex) : decodePoints(body, pointsAt, header, invalidIndex);
+    if (tuples.length !== header.entries) invalidIndex('counts do not match the header');
     for (const [i, ref] of refs.entries()) {
-      if (!Number.isSafeInteger(ref.offset) || ref.offset < 0 || ref.offset + ref.length > header.windowsSize) invalid(`window ${i} lies outside its blob`);
+      if (!Number.isSafeInteger(ref.offset) || ref.offset < 0 || ref.offset + ref.length > header.windowsSize) invalidIndex(`window ${i} lies outside its blob`);
     }
     const grid = header.grid ?? header.span ?? 0;
     return {
@@ -179,7 +178,7 @@ export function decodeIndex(file: Buffer): LayerIndex {
     };
   } catch (err) {
     if (err instanceof KrgoError) throw err;
-    return invalid(`malformed (${(err as Error).message})`);
+    return invalidIndex(`malformed (${(err as Error).message})`);
   }
 }
 

@@ -4,6 +4,7 @@ import { KrgoError } from '../errors.js';
 import { digestAlgorithm, digestHex, sha256Of, type Digest } from '../digest.js';
 import { decodeIndex, encodeIndex, peekIndex } from './index-codec.js';
 import { INDEX_FORMAT_VERSION, LEGACY_INDEX_VERSION, type LayerIndex } from './index-format.js';
+import { writeFileAtomically } from '../util/atomic-write.js';
 
 /** A layer index as files to pass on (pushed as they are: the same bytes, the same digests). */
 export interface IndexFiles {
@@ -17,7 +18,6 @@ export function indexFilesOf(index: LayerIndex, encoded: Buffer = encodeIndex(in
   const { digest, size, blob } = index.windows;
   return { layerDigest: index.layerDigest, encoded, windows: { digest, size, ...(blob ? { blob } : {}) } };
 }
-import { writeFileAtomically } from '../util/atomic-write.js';
 
 /**
  * Layer indexes in the cache directory, one file per layer digest, written atomically, with

@@ -34,7 +34,7 @@ export async function uploadIndexes(
       distinct.map(async (layer): Promise<IndexFiles | undefined> => {
         const { digest, size } = layer.descriptor;
         // As stored, not decoded (a base layer's index is megabytes of entries a push never reads).
-        const stored = (await store.files(digest, size)) ?? (await store.load(digest, size, (why) => options.warn(`${why}; rebuilding it`)).then((loaded) => loaded && indexFilesOf(loaded.index)));
+        const stored = (await store.files(digest, size)) ?? (await store.load(digest, size, (why) => options.warn(`${why}; rebuilding it`)).then((loaded) => loaded && indexFilesOf(loaded.index, loaded.encoded)));
         if (stored) return stored;
         const local = await fileOfSize(layer.local, size);
         if (!local) return undefined;
