@@ -42,6 +42,10 @@ export function commitBlobDir(stateDir: string): string {
 export async function loadCommits(stateDir: string): Promise<WritableCommits> {
   const base = await readBaseImage(stateDir);
   if (!base) throw new KrgoError('NOT_FOUND', `no writable mount state in ${stateDir}`);
+  // A record written by a krgo before commits existed names the image only: its bytes come with the next mount.
+  if (base.manifest.length === 0 || base.config.length === 0 || !base.reference) {
+    throw new KrgoError('GIT_STATE', `the writable mount state in ${stateDir} predates commits; mount the image again with -w on the same mountpoint (or --upper), then commit`);
+  }
   const text = await readFile(join(stateDir, FILE), 'utf8').catch(() => undefined);
   type Stored = { version: number; baseManifestDigest: string; manifest: string; config: string; layers: CommittedLayer[]; snapshot?: { records: string; identities: [string, string][] } };
   let stored: Stored | undefined;

@@ -46,7 +46,12 @@ const BASE_FILE = 'image.json';
 export async function readBaseImage(stateDir: string): Promise<BaseImageRecord | undefined> {
   const text = await readFile(join(stateDir, BASE_FILE), 'utf8').catch(() => undefined);
   if (!text) return undefined;
-  const record = JSON.parse(text) as { reference?: string; manifestDigest?: string; manifest?: string; config?: string };
+  let record: { reference?: string; manifestDigest?: string; manifest?: string; config?: string };
+  try {
+    record = JSON.parse(text) as typeof record;
+  } catch {
+    throw new KrgoError('GIT_STATE', `the base image record ${join(stateDir, BASE_FILE)} of a writable mount is damaged; mount the image again with -w on the same mountpoint (or --upper) to write it anew`);
+  }
   if (!record.manifestDigest) return undefined;
   return {
     reference: record.reference ?? '',
@@ -74,7 +79,8 @@ export async function overlayDirs(cacheDir: string, mountpoint: string, upper: s
   };
   for (const dir of [dirs.lower, dirs.upper, dirs.work]) await mkdir(dir, { recursive: true });
   // The upper directory is a change to one image: another image under it would be another tree.
-  const known = (await readBaseImage(state))?.manifestDigest;
+  // A damaged record is rewritten below, as a missing one is.
+  const known = (await readBaseImage(state).catch(() => undefined))?.manifestDigest;
   const upperUsed = (await readdir(dirs.upper)).length > 0;
   if (known && known !== base.manifestDigest && upperUsed) {
     throw new KrgoError('TARGET_EXISTS', `the upper directory ${dirs.upper} holds changes to another image (${known}); choose another --upper, or remove it`);
