@@ -2,7 +2,7 @@ import type { TarEntry } from '../tar/tar-entry.js';
 import type { EntryData } from '../tar/tar-parser.js';
 import { normalizeEntryPath } from '../tar/entry-path.js';
 import { elfDependencies, type ElfDependencies } from '../vfs/elf-deps.js';
-import { importedModules, packageOf, searchPath } from '../vfs/python-imports.js';
+import { importedModules, MAX_SOURCE_BYTES, packageOf, searchPath } from '../vfs/python-imports.js';
 import { RUNTIME_SYMBOLS } from '../vfs/runtime-files.js';
 import { MAX_DEPS } from './index-codec.js';
 
@@ -19,7 +19,6 @@ const MODULE = 'py:';
 const ELF_MAGIC = 0x7f454c46;
 /** Files this large are not looked into (their bytes would be held while the layer streams by). */
 const MAX_ELF_BYTES = 64 * 1024 * 1024;
-const MAX_PYTHON_BYTES = 1024 * 1024;
 
 /** What `entry` will ask for, read from its bytes as the layer is indexed; undefined when it is neither ELF nor a Python module. */
 export async function fileDeps(entry: TarEntry, data: EntryData): Promise<string[] | undefined> {
@@ -34,7 +33,7 @@ async function depsOf(entry: TarEntry, data: EntryData): Promise<string[] | unde
   const path = `/${parts.join('/')}`;
   // A module of an installation, or a script anywhere else (its imports are absolute, or
   // relative to its own directory, which packageOf then leaves at the top).
-  const roots = path.endsWith('.py') && entry.size <= MAX_PYTHON_BYTES ? (searchPath(path) ?? [path.slice(0, path.lastIndexOf('/'))]) : undefined;
+  const roots = path.endsWith('.py') && entry.size <= MAX_SOURCE_BYTES ? (searchPath(path) ?? [path.slice(0, path.lastIndexOf('/'))]) : undefined;
   const chunks: Buffer[] = [];
   let have = 0;
   let elf = false;

@@ -5,8 +5,6 @@ import { metadataDirFor } from '../hostfs/rootfs-paths.js';
 import type { ResolvedImage } from '../registry/client.js';
 import { formatReference } from '../registry/reference.js';
 
-
-
 /**
  * A rootfs being written: built in a staging directory beside it and moved into place only when
  * complete, so an interrupted run never leaves a ROOTFS that looks whole.

@@ -45,7 +45,6 @@ interface CachedToken {
   expiresAt: number;
 }
 
-
 /**
  * KRGO_TRACE_HTTP=FILE: one line per HTTP request (ms since the process started, method, host and
  * path without the query, status, ms until the headers came), to see a command's critical path.

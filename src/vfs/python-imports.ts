@@ -12,7 +12,8 @@ export interface PythonImport {
   names: string[];
 }
 
-const MAX_SOURCE_BYTES = 1024 * 1024;
+/** Python source read for imports, at most (a module larger than this is generated data, not code to follow). */
+export const MAX_SOURCE_BYTES = 1024 * 1024;
 
 /** Every module name a file's top-level imports may load: each module, and each `from` name as a possible submodule. */
 export function importedModules(source: string, pkg: string): string[] {

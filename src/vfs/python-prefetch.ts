@@ -1,4 +1,4 @@
-import { importedModules, packageOf, searchPath } from './python-imports.js';
+import { importedModules, MAX_SOURCE_BYTES, packageOf, searchPath } from './python-imports.js';
 import { modulesFromDeps } from '../index/file-hints.js';
 import { resolvePath } from './resolve-path.js';
 import type { Inode, MergedTree } from './merged-tree.js';
@@ -6,7 +6,6 @@ import type { Inode, MergedTree } from './merged-tree.js';
 /** Bounds on what one mount follows: nesting, and files. */
 const MAX_DEPTH = 16;
 const MAX_FILES = 2000;
-const MAX_SOURCE = 1024 * 1024;
 
 interface Found {
   path: string;
@@ -46,7 +45,7 @@ export class PythonPrefetcher {
     // round trip per level for each module's source to arrive.
     const modules = inode.deps
       ? modulesFromDeps(inode.deps)
-      : importedModules((await this.read(inode, 0, Math.min(inode.size, MAX_SOURCE))).toString('latin1'), packageOf(path, roots));
+      : importedModules((await this.read(inode, 0, Math.min(inode.size, MAX_SOURCE_BYTES))).toString('latin1'), packageOf(path, roots));
     for (const module of modules) {
       for (const found of this.locate(module, roots)) {
         if (this.seen.has(found.inode.ino) || this.seen.size >= MAX_FILES) continue;
