@@ -132,6 +132,7 @@ export async function mountImage(options: MountOptions): Promise<MountHandle> {
     }
     const recorder = options.recordProfile ? new AccessRecorder() : undefined;
     const pidStartTime = processStartTime(process.pid);
+    const imageConfig = imageConfigOf(image.config);
     const status = (): MountStatus => ({
       pid: process.pid,
       ...(pidStartTime !== undefined ? { pidStartTime } : {}),
@@ -141,7 +142,7 @@ export async function mountImage(options: MountOptions): Promise<MountHandle> {
       startedAt: new Date(started).toISOString(),
       ...(readyAt ? { readyAt: new Date(readyAt).toISOString(), readyMs: readyAt - started } : {}),
       requests: rangeSource.requests,
-      imageConfig: imageConfigOf(image.config),
+      imageConfig,
       ...(overlay ? { writable: { upper: overlay.upper, lower: overlay.lower, state: overlay.state } } : {}),
       ...(prefetch ? { prefetch: { ...prefetch } } : {}),
       layers: image.manifest.layers.map((l, i) => ({
