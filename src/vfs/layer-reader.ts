@@ -22,10 +22,10 @@ export interface SpanRun {
 /** A sequential reader past the middle of a span gets this much of what follows fetched ahead. */
 const READ_AHEAD_BYTES = 512 * 1024;
 /**
- * Wanted spans this close are fetched in one request with what lies between: starting a second
- * request costs a round trip and a window (or a lead-in) of about this much.
+ * Compressed bytes a request costs by itself (its headers, both ways): a gap up to this plus
+ * what a fresh start there would cost (window, lead-in) is fetched rather than skipped.
  */
-const MERGE_GAP_BYTES = 128 * 1024;
+const REQUEST_BYTES = 1024;
 /** No run is longer (uncompressed): a response that long would hold back the next run's readers. */
 const MAX_RUN_BYTES = 4 * 1024 * 1024;
 
@@ -123,9 +123,10 @@ export class LayerReader {
   }
 
   /**
-   * The spans under many ranges, as runs (spans close together joined with what lies between,
-   * at most MAX_RUN_BYTES long, so no single response holds back the first bytes a reader waits
-   * for), each tagged with the `order` of the first range that asked for one of its spans.
+   * The spans under many ranges, as runs (spans joined with what lies between when those
+   * compressed bytes cost less than starting a request of their own there, at most MAX_RUN_BYTES
+   * long, so no single response holds back the first bytes a reader waits for), each tagged with
+   * the `order` of the first range that asked for one of its spans.
    */
   spanRuns(ranges: readonly { offset: number; length: number; order: number }[]): SpanRun[] {
     const firstAsked = new Map<number, number>();
@@ -140,7 +141,7 @@ export class LayerReader {
     for (const i of [...firstAsked.keys()].sort((a, b) => a - b)) {
       const run = runs[runs.length - 1];
       const span = this.spans[i]!;
-      if (run && span.out - this.spans[run.last]!.outEnd <= MERGE_GAP_BYTES && span.outEnd - this.spans[run.first]!.out <= MAX_RUN_BYTES) {
+      if (run && span.outEnd - this.spans[run.first]!.out <= MAX_RUN_BYTES && this.gapBytes(run.last, i) <= REQUEST_BYTES + (this.format?.startCost?.(i) ?? 0)) {
         run.last = i;
         run.order = Math.min(run.order, firstAsked.get(i)!);
       } else runs.push({ first: i, last: i, order: firstAsked.get(i)! });
@@ -151,6 +152,11 @@ export class LayerReader {
   /** Loads a run of spans (what is cached or in flight is not fetched again). */
   async loadRun(run: SpanRun): Promise<void> {
     await this.load(run.first, run.last);
+  }
+
+  /** Compressed bytes of the spans strictly between `a` and `b`. */
+  private gapBytes(a: number, b: number): number {
+    return b === a + 1 ? 0 : this.spans[b - 1]!.inEnd - this.spans[a + 1]!.in;
   }
 
   private spanAt(offset: number): number {

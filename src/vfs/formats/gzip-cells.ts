@@ -14,7 +14,7 @@ function lastBytes(a: Buffer, b: Buffer, n: number): Buffer {
 }
 
 /**
- * A gzip layer cut at its index's seek points (a grid of about 64 KiB of output: cells). A run
+ * A gzip layer cut at its index's seek points (about one per deflate block: cells). A run
  * of cells is fetched with one Range request from its first cell's point to the end of its last
  * cell, and inflated there; each later cell resumes with the last 32 KiB the one before it
  * produced, which is its window. The first cell's window comes, cheapest first, from the cell
@@ -34,6 +34,17 @@ export class GzipCells implements SpanFormat {
     const cells: number[] = [];
     for (let i = start; i <= run[run.length - 1]!; i++) cells.push(i);
     await this.inflateRun(cells, window, deliver);
+  }
+
+  startCost(i: number): number {
+    const points = this.ctx.index.checkpoints;
+    let bytes = 0;
+    for (let start = i; start > 0 && this.spans[start]!.out > 0; start--) {
+      const w = points[start]!.window;
+      if (w >= 0) return bytes + this.ctx.index.windows.refs[w]!.length;
+      bytes += this.spans[start - 1]!.inEnd - this.spans[start - 1]!.in;
+    }
+    return bytes;
   }
 
   /** Where a fetch reaching cell `first` starts, and how it gets its window there. */

@@ -35,6 +35,12 @@ export interface SpanContext {
 export interface SpanFormat {
   readonly spans: readonly Span[];
   fetch(run: readonly number[], deliver: (i: number, data: Buffer) => void): Promise<void>;
+  /**
+   * Compressed bytes a fetch starting at span `i` costs beyond the span's own (a window, a
+   * lead-in), when nothing before it is cached: what fetching the gap to an earlier run instead
+   * is weighed against. Absent: nothing.
+   */
+  startCost?(i: number): number;
 }
 
 /** The most one span may inflate to: only a crafted stream (a bomb) has more between two seek points. */

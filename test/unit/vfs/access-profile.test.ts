@@ -146,3 +146,27 @@ describe('access profiles: record, parse, plan, replay', () => {
     assert.equal(calls.length, fetched, 'the reads were served by what the replay fetched');
   });
 });
+
+describe('spanRuns weighs a gap against a fresh start', () => {
+  it('fetches a gap that compresses to less than a window with its neighbours, and skips one that does not', async () => {
+    const files = [
+      { path: 'a', type: 'file' as const, content: randomBytes(200 * KiB) },
+      // 100 KiB that stay 100 KiB compressed: more than a fresh start (a 32 KiB window) costs.
+      { path: 'random-gap', type: 'file' as const, content: randomBytes(100 * KiB) },
+      { path: 'b', type: 'file' as const, content: randomBytes(200 * KiB) },
+      // 400 KiB of zeros: a few hundred bytes compressed, cheaper than a window.
+      { path: 'zeros-gap', type: 'file' as const, content: Buffer.alloc(400 * KiB) },
+      { path: 'c', type: 'file' as const, content: randomBytes(200 * KiB) },
+    ];
+    const blob = gzipSync(buildTar(files));
+    const index = await buildLayerIndex(Readable.from([blob]), sha256Of(blob), blob.length, { grid: 16 * KiB, windowSpacing: 16 * KiB });
+    const source: RangeSource = { read: async () => assert.fail('nothing is fetched while planning') };
+    const layer = new LayerReader(index, source, new SpanCache());
+    const tree = new MergedTree();
+    await tree.addLayerEntries(index.entries);
+    const at = (name: string) => ({ offset: tree.lookup(name)!.content!.offset, length: 200 * KiB });
+    const runs = layer.spanRuns([{ ...at('/a'), order: 0 }, { ...at('/b'), order: 1 }, { ...at('/c'), order: 2 }]);
+    assert.equal(runs.length, 2, JSON.stringify(runs));
+    assert.deepEqual(runs.map((r) => r.order), [0, 1], 'a alone, b and c in one run');
+  });
+});
