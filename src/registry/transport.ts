@@ -1,5 +1,9 @@
 import { appendFileSync } from 'node:fs';
-import { Agent, EnvHttpProxyAgent, request, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
+import Agent from 'undici/lib/dispatcher/agent.js';
+import EnvHttpProxyAgent from 'undici/lib/dispatcher/env-http-proxy-agent.js';
+import undiciApi from 'undici/lib/api/index.js';
+import DispatcherBase from 'undici/lib/dispatcher/dispatcher.js';
 import type { Readable } from 'node:stream';
 import { KrgoError } from '../errors.js';
 import { parseChallenge, type Challenge } from './challenge.js';
@@ -8,6 +12,17 @@ import { apiHost, isLoopbackHost } from './reference.js';
 import { networkTimeoutScale } from './timeouts.js';
 import { registryErrorFor } from './registry-errors.js';
 import { retryDelayMs, isRetriableStatus, isRetriableNetworkError, sleep, type RetryPolicy, DEFAULT_RETRY } from './retry.js';
+
+// What undici's index does once: every dispatcher gets request/connect/… (its proxy agent
+// relies on it). See undici-parts.d.ts for why the index itself is not loaded.
+Object.assign(DispatcherBase.prototype, undiciApi);
+
+/** undici's `request(url, options)` on a given dispatcher. */
+function request(url: URL | string, options: Omit<Dispatcher.RequestOptions, 'origin' | 'path'> & { dispatcher: Dispatcher }): Promise<Dispatcher.ResponseData> {
+  const { dispatcher, ...rest } = options;
+  const target = typeof url === 'string' ? new URL(url) : url;
+  return dispatcher.request({ ...rest, origin: target.origin, path: `${target.pathname}${target.search}` });
+}
 
 export type HttpMethod = 'GET' | 'HEAD' | 'PUT' | 'POST' | 'PATCH' | 'DELETE';
 
