@@ -30,6 +30,10 @@ try {
     results.push(...(await benchWorkloads({ layout, registryHost: registry.host, wan, workDir: work.path, repo: image, workloads: some, repeat: REPEAT })));
   }
   process.stdout.write(`link ${DELAY} ms each way, ${MBIT} Mbit/s; median of ${REPEAT}; ${new Date().toISOString()}\n\n${workloadTable(results)}\n`);
+} catch (err) {
+  // Said before the clean-up, which may fail too and would hide it.
+  log(`failed: ${(err as Error).stack ?? String(err)}`);
+  throw err;
 } finally {
   await detachMountsUnder(work.path);
   await wan.stop();

@@ -57,11 +57,28 @@ export class GzipCells implements SpanFormat {
       }
       // Nothing comes before the start of the stream: no window.
       if (cell.out === 0) return { start, window: Promise.resolve(Buffer.alloc(0)) };
-      const before = await this.ctx.findSpan(start - 1);
-      if (before) return { start, window: Promise.resolve(lastBytes(Buffer.alloc(0), before, WINDOW_BYTES)) };
+      const before = await this.cachedWindowBefore(start);
+      if (before) return { start, window: Promise.resolve(before) };
       const w = points[start]!.window;
       if (w >= 0) return { start, window: seekWindow(this.ctx, w) };
     }
+  }
+
+  /**
+   * The 32 KiB of output before cell `start` when the cells that hold them are all at hand (a
+   * cell may hold less than a window: the grid is finer than 32 KiB), else undefined.
+   */
+  private async cachedWindowBefore(start: number): Promise<Buffer | undefined> {
+    const parts: Buffer[] = [];
+    let have = 0;
+    for (let i = start - 1; i >= 0 && have < WINDOW_BYTES; i--) {
+      const cell = await this.ctx.findSpan(i);
+      if (!cell) return undefined;
+      parts.unshift(cell);
+      have += cell.length;
+    }
+    const joined = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+    return joined.subarray(Math.max(0, joined.length - WINDOW_BYTES));
   }
 
   /**

@@ -205,6 +205,22 @@ describe('lazy layer reader', () => {
     assert.ok((await reader.read(2_000_000, 500_000)).equals(tar.subarray(2_000_000, 2_500_000)), 'later spans resume from the window the earlier ones left');
   });
 
+  it('cells shorter than a window: a read resuming after cached cells takes its 32 KiB window from as many of them as it needs', async () => {
+    // 30 KiB of noise repeated: every block refers 30 KiB back. memLevel 1 makes blocks of a
+    // few KiB, so the 16 KiB grid cuts cells shorter than a 32 KiB window.
+    const noise = busyboxBinary().subarray(0, 30 * 1024);
+    const tar = buildTar([{ path: 'f', type: 'file' as const, content: Buffer.concat(Array.from({ length: 60 }, () => noise)) }]);
+    const blob = gzipSync(tar, { memLevel: 1 });
+    const index = await buildLayerIndex(Readable.from([blob]), sha256Of(blob), blob.length, { grid: 16 * 1024, windowSpacing: 64 * 1024 * 1024 });
+    const cells = index.checkpoints.map((p, i) => (index.checkpoints[i + 1]?.uncompressedOffset ?? index.uncompressedSize) - p.uncompressedOffset);
+    assert.ok(cells.slice(0, -1).some((n) => n < 32 * 1024), `cells of ${cells.slice(0, 8).join(', ')} … bytes`);
+    const reader = new LayerReader(index, new MemorySource(blob), new SpanCache());
+    const middle = index.checkpoints[Math.floor(index.checkpoints.length / 2)]!.uncompressedOffset;
+    assert.ok((await reader.read(0, middle)).equals(tar.subarray(0, middle)));
+    // Only the cells up to `middle` are cached: this read resumes right after them.
+    assert.ok((await reader.read(middle, 100_000)).equals(tar.subarray(middle, middle + 100_000)));
+  });
+
   it('fine cells, sparse windows: a read starts at the keyed point before it, or resumes from the cached cell before it without a window', async () => {
     const files = Array.from({ length: 12 }, (_, i) => ({ path: `f${i}`, type: 'file' as const, content: Buffer.concat([busyboxBinary().subarray(i * 1000, i * 1000 + 400_000), Buffer.from(`file ${i}`)]) }));
     const tar = buildTar(files);
