@@ -28,6 +28,38 @@ interface ArtifactManifest {
   subject?: { digest: string };
 }
 
+/** Names the image manifest an entry of the tag-keyed list refers to. */
+const SUBJECT_ANNOTATION = 'dev.krgo.subject';
+/** Entries a tag-keyed list keeps (other platforms' artifacts, and stale ones until they drop out). */
+const MAX_TAGGED = 8;
+/** Longest tag the distribution spec allows. */
+const MAX_TAG_LENGTH = 128;
+
+/**
+ * The tag beside an image's tag that lists its index artifacts (each one embedded): a mount by
+ * tag asks for it together with the manifest, before the manifest's digest is known, so the
+ * indexes come one round trip sooner than by the digest's referrers. Undefined when too long.
+ */
+export function taggedIndexesTag(tag: string): string | undefined {
+  const tagged = `${tag}.krgo-indexes`;
+  return tagged.length <= MAX_TAG_LENGTH ? tagged : undefined;
+}
+
+/**
+ * The entries of the tag-keyed list for `tag`, or none (no such tag, or anything else wrong:
+ * the referrers of the manifest's digest are asked then, as before).
+ */
+export async function taggedIndexes(client: RegistryClient, tag: string): Promise<Descriptor[]> {
+  const tagged = taggedIndexesTag(tag);
+  if (!tagged) return [];
+  try {
+    const list = await client.getManifest(tagged);
+    return list.parsed.kind === 'index' ? list.parsed.manifests : [];
+  } catch {
+    return [];
+  }
+}
+
 /** The `sha256-<hex>` tag where referrers live when the registry has no referrers API. */
 function fallbackTag(digest: Digest): string {
   return `${digest.slice(0, digest.indexOf(':'))}-${digestHex(digest)}`;
@@ -132,20 +164,25 @@ export async function publishIndexArtifact(client: RegistryClient, image: Pick<R
     }),
   );
   const digest = sha256Of(manifest);
-  // The lookup of what refers to the image already needs nothing of this put: both at once.
-  const [, referring] = await Promise.all([putManifest(client, digest, MediaType.ociManifest, manifest), referrers(client, image.manifestDigest)]);
+  const tag = client.reference.tag;
+  // The lookups of what lists the image already need nothing of this put: all at once.
+  const [, referring, tagged] = await Promise.all([putManifest(client, digest, MediaType.ociManifest, manifest), referrers(client, image.manifestDigest), tag ? taggedIndexes(client, tag) : []]);
+  // The artifact manifest rides along (`data`, checked against its digest when read): a mount
+  // then needs one round trip less before it can fetch the indexes.
+  const entry = { mediaType: MediaType.ociManifest, digest, size: manifest.length, artifactType: INDEX_ARTIFACT_TYPE, data: manifest.toString('base64') };
   const existing = referring.filter((d) => d.digest !== digest);
-  const index = Buffer.from(
-    JSON.stringify({
-      schemaVersion: 2,
-      mediaType: MediaType.ociIndex,
-      // The artifact manifest rides along (`data`, checked against its digest when read): a mount
-      // then needs one round trip less before it can fetch the indexes.
-      manifests: [...existing.map(({ data: _old, ...d }) => d), { mediaType: MediaType.ociManifest, digest, size: manifest.length, artifactType: INDEX_ARTIFACT_TYPE, data: manifest.toString('base64') }],
-    }),
-  );
-  await putManifest(client, fallbackTag(image.manifestDigest), MediaType.ociIndex, index);
+  await putManifest(client, fallbackTag(image.manifestDigest), MediaType.ociIndex, indexOf([...existing.map(({ data: _old, ...d }) => d), entry]));
+  const taggedName = tag ? taggedIndexesTag(tag) : undefined;
+  if (taggedName) {
+    // Other platforms' artifacts under the same tag stay listed (the newest few).
+    const others = tagged.filter((d) => d.annotations?.[SUBJECT_ANNOTATION] !== image.manifestDigest).slice(-(MAX_TAGGED - 1));
+    await putManifest(client, taggedName, MediaType.ociIndex, indexOf([...others, { ...entry, annotations: { [SUBJECT_ANNOTATION]: image.manifestDigest } }]));
+  }
   return digest;
+}
+
+function indexOf(manifests: Descriptor[]): Buffer {
+  return Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.ociIndex, manifests }));
 }
 
 /** What an index artifact holds for a mount. */
@@ -170,11 +207,14 @@ export async function fetchIndexArtifact(
   client: RegistryClient,
   image: Pick<ResolvedImage, 'manifest' | 'manifestDigest'>,
   warn: (message: string) => void,
-  options: { profileOnly?: boolean } = {},
+  options: { profileOnly?: boolean; tagged?: Promise<Descriptor[]> } = {},
 ): Promise<FetchedArtifact> {
   const found = new Map<Digest, FetchedIndex>();
   const result: FetchedArtifact = { indexes: found };
-  const candidates = (await referrers(client, image.manifestDigest)).filter((d) => (d as { artifactType?: string }).artifactType === INDEX_ARTIFACT_TYPE);
+  const isIndexArtifact = (d: Descriptor) => (d as { artifactType?: string }).artifactType === INDEX_ARTIFACT_TYPE;
+  // The tag-keyed list, when it names this very manifest (the tag may have moved since).
+  const fromTag = (await options.tagged)?.filter((d) => isIndexArtifact(d) && typeof d.data === 'string' && d.annotations?.[SUBJECT_ANNOTATION] === image.manifestDigest);
+  const candidates = fromTag?.length ? fromTag : (await referrers(client, image.manifestDigest)).filter(isIndexArtifact);
   const newest = candidates[candidates.length - 1];
   if (!newest) return result;
   const embedded = typeof newest.data === 'string' ? Buffer.from(newest.data, 'base64') : undefined;

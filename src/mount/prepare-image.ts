@@ -5,7 +5,7 @@ import { readClientFor, type ImageSource } from '../registry/image-source.js';
 import type { LayerIndex } from '../index/index-format.js';
 import type { Descriptor } from '../image/manifest.js';
 import { IndexStore } from '../index/index-store.js';
-import { fetchIndexArtifact, type FetchedArtifact } from '../index/index-artifact.js';
+import { fetchIndexArtifact, taggedIndexes, type FetchedArtifact } from '../index/index-artifact.js';
 import type { AccessProfile } from '../vfs/access-profile.js';
 import { limitConcurrency } from '../util/concurrency.js';
 
@@ -52,6 +52,9 @@ export async function prepareImage(source: ImageSource, events: IndexEvents = {}
   const warn = (message: string) => events.warn?.(message);
   const client = await readClientFor(source, warn);
   try {
+    // By tag, the artifact list kept under a tag beside it is asked for with the manifest.
+    const { tag, digest: pinned } = client.reference;
+    const tagged = tag && !pinned ? taggedIndexes(client, tag) : undefined;
     const resolved = await client.resolveManifest(source.platform ?? hostPlatform(), source.platform !== undefined);
     assertSupportedLayers(resolved.manifest.layers);
     const store = new IndexStore(source.cacheDir);
@@ -67,7 +70,7 @@ export async function prepareImage(source: ImageSource, events: IndexEvents = {}
     const [image, artifact] = await Promise.all([
       client.withConfig(resolved),
       artifactRead
-        ? fetchIndexArtifact(client, resolved, warn).catch((err: unknown) => {
+        ? fetchIndexArtifact(client, resolved, warn, tagged ? { tagged } : {}).catch((err: unknown) => {
             warn(`could not look for index artifacts: ${(err as Error).message}`);
             return none;
           })

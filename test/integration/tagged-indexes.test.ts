@@ -1,0 +1,84 @@
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { readFile } from 'node:fs/promises';
+import { startBusyboxRegistry, type BusyboxSetup } from '../support/busybox-registry.js';
+import { skopeoPush } from '../support/oci-layout.js';
+import { krgo } from '../support/krgo-cli.js';
+
+const MANIFEST_ACCEPT = 'application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json';
+
+/**
+ * The index artifact list kept under `<tag>.krgo-indexes`: asked for together with the manifest
+ * of a tag, so the indexes are fetched one round trip sooner than through the referrers of the
+ * manifest's digest; a tag that moved since falls back to those referrers.
+ */
+describe('index artifacts listed under a tag beside the image tag', () => {
+  let setup: BusyboxSetup;
+  const repo = () => setup.image.slice(0, setup.image.lastIndexOf(':'));
+
+  async function manifestDigest(tag: string): Promise<string> {
+    const res = await fetch(`http://${setup.registry.host}/v2/busybox/manifests/${tag}`, { method: 'HEAD', headers: { accept: MANIFEST_ACCEPT } });
+    assert.equal(res.status, 200, `HEAD ${tag}`);
+    return res.headers.get('docker-content-digest')!;
+  }
+
+  async function taggedSubjects(): Promise<string[]> {
+    const res = await fetch(`http://${setup.registry.host}/v2/busybox/manifests/latest.krgo-indexes`, { headers: { accept: MANIFEST_ACCEPT } });
+    assert.equal(res.status, 200, 'the tag-keyed list exists');
+    const list = (await res.json()) as { manifests: { annotations?: Record<string, string>; data?: string }[] };
+    assert.ok(list.manifests.every((m) => typeof m.data === 'string'), 'each artifact manifest is embedded');
+    return list.manifests.map((m) => m.annotations?.['dev.krgo.subject'] ?? '');
+  }
+
+  /** `krgo index` with an empty cache: where each layer's index came from, and the requests it made. */
+  async function indexFromEmptyCache(name: string, image: string): Promise<{ sources: string[]; requests: string[] }> {
+    const trace = join(setup.work, `${name}.trace`);
+    const res = await krgo(['index', image, '--cache-dir', join(setup.work, `cache-${name}`)], { KRGO_TRACE_HTTP: trace });
+    assert.equal(res.code, 0, res.stderr);
+    const sources = [...res.stdout.matchAll(/^layer \d+ \w+: (\w+),/gm)].map((m) => m[1]!);
+    return { sources, requests: (await readFile(trace, 'utf8')).trim().split('\n') };
+  }
+  const viaReferrers = (requests: string[]) => requests.filter((r) => /\/referrers\/|\/manifests\/sha256-/.test(r));
+
+  before(async () => {
+    setup = await startBusyboxRegistry('tagged-indexes');
+  });
+  after(async () => {
+    await setup.stop();
+  });
+
+  it('index --push by tag lists the artifact under <tag>.krgo-indexes, and a mount by tag needs no referrers lookup', async () => {
+    const pushed = await krgo(['index', '--push', setup.image, '--cache-dir', join(setup.work, 'cache-pusher')]);
+    assert.equal(pushed.code, 0, pushed.stderr);
+    assert.deepEqual(await taggedSubjects(), [await manifestDigest('latest')]);
+    const { sources, requests } = await indexFromEmptyCache('by-tag', setup.image);
+    assert.ok(sources.length > 0 && sources.every((s) => s === 'registry'), `indexes from the registry: ${sources.join(', ')}`);
+    assert.deepEqual(viaReferrers(requests), [], 'no referrers lookup');
+    const tagList = requests.findIndex((r) => r.includes('/manifests/latest.krgo-indexes'));
+    const manifest = requests.findIndex((r) => / GET \S+\/manifests\/latest /.test(r));
+    assert.ok(tagList >= 0 && manifest >= 0, requests.join('\n'));
+  });
+
+  it('a tag moved since: the list names another manifest, so the referrers of the new one are asked, and found', async () => {
+    const before = await manifestDigest('latest');
+    // The same layers in an OCI manifest: another digest under the same tag.
+    await skopeoPush(join(setup.work, 'layout'), 'busybox', setup.image, 'oci');
+    const moved = await manifestDigest('latest');
+    assert.notEqual(moved, before);
+    // Indexed by digest: the tag-keyed list is not touched and still names the old manifest.
+    const byDigest = await krgo(['index', '--push', `${repo()}@${moved}`, '--cache-dir', join(setup.work, 'cache-pusher')]);
+    assert.equal(byDigest.code, 0, byDigest.stderr);
+    assert.deepEqual(await taggedSubjects(), [before]);
+    const stale = await indexFromEmptyCache('stale', setup.image);
+    assert.ok(stale.sources.every((s) => s === 'registry'), `indexes from the registry: ${stale.sources.join(', ')}`);
+    assert.ok(viaReferrers(stale.requests).length > 0, 'the referrers of the new manifest were asked');
+    // Indexed by tag again: the new manifest is listed last, the old one kept (another platform's, for all it knows).
+    const byTag = await krgo(['index', '--push', setup.image, '--cache-dir', join(setup.work, 'cache-pusher')]);
+    assert.equal(byTag.code, 0, byTag.stderr);
+    assert.deepEqual(await taggedSubjects(), [before, moved]);
+    const fresh = await indexFromEmptyCache('fresh', setup.image);
+    assert.ok(fresh.sources.every((s) => s === 'registry'));
+    assert.deepEqual(viaReferrers(fresh.requests), []);
+  });
+});
