@@ -57,6 +57,17 @@ export class ImageReader {
     }
     runs.sort((a, b) => a.run.order - b.run.order);
     const limit = limitConcurrency(parallel);
-    await Promise.all([...chunked, ...runs.map(({ reader, run }) => limit(() => reader.loadRun(run)).catch(() => undefined))]);
+    const queued = runs.map(({ reader, run }) => {
+      let started: Promise<void> | undefined;
+      const start = () => {
+        if (started) return started;
+        reader.unplan(run);
+        return (started = reader.loadRun(run));
+      };
+      // A read reaching a queued run starts it ahead of its turn (LayerReader.plan).
+      reader.plan(run, () => void start().catch(() => undefined));
+      return limit(start).catch(() => undefined);
+    });
+    await Promise.all([...chunked, ...queued]);
   }
 }

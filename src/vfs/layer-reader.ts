@@ -49,6 +49,8 @@ export class LayerReader {
   private readonly ctx: SpanContext;
   /** End of the previous read: a read starting there is sequential and earns a read-ahead. */
   private lastEnd = -1;
+  /** Spans of runs a replay has queued, and how to start each run (see plan()). */
+  private readonly planned = new Map<number, () => void>();
 
   constructor(
     private readonly index: LayerIndex,
@@ -154,6 +156,20 @@ export class LayerReader {
     await this.load(run.first, run.last);
   }
 
+  /**
+   * A run a replay has queued (it waits for a free request slot): a read that needs one of its
+   * spans before then starts it at once, rather than fetching that span on its own and leaving
+   * the run to start again around it (a second window or lead-in, and a round trip waited).
+   */
+  plan(run: SpanRun, start: () => void): void {
+    for (let i = run.first; i <= run.last; i++) this.planned.set(i, start);
+  }
+
+  /** The run is on its way: reads no longer need to start it. */
+  unplan(run: SpanRun): void {
+    for (let i = run.first; i <= run.last; i++) this.planned.delete(i);
+  }
+
   /** Compressed bytes of the spans strictly between `a` and `b`. */
   private gapBytes(a: number, b: number): number {
     return b === a + 1 ? 0 : this.spans[b - 1]!.inEnd - this.spans[a + 1]!.in;
@@ -200,6 +216,8 @@ export class LayerReader {
         return Promise.reject(new KrgoError('TOO_LARGE', `span ${i} of layer ${this.index.layerDigest.slice(0, 19)} inflates to ${span.outEnd - span.out} bytes, more than the ${MAX_SPAN_OUTPUT} a read may inflate`));
       }
     }
+    // Queued runs holding any of these spans start now (and put their spans in flight).
+    if (this.planned.size) for (let i = first; i <= last; i++) this.planned.get(i)?.();
     const results: Promise<Buffer>[] = [];
     const missing: number[] = [];
     for (let i = first; i <= last; i++) {

@@ -170,3 +170,42 @@ describe('spanRuns weighs a gap against a fresh start', () => {
     assert.deepEqual(runs.map((r) => r.order), [0, 1], 'a alone, b and c in one run');
   });
 });
+
+describe('a replay that waits for a request slot', () => {
+  it('starts a queued run when a read needs one of its spans, instead of fetching around it', async () => {
+    const files = [
+      { path: 'a', type: 'file' as const, content: randomBytes(300 * KiB) },
+      { path: 'gap', type: 'file' as const, content: randomBytes(600 * KiB) },
+      { path: 'b', type: 'file' as const, content: randomBytes(300 * KiB) },
+    ];
+    const blob = gzipSync(buildTar(files));
+    const index = await buildLayerIndex(Readable.from([blob]), sha256Of(blob), blob.length, { grid: 16 * KiB, windowSpacing: 16 * KiB });
+    const calls: [number, number][] = [];
+    const source: RangeSource = {
+      read: async (_digest: Digest, start: number, end: number) => {
+        calls.push([start, end]);
+        await new Promise((r) => setTimeout(r, 30));
+        return blob.subarray(start, end);
+      },
+    };
+    const layer = new LayerReader(index, source, new SpanCache());
+    const tree = new MergedTree();
+    await tree.addLayerEntries(index.entries);
+    const reader = new ImageReader(tree, [layer]);
+    const plan = planProfile(tree, { version: 1, files: [{ path: '/a' }, { path: '/b' }] });
+    // One request at a time: b's run waits behind a's.
+    const replay = reader.prefetchReads(plan.reads, 1);
+    const b = tree.lookup('/b')!;
+    const got = await reader.read(b, 150 * KiB, 4 * KiB);
+    assert.ok(got.equals(files[2]!.content.subarray(150 * KiB, 154 * KiB)));
+    await replay;
+    assert.equal(calls.length, 2, `one request per run, none around them: ${JSON.stringify(calls)}`);
+    const bStart = layer.spanRuns([{ offset: b.content!.offset, length: b.size, order: 0 }])[0]!;
+    assert.ok(calls[1]![0] <= gzipCellsStart(index, bStart.first), 'b was fetched from its run start');
+  });
+});
+
+function gzipCellsStart(index: Awaited<ReturnType<typeof buildLayerIndex>>, cell: number): number {
+  const p = index.checkpoints[cell]!;
+  return p.compressedOffset - (p.bits ? 1 : 0);
+}
