@@ -111,21 +111,7 @@ describe('access profiles: record, parse, plan, replay', () => {
       { path: 'gap', type: 'file' as const, content: big(1200 * KiB) },
       { path: 'b', type: 'file' as const, content: big(300 * KiB) },
     ];
-    const tar = buildTar(files);
-    const blob = gzipSync(tar);
-    const index = await buildLayerIndex(Readable.from([blob]), sha256Of(blob), blob.length, { grid: 256 * KiB });
-    const calls: [number, number][] = [];
-    const source: RangeSource = {
-      read: async (_digest: Digest, start: number, end: number) => {
-        calls.push([start, end]);
-        await new Promise((r) => setTimeout(r, 5));
-        return blob.subarray(start, end);
-      },
-    };
-    const layer = new LayerReader(index, source, new SpanCache());
-    const tree = new MergedTree();
-    await tree.addLayerEntries(index.entries);
-    const reader = new ImageReader(tree, [layer]);
+    const { calls, layer, tree, reader } = await servedLayer(files, { grid: 256 * KiB }, 5);
     const runs = layer.spanRuns([
       { offset: tree.lookup('/b')!.content!.offset, length: 300 * KiB, order: 0 },
       { offset: tree.lookup('/a')!.content!.offset, length: 600 * KiB, order: 1 },
@@ -178,20 +164,7 @@ describe('a replay that waits for a request slot', () => {
       { path: 'gap', type: 'file' as const, content: randomBytes(600 * KiB) },
       { path: 'b', type: 'file' as const, content: randomBytes(300 * KiB) },
     ];
-    const blob = gzipSync(buildTar(files));
-    const index = await buildLayerIndex(Readable.from([blob]), sha256Of(blob), blob.length, { grid: 16 * KiB, windowSpacing: 16 * KiB });
-    const calls: [number, number][] = [];
-    const source: RangeSource = {
-      read: async (_digest: Digest, start: number, end: number) => {
-        calls.push([start, end]);
-        await new Promise((r) => setTimeout(r, 30));
-        return blob.subarray(start, end);
-      },
-    };
-    const layer = new LayerReader(index, source, new SpanCache());
-    const tree = new MergedTree();
-    await tree.addLayerEntries(index.entries);
-    const reader = new ImageReader(tree, [layer]);
+    const { index, calls, layer, tree, reader } = await servedLayer(files, { grid: 16 * KiB, windowSpacing: 16 * KiB }, 30);
     const plan = planProfile(tree, { version: 1, files: [{ path: '/a' }, { path: '/b' }] });
     // One request at a time: b's run waits behind a's.
     const replay = reader.prefetchReads(plan.reads, 1);
@@ -204,6 +177,24 @@ describe('a replay that waits for a request slot', () => {
     assert.ok(calls[1]![0] <= gzipCellsStart(index, bStart.first), 'b was fetched from its run start');
   });
 });
+
+/** A gzip layer of `files` served by range with a delay per request (noted in `calls`), its tree and readers. */
+async function servedLayer(files: { path: string; type: 'file'; content: Buffer }[], density: { grid: number; windowSpacing?: number }, delayMs: number) {
+  const blob = gzipSync(buildTar(files));
+  const index = await buildLayerIndex(Readable.from([blob]), sha256Of(blob), blob.length, density);
+  const calls: [number, number][] = [];
+  const source: RangeSource = {
+    read: async (_digest: Digest, start: number, end: number) => {
+      calls.push([start, end]);
+      await new Promise((r) => setTimeout(r, delayMs));
+      return blob.subarray(start, end);
+    },
+  };
+  const layer = new LayerReader(index, source, new SpanCache());
+  const tree = new MergedTree();
+  await tree.addLayerEntries(index.entries);
+  return { index, calls, layer, tree, reader: new ImageReader(tree, [layer]) };
+}
 
 function gzipCellsStart(index: Awaited<ReturnType<typeof buildLayerIndex>>, cell: number): number {
   const p = index.checkpoints[cell]!;
