@@ -12,11 +12,14 @@ export class ImageReader {
     private readonly readers: LayerReader[],
   ) {}
 
-  read(inode: Inode, offset: number, length: number): Promise<Buffer> {
+  /** `readAhead: false`: nothing past the read is wanted (a replayed profile fetched what the file needs). */
+  read(inode: Inode, offset: number, length: number, readAhead = true): Promise<Buffer> {
     const plan = this.tree.readPlan(inode, offset, length);
     if (!plan) return Promise.resolve(Buffer.alloc(0));
     const reader = this.readers[plan.layer]!;
-    return plan.chunks ? reader.readChunks(plan.chunks, plan.offset, plan.length) : reader.read(plan.offset, plan.length);
+    if (plan.chunks) return reader.readChunks(plan.chunks, plan.offset, plan.length);
+    // A sequential reader's read-ahead stops at the end of its file.
+    return reader.read(plan.offset, plan.length, readAhead ? plan.offset - offset + inode.size : 0);
   }
 
   /**

@@ -76,7 +76,11 @@ export class LayerReader {
     return this.spans.length;
   }
 
-  async read(offset: number, length: number): Promise<Buffer> {
+  /**
+   * Bytes [offset, offset+length) of the layer. A sequential reader earns a read-ahead, up to
+   * `readAheadEnd` at most (the end of the file it reads: what lies beyond is another file).
+   */
+  async read(offset: number, length: number, readAheadEnd = this.index.uncompressedSize): Promise<Buffer> {
     const end = Math.min(offset + length, this.index.uncompressedSize);
     if (end <= offset) return Buffer.alloc(0);
     const first = this.spanAt(offset);
@@ -95,8 +99,8 @@ export class LayerReader {
     const lastSpan = this.spans[last]!;
     const sequential = offset === this.lastEnd;
     this.lastEnd = end;
-    if (sequential && last + 1 < this.spans.length && end > lastSpan.out + (lastSpan.outEnd - lastSpan.out) / 2) {
-      this.prefetch(lastSpan.outEnd, READ_AHEAD_BYTES);
+    if (sequential && lastSpan.outEnd < readAheadEnd && end > lastSpan.out + (lastSpan.outEnd - lastSpan.out) / 2) {
+      this.prefetch(lastSpan.outEnd, Math.min(READ_AHEAD_BYTES, readAheadEnd - lastSpan.outEnd));
     }
     return out;
   }
@@ -109,7 +113,7 @@ export class LayerReader {
 
   /** Bytes of one tar member of this layer, wherever its format keeps them. */
   readEntry(entry: TarEntry, offset: number, length: number): Promise<Buffer> {
-    return entry.chunks ? this.readChunks(entry.chunks, offset, length) : this.read(entry.dataOffset + offset, Math.min(length, entry.size - offset));
+    return entry.chunks ? this.readChunks(entry.chunks, offset, length) : this.read(entry.dataOffset + offset, Math.min(length, entry.size - offset), entry.dataOffset + entry.size);
   }
 
   /** eStargz: bytes [fileOffset, fileOffset+length) of a file from its chunks. */

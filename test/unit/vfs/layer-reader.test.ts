@@ -205,6 +205,30 @@ describe('lazy layer reader', () => {
     assert.ok((await reader.read(2_000_000, 500_000)).equals(tar.subarray(2_000_000, 2_500_000)), 'later spans resume from the window the earlier ones left');
   });
 
+  it('a sequential reader is read ahead, but not past the end of the file it reads', async () => {
+    const small = busyboxBinary().subarray(0, 200 * 1024);
+    const tar = buildTar([
+      { path: 'small', type: 'file' as const, content: small },
+      { path: 'next', type: 'file' as const, content: busyboxBinary() },
+    ]);
+    const blob = gzipSync(tar);
+    const index = await buildLayerIndex(Readable.from([blob]), sha256Of(blob), blob.length, { grid: 16 * 1024 });
+    const source = new MemorySource(blob);
+    const reader = new LayerReader(index, source, new SpanCache());
+    const entry = index.entries.find((e) => e.path === 'small')!;
+    for (let at = 0; at < entry.size; at += 32 * 1024) assert.ok((await reader.readEntry(entry, at, 32 * 1024)).equals(small.subarray(at, at + 32 * 1024)));
+    await new Promise((r) => setTimeout(r, 50));
+    const fileEnd = index.checkpoints.find((p) => p.uncompressedOffset >= entry.dataOffset + entry.size);
+    const limit = fileEnd ? fileEnd.compressedOffset + 1 : blob.length;
+    assert.ok(Math.max(...source.calls.map(([, end]) => end)) <= limit, `fetched up to ${Math.max(...source.calls.map(([, end]) => end))}, the file's cells end at ${limit}`);
+    // Read on as a sequential reader of the whole layer: read ahead into what follows.
+    const calls = source.calls.length;
+    for (let at = entry.dataOffset + entry.size; at < entry.dataOffset + entry.size + 256 * 1024; at += 32 * 1024) await reader.read(at, 32 * 1024);
+    await new Promise((r) => setTimeout(r, 50));
+    const beyondReads = index.checkpoints.find((p) => p.uncompressedOffset >= entry.dataOffset + entry.size + 384 * 1024)!.compressedOffset;
+    assert.ok(source.calls.slice(calls).some(([, end]) => end > beyondReads), `a layer reader without a file end reads ahead past ${beyondReads}: ${JSON.stringify(source.calls.slice(calls))}`);
+  });
+
   it('cells shorter than a window: a read resuming after cached cells takes its 32 KiB window from as many of them as it needs', async () => {
     // 30 KiB of noise repeated: every block refers 30 KiB back. memLevel 1 makes blocks of a
     // few KiB, so the 16 KiB grid cuts cells shorter than a 32 KiB window.
