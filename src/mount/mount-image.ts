@@ -15,6 +15,7 @@ import { sweepCacheGarbage } from '../util/cache-garbage.js';
 import { announceMount, withdrawMount } from './mount-registry.js';
 import { fusermountUnmount, isKrgoMount, isMounted, mountAt } from './mount-table.js';
 import { mountOverlay, overlayDirs, unmountOverlay, type OverlayDirs } from './overlay.js';
+import { processesRootedAt } from '../hostfs/rooted-processes.js';
 
 export interface MountOptions extends ImageSource {
   mountpoint: string;
@@ -104,6 +105,7 @@ export async function mountImage(options: MountOptions): Promise<MountHandle> {
         imageReader.prefetch(inode);
         libraries.opened(inode);
       },
+      () => processesRootedAt(mountpoint),
     );
     let stopping: Promise<void> | undefined;
     let prefetch: { files: number; missing: number; done: boolean } | undefined;

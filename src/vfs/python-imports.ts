@@ -1,8 +1,9 @@
 /**
  * The modules a Python source file imports when it is loaded: `import a.b, c as d` and
  * `from a.b import c` statements at the top level of the module (column 0, outside any block;
- * those in functions, `try` or `if` blocks may never run), relative ones resolved against the
- * file's package. Each name comes with the submodules it may mean (`from a import b` imports
+ * those in functions or `if` blocks may never run), and those at the first level of a top-level
+ * `try` body (the `try: from _accelerator import *` idiom: the body runs on import, its
+ * `except ImportError` fallback usually not), relative ones resolved against the file's package. Each name comes with the submodules it may mean (`from a import b` imports
  * a.b when b is a module). Only feeds prefetching: anything unusual is skipped, never an error.
  */
 export interface PythonImport {
@@ -25,8 +26,19 @@ const IDENT = /^[A-Za-z_][A-Za-z0-9_]*$/;
 export function pythonImports(source: string, pkg: string): PythonImport[] {
   const out: PythonImport[] = [];
   const lines = source.slice(0, MAX_SOURCE_BYTES).split('\n');
+  // Inside a top-level `try:` body: the indentation of its first statement, once seen.
+  let inTry = false;
+  let tryIndent: string | undefined;
   for (let i = 0; i < lines.length; i++) {
     let line = lines[i]!;
+    if (/^[^\s#]/.test(line)) {
+      inTry = /^try\s*:\s*(#.*)?$/.test(line);
+      tryIndent = undefined;
+    } else if (inTry && line.trim() !== '' && !line.trimStart().startsWith('#')) {
+      const indent = /^\s*/.exec(line)![0];
+      tryIndent ??= indent;
+      if (indent === tryIndent) line = line.slice(indent.length);
+    }
     if (!line.startsWith('import ') && !line.startsWith('from ')) continue;
     // Parenthesized or backslash-continued name lists span lines.
     if (line.includes('(') && !line.includes(')')) {

@@ -1,4 +1,5 @@
 import { importedModules, MAX_SOURCE_BYTES, packageOf, searchPath } from './python-imports.js';
+import { pythonCommandModules } from './python-command.js';
 import { modulesFromDeps } from '../index/file-hints.js';
 import { resolvePath } from './resolve-path.js';
 import type { Inode, MergedTree } from './merged-tree.js';
@@ -19,24 +20,41 @@ interface Found {
  * trip per wave of imports instead of one per module. Modules are looked up as CPython's
  * default sys.path would (the installation's stdlib, lib-dynload, dist- and site-packages);
  * a compiled `__pycache__` file is fetched instead of the source when it is there (and not
- * followed further). A hint only: failures are ignored and reads never wait for it.
+ * followed further). The imports a `python3 -c CODE` or `-m MODULE` command line names are
+ * fetched when that interpreter starts (its command line is read from /proc): they are read
+ * from no file. A hint only: failures are ignored and reads never wait for it.
  */
 export class PythonPrefetcher {
   private readonly seen = new Set<number>();
+  private readonly seenProcesses = new Set<number>();
 
   constructor(
     private readonly tree: MergedTree,
     private readonly read: (inode: Inode, offset: number, length: number) => Promise<Buffer>,
     /** Fetches a module file found ahead (and looks at its libraries when it is an extension). */
     private readonly fetch: (inode: Inode) => void,
+    /** The command lines of the processes running in the tree (pid, argv). */
+    private readonly commandLines: () => Promise<{ pid: number; argv: string[] }[]> = async () => [],
   ) {}
 
   opened(inode: Inode, path: string): void {
-    if (!path.endsWith('.py') || inode.type !== 'file' || this.seen.has(inode.ino)) return;
+    if (!path.endsWith('.py') || inode.type !== 'file') return;
     const roots = searchPath(path) ?? this.scriptPath(path);
     if (!roots) return;
+    // Every CPython 3 imports its encodings package first thing: an interpreter is starting.
+    if (path.endsWith('/encodings/__init__.py') && searchPath(path)) this.interpreterStarting(roots).catch(() => undefined);
+    if (this.seen.has(inode.ino)) return;
     this.seen.add(inode.ino);
     this.follow(inode, path, roots, 0).catch(() => undefined);
+  }
+
+  /** What the command lines of new interpreters name (-c CODE, -m MODULE), fetched with what it imports. */
+  private async interpreterStarting(roots: string[]): Promise<void> {
+    for (const { pid, argv } of await this.commandLines()) {
+      if (this.seenProcesses.has(pid)) continue;
+      this.seenProcesses.add(pid);
+      await this.followModules(pythonCommandModules(argv), roots, 0);
+    }
   }
 
   private async follow(inode: Inode, path: string, roots: string[], depth: number): Promise<void> {
@@ -46,6 +64,10 @@ export class PythonPrefetcher {
     const modules = inode.deps
       ? modulesFromDeps(inode.deps)
       : importedModules((await this.read(inode, 0, Math.min(inode.size, MAX_SOURCE_BYTES))).toString('latin1'), packageOf(path, roots));
+    await this.followModules(modules, roots, depth);
+  }
+
+  private async followModules(modules: readonly string[], roots: string[], depth: number): Promise<void> {
     for (const module of modules) {
       for (const found of this.locate(module, roots)) {
         if (this.seen.has(found.inode.ino) || this.seen.size >= MAX_FILES) continue;

@@ -5,6 +5,7 @@ import { Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
 import { packageOf, pythonImports, searchPath } from '../../../src/vfs/python-imports.js';
 import { PythonPrefetcher } from '../../../src/vfs/python-prefetch.js';
+import { pythonCommandModules } from '../../../src/vfs/python-command.js';
 import { MergedTree, type Inode } from '../../../src/vfs/merged-tree.js';
 import { buildLayerIndex } from '../../../src/index/layer-index.js';
 import { decodeIndex, encodeIndex, MAX_DEPS } from '../../../src/index/index-codec.js';
@@ -15,7 +16,7 @@ import { sha256Of } from '../../../src/digest.js';
 const STDLIB = '/usr/lib/python3.11';
 
 describe('python imports (what a module loads when it runs)', () => {
-  it('reads top-level import statements only, relative ones against the package', () => {
+  it('reads top-level import statements and those of top-level try bodies, relative ones against the package', () => {
     const source = [
       'import os, sys as system',
       'import xml.etree.ElementTree as ET',
@@ -28,9 +29,11 @@ describe('python imports (what a module loads when it runs)', () => {
       'def f():',
       '    import lazy_inside_a_function',
       'try:',
-      '    import optional_in_a_try',
+      '    import accelerator_in_a_try',
+      '    if x:',
+      '        import nested_deeper',
       'except ImportError:',
-      '    pass',
+      '    import fallback_in_except',
       'if False:',
       '    from never import x',
       "text = 'import nothing'",
@@ -43,6 +46,7 @@ describe('python imports (what a module loads when it runs)', () => {
       { module: 'email.mime.utils', names: ['parse', 'format'] },
       { module: 'email.shared', names: ['tool'] },
       { module: 'collections', names: ['OrderedDict'] },
+      { module: 'accelerator_in_a_try', names: [] },
     ]);
     assert.deepEqual(pythonImports('from ... import too_far', 'a'), [], 'a relative import above the top is skipped');
   });
@@ -136,5 +140,55 @@ describe('python imports (what a module loads when it runs)', () => {
     const index = await buildLayerIndex(Readable.from([blob]), sha256Of(blob), blob.length);
     const crafted = { ...index, entries: index.entries.map((e) => ({ ...e, deps: Array.from({ length: 100_000 }, (_, i) => `py:m${i}`) })) };
     assert.equal(decodeIndex(encodeIndex(crafted)).entries[0]!.deps!.length, MAX_DEPS);
+  });
+
+  it('reads what a CPython command line will import: -c CODE, -m MODULE, options before them', () => {
+    assert.deepEqual(pythonCommandModules(['/usr/bin/python3', '-c', 'import json, ssl\nimport email.message\nprint(1)']), ['json', 'ssl', 'email.message']);
+    assert.deepEqual(pythonCommandModules(['python3.11', '-m', 'http.server', '8000']), ['http.server']);
+    assert.deepEqual(pythonCommandModules(['python3', '-Bc', 'import os']), ['os'], 'grouped flags');
+    assert.deepEqual(pythonCommandModules(['python3', '-X', 'dev', '-W', 'ignore', '-u', '-m', 'venv']), ['venv'], 'options taking a value');
+    assert.deepEqual(pythonCommandModules(['python3', '-mjson.tool']), ['json.tool'], 'the value joined to its flag');
+    assert.deepEqual(pythonCommandModules(['python3', 'app.py', '-c', 'import x']), [], 'a script: what follows is its own');
+    assert.deepEqual(pythonCommandModules(['perl', '-c', 'import x']), []);
+    assert.deepEqual(pythonCommandModules(['python3', '-c']), []);
+  });
+
+  it('when an interpreter starts, the imports its command line names are fetched with theirs, once per process', async () => {
+    const tar = buildTar([
+      { path: './usr/', type: 'dir' },
+      { path: './usr/lib/', type: 'dir' },
+      { path: `.${STDLIB}/`, type: 'dir' },
+      { path: `.${STDLIB}/encodings/`, type: 'dir' },
+      { path: `.${STDLIB}/encodings/__init__.py`, type: 'file', content: Buffer.from('') },
+      { path: `.${STDLIB}/json/`, type: 'dir' },
+      { path: `.${STDLIB}/json/__init__.py`, type: 'file', content: Buffer.from('from .decoder import JSONDecoder\n') },
+      { path: `.${STDLIB}/json/decoder.py`, type: 'file', content: Buffer.from('') },
+      { path: `.${STDLIB}/ssl.py`, type: 'file', content: Buffer.from('') },
+    ]);
+    const blob = gzipSync(tar);
+    const index = await buildLayerIndex(Readable.from([blob]), sha256Of(blob), blob.length);
+    const tree = new MergedTree();
+    await tree.addLayerEntries(index.entries);
+    const pathOf = new Map<number, string>();
+    for (const [path, inode] of tree.walk()) pathOf.set(inode.ino, path);
+    const fetched: string[] = [];
+    let asked = 0;
+    const processes = [
+      { pid: 10, argv: ['/usr/bin/python3', '-c', 'import json, ssl'] },
+      { pid: 11, argv: ['/bin/sh', '-c', 'python3 -c "import json"'] },
+    ];
+    const prefetcher = new PythonPrefetcher(
+      tree,
+      () => Promise.reject(new Error('hints make reads unnecessary')),
+      (inode: Inode) => fetched.push(pathOf.get(inode.ino)!),
+      async () => (asked++, processes),
+    );
+    prefetcher.opened(tree.lookup(`${STDLIB}/encodings/__init__.py`)!, `${STDLIB}/encodings/__init__.py`);
+    await new Promise((r) => setTimeout(r, 10));
+    assert.deepEqual(fetched.sort(), [`${STDLIB}/json/__init__.py`, `${STDLIB}/json/decoder.py`, `${STDLIB}/ssl.py`]);
+    assert.equal(asked, 1);
+    prefetcher.opened(tree.lookup(`${STDLIB}/encodings/__init__.py`)!, `${STDLIB}/encodings/__init__.py`);
+    await new Promise((r) => setTimeout(r, 10));
+    assert.equal(fetched.length, 3, 'a process already seen is not followed again');
   });
 });

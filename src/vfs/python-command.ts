@@ -1,0 +1,34 @@
+import { importedModules } from './python-imports.js';
+
+/** CPython options that take the next argument as their value (`-W default`, `-X dev`). */
+const OPTIONS_WITH_VALUE = new Set(['W', 'X']);
+
+/**
+ * The modules a CPython command line will import first, as far as the line itself says:
+ * the top-level imports of `-c CODE`, or the module of `-m MODULE`. A script (`python3 app.py`)
+ * says nothing here: its imports are read from the script when it is opened. Anything that is
+ * not a CPython command line gives none.
+ */
+export function pythonCommandModules(argv: readonly string[]): string[] {
+  const program = argv[0]?.slice(argv[0].lastIndexOf('/') + 1) ?? '';
+  if (!/^python3(\.\d+)?$/.test(program)) return [];
+  for (let i = 1; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (!arg.startsWith('-') || arg === '-' || arg === '--') return [];
+    if (arg.startsWith('--')) continue;
+    // Short options may be grouped (-Bc CODE, -u -X dev); -c and -m end the options.
+    for (let k = 1; k < arg.length; k++) {
+      const flag = arg[k]!;
+      if (flag === 'c' || flag === 'm') {
+        const value = k + 1 < arg.length ? arg.slice(k + 1) : argv[i + 1];
+        if (value === undefined) return [];
+        return flag === 'c' ? importedModules(value, '') : [value];
+      }
+      if (OPTIONS_WITH_VALUE.has(flag)) {
+        if (k + 1 === arg.length) i++;
+        break;
+      }
+    }
+  }
+  return [];
+}
