@@ -15,6 +15,20 @@ import { sha256Of } from '../../../src/digest.js';
 
 const STDLIB = '/usr/lib/python3.11';
 
+/** The directories down to the stdlib, then `files` (path under the stdlib, source). */
+function stdlibTar(files: [string, string][], extra: Parameters<typeof buildTar>[0] = []): Buffer {
+  const dirs = new Set<string>();
+  for (const [path] of files) for (let at = path.indexOf('/'); at >= 0; at = path.indexOf('/', at + 1)) dirs.add(path.slice(0, at));
+  return buildTar([
+    { path: './usr/', type: 'dir' },
+    { path: './usr/lib/', type: 'dir' },
+    { path: `.${STDLIB}/`, type: 'dir' },
+    ...[...dirs].sort().map((d) => ({ path: `.${STDLIB}/${d}/`, type: 'dir' as const })),
+    ...files.map(([path, text]) => ({ path: `.${STDLIB}/${path}`, type: 'file' as const, content: Buffer.from(text) })),
+    ...extra,
+  ]);
+}
+
 describe('python imports (what a module loads when it runs)', () => {
   it('reads top-level import statements and those of top-level try bodies, relative ones against the package', () => {
     const source = [
@@ -110,18 +124,18 @@ describe('python imports (what a module loads when it runs)', () => {
   });
 
   it('a script outside the installation: its own directory first, then the one installation', async () => {
-    const tar = buildTar([
-      { path: './usr/', type: 'dir' },
-      { path: './usr/lib/', type: 'dir' },
-      { path: `.${STDLIB}/`, type: 'dir' },
-      { path: `.${STDLIB}/json/`, type: 'dir' },
-      { path: `.${STDLIB}/json/__init__.py`, type: 'file', content: Buffer.from('from .decoder import JSONDecoder\n') },
-      { path: `.${STDLIB}/json/decoder.py`, type: 'file', content: Buffer.from('') },
-      { path: './srv/', type: 'dir' },
-      { path: './srv/app/', type: 'dir' },
-      { path: './srv/app/main.py', type: 'file', content: Buffer.from('import json\nimport helpers\n') },
-      { path: './srv/app/helpers.py', type: 'file', content: Buffer.from('') },
-    ]);
+    const tar = stdlibTar(
+      [
+        ['json/__init__.py', 'from .decoder import JSONDecoder\n'],
+        ['json/decoder.py', ''],
+      ],
+      [
+        { path: './srv/', type: 'dir' },
+        { path: './srv/app/', type: 'dir' },
+        { path: './srv/app/main.py', type: 'file', content: Buffer.from('import json\nimport helpers\n') },
+        { path: './srv/app/helpers.py', type: 'file', content: Buffer.from('') },
+      ],
+    );
     const blob = gzipSync(tar);
     const index = await buildLayerIndex(Readable.from([blob]), sha256Of(blob), blob.length);
     assert.deepEqual(index.entries.find((e) => e.path === './srv/app/main.py')!.deps, ['py:json', 'py:helpers']);
@@ -154,16 +168,11 @@ describe('python imports (what a module loads when it runs)', () => {
   });
 
   it('when an interpreter starts, the imports its command line names are fetched with theirs, once per process', async () => {
-    const tar = buildTar([
-      { path: './usr/', type: 'dir' },
-      { path: './usr/lib/', type: 'dir' },
-      { path: `.${STDLIB}/`, type: 'dir' },
-      { path: `.${STDLIB}/encodings/`, type: 'dir' },
-      { path: `.${STDLIB}/encodings/__init__.py`, type: 'file', content: Buffer.from('') },
-      { path: `.${STDLIB}/json/`, type: 'dir' },
-      { path: `.${STDLIB}/json/__init__.py`, type: 'file', content: Buffer.from('from .decoder import JSONDecoder\n') },
-      { path: `.${STDLIB}/json/decoder.py`, type: 'file', content: Buffer.from('') },
-      { path: `.${STDLIB}/ssl.py`, type: 'file', content: Buffer.from('') },
+    const tar = stdlibTar([
+      ['encodings/__init__.py', ''],
+      ['json/__init__.py', 'from .decoder import JSONDecoder\n'],
+      ['json/decoder.py', ''],
+      ['ssl.py', ''],
     ]);
     const blob = gzipSync(tar);
     const index = await buildLayerIndex(Readable.from([blob]), sha256Of(blob), blob.length);
