@@ -35,14 +35,33 @@ type Cb = (...args: unknown[]) => void;
 /**
  * A read-only FUSE filesystem over a merged tree (fuse-native, libfuse 2 high-level API).
  * Inode numbers come from the tree (use_ino), so hardlinks share one; see native-notes/fuse.md.
+ * The tree may still be on its way (its indexes in flight): the kernel mount is made meanwhile,
+ * and calls wait for the tree (EIO if it never comes).
  */
-export function mountTree(mountpoint: string, tree: MergedTree, options: FuseMountOptions): Promise<MountedFs> {
+export function mountTree(mountpoint: string, treeOrPending: MergedTree | Promise<MergedTree>, options: FuseMountOptions): Promise<MountedFs> {
+  let tree!: MergedTree;
   let inodes = 0;
   let bytes = 0;
-  for (const [, inode] of tree.walk()) {
-    inodes++;
-    bytes += inode.size;
-  }
+  let treeReady = false;
+  const ready = Promise.resolve(treeOrPending).then((built) => {
+    tree = built;
+    for (const [, inode] of tree.walk()) {
+      inodes++;
+      bytes += inode.size;
+    }
+    treeReady = true;
+  });
+  ready.catch(() => undefined);
+  /** An operation that needs the tree: run now, or once the tree is there. */
+  const withTree =
+    <A extends unknown[]>(op: (...args: A) => void) =>
+    (...args: A): void => {
+      if (treeReady) return op(...args);
+      ready.then(
+        () => op(...args),
+        () => (args[args.length - 1] as Cb)(Errno.EIO),
+      );
+    };
   // Stat objects never change (the image is immutable): built once per inode.
   const stats = new WeakMap<Inode, ReturnType<typeof buildStat>>();
   const stat = (inode: Inode) => {
@@ -88,11 +107,12 @@ export function mountTree(mountpoint: string, tree: MergedTree, options: FuseMou
     // makes it check access, kernel_cache still applies). Re-reading cached files then costs no
     // call here at all: warm reads of small files ran about twice as fast without `open`.
     // What an open used to start (prefetch) starts at a file's first read instead.
-    getattr: (path: string, cb: Cb) => withInode(path, cb, (inode) => cb(0, stat(inode))),
-    readdir: (path: string, cb: Cb) =>
+    getattr: withTree((path: string, cb: Cb) => withInode(path, cb, (inode) => cb(0, stat(inode)))),
+    readdir: withTree((path: string, cb: Cb) =>
       withInode(path, cb, (inode) => (inode.type === 'dir' ? cb(0, ['.', '..', ...tree.readdir(inode).map(toLatin1)]) : cb(Errno.ENOTDIR))),
-    readlink: (path: string, cb: Cb) => withInode(path, cb, (inode) => (inode.type === 'symlink' ? cb(0, toLatin1(inode.linkname)) : cb(Errno.EINVAL))),
-    read: (latin1Path: string, _fd: number, buf: Buffer, len: number, pos: number, cb: Cb) => {
+    ),
+    readlink: withTree((path: string, cb: Cb) => withInode(path, cb, (inode) => (inode.type === 'symlink' ? cb(0, toLatin1(inode.linkname)) : cb(Errno.EINVAL)))),
+    read: withTree((latin1Path: string, _fd: number, buf: Buffer, len: number, pos: number, cb: Cb) => {
       const path = fromLatin1(latin1Path);
       const inode = tree.lookup(path);
       if (!inode) return cb(Errno.ENOENT);
@@ -111,15 +131,17 @@ export function mountTree(mountpoint: string, tree: MergedTree, options: FuseMou
           cb(errnoForRead(err));
         },
       );
-    },
-    getxattr: (path: string, name: string, _position: number, cb: Cb) =>
+    }),
+    getxattr: withTree((path: string, name: string, _position: number, cb: Cb) =>
       withInode(path, cb, (inode) => {
         const value = inode.xattrs[name];
         cb(value ? 0 : Errno.ENODATA, value ?? null);
       }),
-    listxattr: (path: string, cb: Cb) => withInode(path, cb, (inode) => cb(0, Object.keys(inode.xattrs))),
-    statfs: (_path: string, cb: Cb) =>
+    ),
+    listxattr: withTree((path: string, cb: Cb) => withInode(path, cb, (inode) => cb(0, Object.keys(inode.xattrs)))),
+    statfs: withTree((_path: string, cb: Cb) =>
       cb(0, { bsize: 4096, frsize: 4096, blocks: Math.ceil(bytes / 4096), bfree: 0, bavail: 0, files: inodes, ffree: 0, favail: 0, fsid: 0, flag: 1, namemax: 255 }),
+    ),
     write: readOnly, create: readOnly, unlink: readOnly, mkdir: readOnly, rmdir: readOnly, rename: readOnly,
     chmod: readOnly, chown: readOnly, truncate: readOnly, ftruncate: readOnly, utimens: readOnly,
     symlink: readOnly, link: readOnly, setxattr: readOnly, removexattr: readOnly, mknod: readOnly,

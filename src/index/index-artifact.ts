@@ -171,13 +171,13 @@ export async function publishIndexArtifact(client: RegistryClient, image: Pick<R
   // then needs one round trip less before it can fetch the indexes.
   const entry = { mediaType: MediaType.ociManifest, digest, size: manifest.length, artifactType: INDEX_ARTIFACT_TYPE, data: manifest.toString('base64') };
   const existing = referring.filter((d) => d.digest !== digest);
-  await putManifest(client, fallbackTag(image.manifestDigest), MediaType.ociIndex, indexOf([...existing.map(({ data: _old, ...d }) => d), entry]));
   const taggedName = tag ? taggedIndexesTag(tag) : undefined;
-  if (taggedName) {
-    // Other platforms' artifacts under the same tag stay listed (the newest few).
-    const others = tagged.filter((d) => d.annotations?.[SUBJECT_ANNOTATION] !== image.manifestDigest).slice(-(MAX_TAGGED - 1));
-    await putManifest(client, taggedName, MediaType.ociIndex, indexOf([...others, { ...entry, annotations: { [SUBJECT_ANNOTATION]: image.manifestDigest } }]));
-  }
+  // Other platforms' artifacts under the same tag stay listed (the newest few).
+  const others = tagged.filter((d) => d.annotations?.[SUBJECT_ANNOTATION] !== image.manifestDigest).slice(-(MAX_TAGGED - 1));
+  await Promise.all([
+    putManifest(client, fallbackTag(image.manifestDigest), MediaType.ociIndex, indexOf([...existing.map(({ data: _old, ...d }) => d), entry])),
+    taggedName ? putManifest(client, taggedName, MediaType.ociIndex, indexOf([...others, { ...entry, annotations: { [SUBJECT_ANNOTATION]: image.manifestDigest } }])) : undefined,
+  ]);
   return digest;
 }
 
@@ -207,7 +207,12 @@ export async function fetchIndexArtifact(
   client: RegistryClient,
   image: Pick<ResolvedImage, 'manifest' | 'manifestDigest'>,
   warn: (message: string) => void,
-  options: { profileOnly?: boolean; tagged?: Promise<Descriptor[]> } = {},
+  options: {
+    profileOnly?: boolean;
+    tagged?: Promise<Descriptor[]>;
+    /** The layers the artifact has an index of, told before those are fetched. */
+    onListed?: (layerDigests: ReadonlySet<string>) => void;
+  } = {},
 ): Promise<FetchedArtifact> {
   const found = new Map<Digest, FetchedIndex>();
   const result: FetchedArtifact = { indexes: found };
@@ -225,6 +230,7 @@ export async function fetchIndexArtifact(
     return result;
   }
   const sizes = new Map(image.manifest.layers.map((l) => [l.digest as string, l.size]));
+  options.onListed?.(new Set(artifact.layers.flatMap((layer) => (layer.mediaType === LAYER_INDEX_MEDIA_TYPE || layer.mediaType === LEGACY_LAYER_INDEX_MEDIA_TYPE) && layer.annotations?.[LAYER_ANNOTATION] ? [layer.annotations[LAYER_ANNOTATION]] : [])));
   await Promise.all(
     artifact.layers.map(async (layer) => {
       if (layer.mediaType === ACCESS_PROFILE_MEDIA_TYPE) {

@@ -6,9 +6,11 @@ import { writeFileAtomically } from '../util/atomic-write.js';
 import { KrgoError } from '../errors.js';
 import { formatReference } from '../registry/reference.js';
 import type { MergedTree } from '../vfs/merged-tree.js';
-import type { MountedFs } from '../fuse/fuse-adapter.js';
+import type { FuseMountOptions, MountedFs } from '../fuse/fuse-adapter.js';
+import { deferred } from '../util/deferred.js';
+import type { ImageReference } from '../registry/reference.js';
 import { AccessRecorder, encodeProfile, planProfile, type AccessProfile } from '../vfs/access-profile.js';
-import { prepareImage, storedProfile, type IndexEvents, type IndexSource } from './prepare-image.js';
+import { prepareImage, storedProfile, type IndexEvents, type IndexSource, type PreparedImage } from './prepare-image.js';
 import type { ImageSource } from '../registry/image-source.js';
 import { mountLogPath, processStartTime, removeDeadMountRecords, removeStatus, writeStatus, type MountStatus } from './mount-status.js';
 import { sweepCacheGarbage } from '../util/cache-garbage.js';
@@ -71,16 +73,42 @@ export async function mountImage(options: MountOptions): Promise<MountHandle> {
   serving.catch(() => undefined);
   const sources: IndexSource[] = [];
   const indexBytes: number[] = [];
-  const prepared = await prepareImage(options, {
-    ...options.events,
-    layerIndexed: (layer, source, index, bytes) => {
-      sources[layer] = source;
-      indexBytes[layer] = bytes;
-      options.events?.layerIndexed?.(layer, source, index, bytes);
-    },
+  // Read-only, every index cached or on its way: the kernel mount is made while they come (its
+  // calls wait for the tree). A layer to scan first (seconds) mounts afterwards, as does a
+  // writable mount (its lower tree's place is known once the image is: overlay.ts).
+  const pendingTree = deferred<MergedTree>();
+  pendingTree.promise.catch(() => undefined);
+  let serve: Pick<FuseMountOptions, 'firstRead' | 'readFile'> | undefined;
+  const fuseOptions = (reference: ImageReference): FuseMountOptions => ({
+    fsname: `krgo:${formatReference(reference)}`,
+    log: warn,
+    firstRead: (inode, path) => serve!.firstRead!(inode, path),
+    readFile: (inode, offset, length, path) => serve!.readFile(inode, offset, length, path),
   });
-  const { client, image } = prepared;
+  let early: Promise<MountedFs> | undefined;
+  const mountEarly = (reference: ImageReference) => {
+    if (options.writable || early) return;
+    early = serving.then(([, { mountTree }]) => mountTree(mountpoint, pendingTree.promise, fuseOptions(reference)));
+    early.catch(() => undefined);
+  };
   let mounted: MountedFs | undefined;
+  let prepared: PreparedImage;
+  try {
+    prepared = await prepareImage(options, {
+      ...options.events,
+      indexesComing: mountEarly,
+      layerIndexed: (layer, source, index, bytes) => {
+        sources[layer] = source;
+        indexBytes[layer] = bytes;
+        options.events?.layerIndexed?.(layer, source, index, bytes);
+      },
+    });
+  } catch (err) {
+    pendingTree.reject(err);
+    await early?.then((fs) => fs.unmount()).catch(() => undefined);
+    throw err;
+  }
+  const { client, image } = prepared;
   let overlay: OverlayDirs | undefined;
   let overlayUp = false;
   try {
@@ -156,9 +184,7 @@ export async function mountImage(options: MountOptions): Promise<MountHandle> {
       })),
     });
     let readyAt: number | undefined;
-    const fuse = await mountTree(fuseMountpoint, tree, {
-      fsname: `krgo:${formatReference(image.reference)}`,
-      log: warn,
+    serve = {
       firstRead: (inode, path) => {
         if (planned.has(inode.ino)) return;
         imageReader.prefetch(inode);
@@ -170,7 +196,9 @@ export async function mountImage(options: MountOptions): Promise<MountHandle> {
         // A file a replayed profile planned was fetched as recorded: no read-ahead past it.
         return imageReader.read(inode, offset, length, !planned.has(inode.ino));
       },
-    });
+    };
+    pendingTree.resolve(tree);
+    const fuse = early ? await early : await mountTree(fuseMountpoint, tree, fuseOptions(image.reference));
     mounted = fuse;
     if (overlay) {
       await mountOverlay(mountpoint, overlay, formatReference(image.reference));
@@ -227,8 +255,9 @@ export async function mountImage(options: MountOptions): Promise<MountHandle> {
     };
   } catch (err) {
     // Nothing of a failed mount stays behind: the FUSE mount, if it came up, goes with it.
+    pendingTree.reject(err);
     if (overlayUp) await unmountOverlay(mountpoint, true).catch(() => undefined);
-    await mounted?.unmount().catch(() => undefined);
+    await (mounted ?? (await early?.catch(() => undefined)))?.unmount().catch(() => undefined);
     await client.close();
     throw err;
   }

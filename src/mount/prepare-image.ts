@@ -1,6 +1,7 @@
 import { assertSupportedLayers, TOC_DIGEST_ANNOTATION } from '../image/media-types.js';
 import { hostPlatform } from '../image/platform.js';
 import type { RegistryClient, ResolvedImage } from '../registry/client.js';
+import type { ImageReference } from '../registry/reference.js';
 import { readClientFor, type ImageSource } from '../registry/image-source.js';
 import type { LayerIndex } from '../index/index-format.js';
 import type { Descriptor } from '../image/manifest.js';
@@ -12,6 +13,11 @@ import { limitConcurrency } from '../util/concurrency.js';
 export type IndexSource = 'cache' | 'registry' | 'built';
 
 export interface IndexEvents {
+  /**
+   * Every layer's index is in the cache or on its way from the registry (none needs a pass over
+   * its layer): what waits for the tree may get ready meanwhile.
+   */
+  indexesComing?(reference: ImageReference): void;
   /** A layer has no index anywhere: one pass over it starts (seconds for a large layer). */
   layerIndexing?(layer: number, digest: string, size: number): void;
   /** Where the index came from: the cache, the registry (an index artifact), or a full pass. */
@@ -67,10 +73,14 @@ export async function prepareImage(source: ImageSource, events: IndexEvents = {}
     // (alongside the config: one round trip less).
     const none: FetchedArtifact = { indexes: new Map() };
     const artifactRead = cachedList.some((c) => !c);
+    if (!artifactRead) events.indexesComing?.(resolved.reference);
+    const onListed = (listed: ReadonlySet<string>) => {
+      if (distinct.every((layer) => cached.get(layer.digest) || listed.has(layer.digest))) events.indexesComing?.(resolved.reference);
+    };
     const [image, artifact] = await Promise.all([
       client.withConfig(resolved),
       artifactRead
-        ? fetchIndexArtifact(client, resolved, warn, tagged ? { tagged } : {}).catch((err: unknown) => {
+        ? fetchIndexArtifact(client, resolved, warn, { onListed, ...(tagged ? { tagged } : {}) }).catch((err: unknown) => {
             warn(`could not look for index artifacts: ${(err as Error).message}`);
             return none;
           })

@@ -8,6 +8,7 @@ import { GzipCells } from './formats/gzip-cells.js';
 import { TarSlices } from './formats/tar-slices.js';
 import { ZstdWhole } from './formats/zstd-whole.js';
 import { StargzChunks } from './formats/stargz-chunks.js';
+import { deferred } from '../util/deferred.js';
 
 export { SpanCache } from '../cache/span-cache.js';
 export { MAX_SPAN_OUTPUT } from './formats/span-format.js';
@@ -28,13 +29,6 @@ const READ_AHEAD_BYTES = 512 * 1024;
 const REQUEST_BYTES = 1024;
 /** No run is longer (uncompressed): a response that long would hold back the next run's readers. */
 const MAX_RUN_BYTES = 4 * 1024 * 1024;
-
-function deferred<T>(): { promise: Promise<T>; resolve(value: T): void; reject(err: unknown): void } {
-  let resolve!: (value: T) => void;
-  let reject!: (err: unknown) => void;
-  const promise = new Promise<T>((res, rej) => ((resolve = res), (reject = rej)));
-  return { promise, resolve, reject };
-}
 
 /**
  * Reads uncompressed byte ranges of one layer lazily. The layer is cut into spans by its format
