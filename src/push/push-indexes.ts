@@ -2,6 +2,7 @@ import type { Digest } from '../digest.js';
 import type { Descriptor } from '../image/manifest.js';
 import type { RegistryClient, ResolvedImage } from '../registry/client.js';
 import { IndexStore, indexFilesOf, type IndexFiles } from '../index/index-store.js';
+import { encodeIndex } from '../index/index-codec.js';
 import { publishIndexArtifact, uploadIndexBlobs, type UploadedIndexBlobs } from '../index/index-artifact.js';
 import type { PushLayer } from './push-image.js';
 import { fileChunks, fileOfSize } from '../util/file-chunks.js';
@@ -40,9 +41,11 @@ export async function uploadIndexes(
         if (!local) return undefined;
         const { buildLayerIndex } = await import('../index/layer-index.js');
         const index = await buildLayerIndex(fileChunks(local), digest, size);
-        await store.save(index);
+        // Encoded once: the same bytes are kept and pushed.
+        const encoded = encodeIndex(index);
+        await store.save(index, encoded);
         built++;
-        return indexFilesOf(index);
+        return indexFilesOf(index, encoded);
       }),
     );
     const missing = distinct.find((_, i) => !found[i]);
