@@ -181,6 +181,11 @@ export async function publishIndexArtifact(client: RegistryClient, image: Pick<R
   return digest;
 }
 
+/** The layer an artifact member is the index of (current or legacy format), or undefined for its other members. */
+function indexedLayerOf(member: ArtifactLayer): string | undefined {
+  return member.mediaType === LAYER_INDEX_MEDIA_TYPE || member.mediaType === LEGACY_LAYER_INDEX_MEDIA_TYPE ? member.annotations?.[LAYER_ANNOTATION] : undefined;
+}
+
 function indexOf(manifests: Descriptor[]): Buffer {
   return Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.ociIndex, manifests }));
 }
@@ -230,7 +235,7 @@ export async function fetchIndexArtifact(
     return result;
   }
   const sizes = new Map(image.manifest.layers.map((l) => [l.digest as string, l.size]));
-  options.onListed?.(new Set(artifact.layers.flatMap((layer) => (layer.mediaType === LAYER_INDEX_MEDIA_TYPE || layer.mediaType === LEGACY_LAYER_INDEX_MEDIA_TYPE) && layer.annotations?.[LAYER_ANNOTATION] ? [layer.annotations[LAYER_ANNOTATION]] : [])));
+  options.onListed?.(new Set(artifact.layers.flatMap((layer) => indexedLayerOf(layer) ?? [])));
   await Promise.all(
     artifact.layers.map(async (layer) => {
       if (layer.mediaType === ACCESS_PROFILE_MEDIA_TYPE) {
@@ -241,9 +246,9 @@ export async function fetchIndexArtifact(
         }
         return;
       }
-      const layerDigest = layer.annotations?.[LAYER_ANNOTATION];
+      const layerDigest = indexedLayerOf(layer);
       // Windows blobs are not fetched: the index names its own, read by range on demand.
-      if (options.profileOnly || !layerDigest || !sizes.has(layerDigest) || ![LAYER_INDEX_MEDIA_TYPE, LEGACY_LAYER_INDEX_MEDIA_TYPE].includes(layer.mediaType)) return;
+      if (options.profileOnly || !layerDigest || !sizes.has(layerDigest)) return;
       try {
         const encoded = await client.getBlobBytes({ ...layer, digest: parseDigest(layer.digest) }, 256 * 1024 * 1024);
         const index = decodeIndex(encoded);
