@@ -18,10 +18,9 @@ import { retryDelayMs, isRetriableStatus, isRetriableNetworkError, sleep, type R
 Object.assign(DispatcherBase.prototype, undiciApi);
 
 /** undici's `request(url, options)` on a given dispatcher. */
-function request(url: URL | string, options: Omit<Dispatcher.RequestOptions, 'origin' | 'path'> & { dispatcher: Dispatcher }): Promise<Dispatcher.ResponseData> {
+function request(url: URL, options: Omit<Dispatcher.RequestOptions, 'origin' | 'path'> & { dispatcher: Dispatcher }): Promise<Dispatcher.ResponseData> {
   const { dispatcher, ...rest } = options;
-  const target = typeof url === 'string' ? new URL(url) : url;
-  return dispatcher.request({ ...rest, origin: target.origin, path: `${target.pathname}${target.search}` });
+  return dispatcher.request({ ...rest, origin: url.origin, path: `${url.pathname}${url.search}` });
 }
 
 export type HttpMethod = 'GET' | 'HEAD' | 'PUT' | 'POST' | 'PATCH' | 'DELETE';
