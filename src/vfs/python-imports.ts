@@ -3,8 +3,9 @@
  * `from a.b import c` statements at the top level of the module (column 0, outside any block;
  * those in functions or `if` blocks may never run), and those at the first level of a top-level
  * `try` body (the `try: from _accelerator import *` idiom: the body runs on import, its
- * `except ImportError` fallback usually not), relative ones resolved against the file's package. Each name comes with the submodules it may mean (`from a import b` imports
- * a.b when b is a module). Only feeds prefetching: anything unusual is skipped, never an error.
+ * `except ImportError` fallback usually not), relative ones resolved against the file's
+ * package. Each name comes with the submodules it may mean (`from a import b` imports a.b when b
+ * is a module). Only feeds prefetching: anything unusual is skipped, never an error.
  */
 export interface PythonImport {
   /** Dotted module name (absolute). */

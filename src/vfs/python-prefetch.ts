@@ -39,10 +39,11 @@ export class PythonPrefetcher {
 
   opened(inode: Inode, path: string): void {
     if (!path.endsWith('.py') || inode.type !== 'file') return;
-    const roots = searchPath(path) ?? this.scriptPath(path);
+    const installed = searchPath(path);
+    const roots = installed ?? this.scriptPath(path);
     if (!roots) return;
     // Every CPython 3 imports its encodings package first thing: an interpreter is starting.
-    if (path.endsWith('/encodings/__init__.py') && searchPath(path)) this.interpreterStarting(roots).catch(() => undefined);
+    if (installed && path.endsWith('/encodings/__init__.py')) this.interpreterStarting(installed).catch(() => undefined);
     if (this.seen.has(inode.ino)) return;
     this.seen.add(inode.ino);
     this.follow(inode, path, roots, 0).catch(() => undefined);
