@@ -1,7 +1,6 @@
 import type { Command } from 'commander';
 import { formatBytes, formatDuration } from '../util/format.js';
-import { defaultRootfs, gitDirFor } from '../hostfs/rootfs-paths.js';
-import { parseReference } from '../registry/reference.js';
+import { gitDirFor, rootfsOf } from '../hostfs/rootfs-paths.js';
 import { requireRoot } from '../util/privileges.js';
 import { imageSource, withImageOptions, type ImageFlags } from './image-options.js';
 
@@ -23,7 +22,7 @@ export function registerMaterialize(program: Command): void {
       requireRoot('krgo materialize');
       const [{ materializeImage }, { materializeProgress }] = await Promise.all([import('../materialize/materialize-image.js'), import('./materialize-progress.js')]);
       const started = Date.now();
-      const gitDir = flags.git ? gitDirFor(flags.rootfs ?? defaultRootfs(parseReference(image))) : undefined;
+      const gitDir = flags.git ? gitDirFor(rootfsOf(image, flags.rootfs)) : undefined;
       const shown = materializeProgress(process.stdout, flags.quiet ? 'quiet' : process.stdout.isTTY ? 'tty' : 'plain', gitDir);
       const result = await materializeImage({
         ...imageSource(image, flags),

@@ -1,7 +1,6 @@
 import type { Command } from 'commander';
 import { KrgoError } from '../errors.js';
-import { defaultRootfs, gitDirFor } from '../hostfs/rootfs-paths.js';
-import { parseReference } from '../registry/reference.js';
+import { gitDirFor, rootfsOf } from '../hostfs/rootfs-paths.js';
 import { requireRoot } from '../util/privileges.js';
 import { imageSource, withImageOptions, type ImageFlags } from './image-options.js';
 
@@ -51,7 +50,7 @@ Examples:
       const [{ pullImage }, { progressReporter }, { jsonPullEvents }] = await Promise.all([import('../pull/pull-image.js'), import('./progress.js'), import('./json-events.js')]);
       const mode = flags.quiet ? 'quiet' : process.stdout.isTTY ? 'tty' : 'plain';
       const json = flags.json ? jsonPullEvents(process.stdout) : undefined;
-      const gitDir = flags.git ? gitDirFor(flags.rootfs ?? defaultRootfs(parseReference(image))) : undefined;
+      const gitDir = flags.git ? gitDirFor(rootfsOf(image, flags.rootfs)) : undefined;
       const progress = json ? { ...json, finish: () => undefined } : progressReporter(process.stdout, mode, gitDir ? { gitDir } : {});
       const jobs = Number(flags.jobs);
       if (!/^\d+$/.test(flags.jobs) || jobs < 1 || jobs > 64) throw new KrgoError('USAGE', `-j takes a whole number from 1 to 64, not ${JSON.stringify(flags.jobs)}`);

@@ -2,8 +2,7 @@ import type { Command } from 'commander';
 import { formatBytes } from '../util/format.js';
 import type { ImageFlags } from './image-options.js';
 import { imageSource, withImageOptions } from './image-options.js';
-import { defaultRootfs } from '../hostfs/rootfs-paths.js';
-import { parseReference } from '../registry/reference.js';
+import { rootfsOf } from '../hostfs/rootfs-paths.js';
 
 export function registerPush(program: Command): void {
   withImageOptions(
@@ -45,7 +44,7 @@ Then the config and the manifest, in the source image's format (Docker v2s2 or O
       const writable = flags.rootfs || flags.upper ? await findWritable(flags.rootfs ?? '.', flags.cacheDir, source.cacheDir, flags.upper) : undefined;
       const pushable = writable
         ? await (await import('../commit/pushable-writable.js')).pushableWritable(writable)
-        : await (await import('../git/pushable-repo.js')).pushableRepo(flags.rootfs ?? defaultRootfs(parseReference(image)), source.cacheDir);
+        : await (await import('../git/pushable-repo.js')).pushableRepo(rootfsOf(image, flags.rootfs), source.cacheDir);
       // A writable mount's indexes (its base's, its commits') are in the cache it was mounted with.
       const result = await pushImage({ ...source, ...(writable ? { cacheDir: writable.cacheDir } : {}), concurrency: Number.isInteger(jobs) && jobs > 0 ? jobs : 3, events: progress }, pushable);
       progress.finish();

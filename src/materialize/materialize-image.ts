@@ -2,9 +2,8 @@ import { prepareImage, type IndexEvents } from '../mount/prepare-image.js';
 import { openLazyImage } from '../mount/lazy-image.js';
 import type { MergedTree } from '../vfs/merged-tree.js';
 import type { ImageSource } from '../registry/image-source.js';
-import { parseReference } from '../registry/reference.js';
 import { RootfsTarget } from './rootfs-target.js';
-import { defaultRootfs } from '../hostfs/rootfs-paths.js';
+import { rootfsOf } from '../hostfs/rootfs-paths.js';
 import { materializeTree, type MaterializeStats } from './materialize-tree.js';
 import { materializeBranches } from './materialize-branches.js';
 
@@ -37,7 +36,7 @@ function fileBytesOf(tree: MergedTree): number {
  */
 export async function materializeImage(options: MaterializeOptions): Promise<MaterializeStats & { rootfs: string; fetched: number }> {
   const warn = (message: string) => options.events?.warn?.(message);
-  const rootfsPath = options.rootfs ?? defaultRootfs(parseReference(options.image));
+  const rootfsPath = rootfsOf(options.image, options.rootfs);
   await RootfsTarget.assertFree(rootfsPath);
   const prepared = await prepareImage(options, options.events);
   const { client, image } = prepared;
