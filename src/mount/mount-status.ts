@@ -51,8 +51,9 @@ export async function removeDeadMountRecords(cacheDir: string, isMounted: (mount
     const status = await readFile(join(dir, name), 'utf8').then((t) => JSON.parse(t) as MountStatus).catch(() => undefined);
     if (!status || typeof status.pid !== 'number' || typeof status.mountpoint !== 'string') continue;
     if (isMountProcess(status) || isMounted(status.mountpoint)) continue;
-    await rm(join(dir, name), { force: true });
+    // The log first: the record is what finds it, so a sweep cut short here is finished by the next.
     await rm(mountLogPath(cacheDir, status.mountpoint), { force: true });
+    await rm(join(dir, name), { force: true });
   }
 }
 
