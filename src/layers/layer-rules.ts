@@ -1,7 +1,7 @@
 import { KrgoError } from '../errors.js';
 import { parseTar, type EntryData } from '../tar/tar-parser.js';
 import type { TarEntry } from '../tar/tar-entry.js';
-import { entryNameProblem, normalizeEntryPath, whiteoutOf } from '../tar/entry-path.js';
+import { entryNameProblem, entryPlace, normalizeEntryPath, parentParts, whiteoutOf, type EntryPlace } from '../tar/entry-path.js';
 import type { TreeOps } from './tree-ops.js';
 
 const MAX_SYMLINK_HOPS = 40;
@@ -87,6 +87,12 @@ export class LayerRules<N> {
   private upper = new Set<N>();
   private upperAncestors = new Set<N>();
   private warnings = 0;
+  /**
+   * The directory the last entry was created in, with its path as the key: a tar lists a
+   * directory's entries together, so most entries resolve to it again. Its chain is marked upper
+   * already. Any removal can change what a path resolves to, so every removal drops it.
+   */
+  private lastParent: { key: string; resolved: Resolved<N> } | undefined;
 
   constructor(
     private readonly ops: TreeOps<N>,
@@ -120,7 +126,10 @@ export class LayerRules<N> {
   /** Applies a layer replayed from its index: the entries, with their bytes from `dataOf` (else none). */
   async applyEntries(entries: Iterable<TarEntry>, dataOf?: (entry: TarEntry) => EntryData): Promise<ApplyStats> {
     const stats = this.startLayer();
-    for (const entry of entries) await this.applyCounted(entry, dataOf && entry.type === 'file' ? dataOf(entry) : NO_DATA, stats);
+    for (const entry of entries) {
+      const pending = this.applyCounted(entry, dataOf && entry.type === 'file' ? dataOf(entry) : NO_DATA, stats);
+      if (pending) await pending;
+    }
     this.finishLayer();
     return stats;
   }
@@ -133,22 +142,46 @@ export class LayerRules<N> {
   private startLayer(): ApplyStats {
     this.upper = new Set();
     this.upperAncestors = new Set();
+    this.lastParent = undefined;
     return { entries: 0, skipped: 0, bytes: 0 };
   }
 
-  private async applyCounted(entry: TarEntry, data: EntryData, stats: ApplyStats): Promise<void> {
+  /**
+   * Applies one entry and counts it; an unsafe one is skipped with a warning. Synchronous when
+   * the tree creates synchronously (the in-memory tree): a mount replays thousands of entries
+   * before it is ready, and a promise per entry costs as much as the rest of the work.
+   */
+  private applyCounted(entry: TarEntry, data: EntryData, stats: ApplyStats): Promise<void> | undefined {
+    let outcome: boolean | Promise<boolean>;
     try {
-      if (await this.applyEntry(entry, data)) {
-        stats.entries++;
-        stats.bytes += entry.size;
-      } else stats.skipped++;
+      outcome = this.applyEntry(entry, data);
     } catch (err) {
-      // A host path longer than the kernel takes (the root's own length counts there) is skipped like an unsafe one.
-      const tooLong = (err as NodeJS.ErrnoException).code === 'ENAMETOOLONG';
-      if (!tooLong && !(err instanceof KrgoError && err.code === 'UNSAFE_PATH')) throw err;
-      stats.skipped++;
-      this.warn(`skipped ${describeEntryPath(entry.path)}: ${tooLong ? 'its path is too long for the host file system' : (err as Error).message}`);
+      this.countFailure(entry, err, stats);
+      return undefined;
     }
+    if (outcome instanceof Promise) {
+      return outcome.then(
+        (applied) => this.count(entry, applied, stats),
+        (err: unknown) => this.countFailure(entry, err, stats),
+      );
+    }
+    this.count(entry, outcome, stats);
+    return undefined;
+  }
+
+  private count(entry: TarEntry, applied: boolean, stats: ApplyStats): void {
+    if (applied) {
+      stats.entries++;
+      stats.bytes += entry.size;
+    } else stats.skipped++;
+  }
+
+  private countFailure(entry: TarEntry, err: unknown, stats: ApplyStats): void {
+    // A host path longer than the kernel takes (the root's own length counts there) is skipped like an unsafe one.
+    const tooLong = (err as NodeJS.ErrnoException).code === 'ENAMETOOLONG';
+    if (!tooLong && !(err instanceof KrgoError && err.code === 'UNSAFE_PATH')) throw err;
+    stats.skipped++;
+    this.warn(`skipped ${describeEntryPath(entry.path)}: ${tooLong ? 'its path is too long for the host file system' : (err as Error).message}`);
   }
 
   private skip(entry: TarEntry, why: string): false {
@@ -156,27 +189,38 @@ export class LayerRules<N> {
     return false;
   }
 
-  private markUpper(node: N, chain: readonly N[]): void {
-    this.upper.add(node);
-    for (const ancestor of chain) this.upperAncestors.add(ancestor);
+  private remove(dir: N, name: string): void {
+    this.lastParent = undefined;
+    this.ops.remove(dir, name);
   }
 
-  private async applyEntry(entry: TarEntry, data: EntryData): Promise<boolean> {
+  /** The directory an entry goes in, made (and marked upper) when missing. */
+  private parentFor(place: EntryPlace): Resolved<N> {
+    const key = place.parent;
+    if (this.lastParent?.key === key) return this.lastParent.resolved;
+    const created: N[] = [];
+    const resolved = resolveDir(this.ops, parentParts(place), true, (node) => created.push(node))!;
+    for (const node of created) this.upper.add(node);
+    for (const ancestor of resolved.chain) this.upperAncestors.add(ancestor);
+    this.lastParent = { key, resolved };
+    return resolved;
+  }
+
+  private applyEntry(entry: TarEntry, data: EntryData): boolean | Promise<boolean> {
     const problem = entryNameProblem(entry.path, entry.type === 'symlink' || entry.type === 'hardlink' ? entry.linkname : '');
     if (problem) return this.skip(entry, problem);
-    const parts = normalizeEntryPath(entry.path);
-    if (!parts) return this.skip(entry, 'its path climbs out of the root');
-    if (parts.length === 0) {
+    const place = entryPlace(entry.path);
+    if (!place) return this.skip(entry, 'its path climbs out of the root');
+    if (place.name === '') {
       if (entry.type !== 'dir') return this.skip(entry, 'only a directory can stand for the root');
       this.ops.updateRoot(entry);
       return true;
     }
-    const name = parts[parts.length - 1]!;
-    const parentParts = parts.slice(0, -1);
+    const { name } = place;
     const whiteout = whiteoutOf(name);
     if (whiteout.kind === 'invalid') return this.skip(entry, 'invalid whiteout name');
     if (whiteout.kind !== 'none') {
-      const parent = resolveDir(this.ops, parentParts, false);
+      const parent = resolveDir(this.ops, parentParts(place), false);
       if (!parent) return true;
       if (whiteout.kind === 'opaque') this.clearLower(parent.node);
       else this.whiteOut(parent.node, whiteout.name);
@@ -194,15 +238,19 @@ export class LayerRules<N> {
       if (this.ops.isDir(linkTarget)) return this.skip(entry, 'hardlinks to directories are not allowed');
     }
 
-    const created: N[] = [];
-    const parent = resolveDir(this.ops, parentParts, true, (node) => created.push(node))!;
-    for (const node of created) this.markUpper(node, parent.chain);
+    const parent = this.parentFor(place);
     const existing = this.ops.child(parent.node, name);
     if (linkTarget !== undefined && existing === linkTarget) return true; // a link to itself changes nothing
     const mergeDir = existing !== undefined && entry.type === 'dir' && this.ops.isDir(existing) ? existing : undefined;
-    if (existing !== undefined && mergeDir === undefined) this.ops.remove(parent.node, name);
-    const node = await this.ops.create(parent.node, name, entry, data, mergeDir, linkTarget);
-    this.markUpper(node, parent.chain);
+    if (existing !== undefined && mergeDir === undefined) this.remove(parent.node, name);
+    const made = this.ops.create(parent.node, name, entry, data, mergeDir, linkTarget);
+    if (made instanceof Promise) {
+      return made.then((node) => {
+        this.upper.add(node);
+        return true;
+      });
+    }
+    this.upper.add(made);
     return true;
   }
 
@@ -236,7 +284,7 @@ export class LayerRules<N> {
   private hideLower(dir: N, name: string, node: N): N | undefined {
     const isUpper = this.upper.has(node);
     if (this.upperAncestors.has(node) || (isUpper && this.ops.isDir(node))) return node;
-    if (!isUpper) this.ops.remove(dir, name);
+    if (!isUpper) this.remove(dir, name);
     return undefined;
   }
 }

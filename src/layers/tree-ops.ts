@@ -21,9 +21,10 @@ export interface TreeOps<N> {
   /**
    * Creates the entry at `dir/name` (anything there before has been removed, except a
    * directory merged with a directory entry, passed as `existingDir`). Hardlinks get their
-   * resolved target. Returns the node now at that name.
+   * resolved target. Returns the node now at that name (directly when nothing is written: a
+   * tree in memory).
    */
-  create(dir: N, name: string, entry: TarEntry, data: EntryData, existingDir: N | undefined, linkTarget: N | undefined): Promise<N>;
+  create(dir: N, name: string, entry: TarEntry, data: EntryData, existingDir: N | undefined, linkTarget: N | undefined): N | Promise<N>;
   /** Metadata for the root directory itself (a `./` entry). */
   updateRoot(entry: TarEntry): void;
   /** Called once a layer's entries are all applied (directory times go last). */

@@ -40,6 +40,44 @@ export function normalizeEntryPath(name: string): string[] | undefined {
   return parts;
 }
 
+/** Where a normalized entry goes: its parent's components joined by `/` ('' for the root) and its name ('' for the root itself). */
+export interface EntryPlace {
+  parent: string;
+  name: string;
+}
+
+/** A `.` or `..` component, or an empty one: what only the full normalization handles. */
+const UNCLEAN_PATH = /(?:^|\/)\.\.?(?:\/|$)|\/\//;
+
+/**
+ * normalizeEntryPath's answer as a place, without splitting a path that needs no more than its
+ * leading `./` or `/` and trailing `/` taken off (nearly every tar member): this runs for every
+ * entry of every layer a mount stacks. Undefined when the path climbs above the root.
+ */
+export function entryPlace(path: string): EntryPlace | undefined {
+  let start = 0;
+  for (;;) {
+    if (path.startsWith('/', start)) start += 1;
+    else if (path.startsWith('./', start)) start += 2;
+    else break;
+  }
+  let end = path.length;
+  while (end > start && path.charCodeAt(end - 1) === 0x2f) end--;
+  const trimmed = start === 0 && end === path.length ? path : path.slice(start, end);
+  if (!UNCLEAN_PATH.test(trimmed)) {
+    const slash = trimmed.lastIndexOf('/');
+    return { parent: slash < 0 ? '' : trimmed.slice(0, slash), name: trimmed.slice(slash + 1) };
+  }
+  const parts = normalizeEntryPath(path);
+  if (!parts) return undefined;
+  return { parent: parts.slice(0, -1).join('/'), name: parts[parts.length - 1] ?? '' };
+}
+
+/** The components of a place's parent ([] for the root). */
+export function parentParts(place: EntryPlace): string[] {
+  return place.parent === '' ? [] : place.parent.split('/');
+}
+
 export const WHITEOUT_PREFIX = '.wh.';
 export const OPAQUE_WHITEOUT = '.wh..wh..opq';
 
@@ -50,11 +88,16 @@ export type WhiteoutKind =
   /** `.wh.` alone, `.wh..`, `.wh...`, or other `.wh..wh.*` (aufs internals): never applied. */
   | { kind: 'invalid' };
 
+// Shared answers: this runs for every entry of every layer.
+const NOT_WHITEOUT: WhiteoutKind = Object.freeze({ kind: 'none' });
+const OPAQUE: WhiteoutKind = Object.freeze({ kind: 'opaque' });
+const INVALID_WHITEOUT: WhiteoutKind = Object.freeze({ kind: 'invalid' });
+
 /** Classifies the last component of a normalized entry path by the OCI whiteout rules. */
 export function whiteoutOf(baseName: string): WhiteoutKind {
-  if (!baseName.startsWith(WHITEOUT_PREFIX)) return { kind: 'none' };
-  if (baseName === OPAQUE_WHITEOUT) return { kind: 'opaque' };
+  if (!baseName.startsWith(WHITEOUT_PREFIX)) return NOT_WHITEOUT;
+  if (baseName === OPAQUE_WHITEOUT) return OPAQUE;
   const name = baseName.slice(WHITEOUT_PREFIX.length);
-  if (name === '' || name === '.' || name === '..' || name.startsWith(WHITEOUT_PREFIX)) return { kind: 'invalid' };
+  if (name === '' || name === '.' || name === '..' || name.startsWith(WHITEOUT_PREFIX)) return INVALID_WHITEOUT;
   return { kind: 'remove', name };
 }

@@ -48,6 +48,15 @@ export interface ReadSpan {
   chunks?: StargzChunk[];
 }
 
+const EPOCH: Readonly<Inode['mtime']> = Object.freeze({ sec: 0, nsec: 0 });
+/** Most inodes have no xattrs: they share one frozen empty set (a mount makes thousands). */
+const NO_XATTRS: Record<string, Buffer> = Object.freeze({});
+
+function hasKeys(record: object): boolean {
+  for (const _ in record) return true;
+  return false;
+}
+
 /** A name is gone: the inode loses a link; a directory takes its whole subtree with it. */
 function unlinkInode(gone: Inode): void {
   // Iterative: crafted layers nest directories deeper than the call stack goes.
@@ -92,7 +101,8 @@ export class MergedTree implements TreeOps<Dentry> {
   }
 
   private newInode(type: NodeType, mode: number): Inode {
-    return { ino: this.nextIno++, type, mode, uid: 0, gid: 0, size: 0, mtime: { sec: 0, nsec: 0 }, linkname: '', devmajor: 0, devminor: 0, xattrs: {}, nlink: 1, ...(type === 'dir' ? { children: new Map() } : {}) };
+    // Shared placeholders: setMetadata replaces them, never changes them.
+    return { ino: this.nextIno++, type, mode, uid: 0, gid: 0, size: 0, mtime: EPOCH, linkname: '', devmajor: 0, devminor: 0, xattrs: NO_XATTRS, nlink: 1, ...(type === 'dir' ? { children: new Map() } : {}) };
   }
 
   // --- TreeOps: what the rules engine drives ---
@@ -120,7 +130,7 @@ export class MergedTree implements TreeOps<Dentry> {
   childNames(dir: Dentry): string[] {
     return [...(dir.inode.children?.keys() ?? [])];
   }
-  async create(dir: Dentry, name: string, entry: TarEntry, _data: EntryData, existingDir: Dentry | undefined, linkTarget: Dentry | undefined): Promise<Dentry> {
+  create(dir: Dentry, name: string, entry: TarEntry, _data: EntryData, existingDir: Dentry | undefined, linkTarget: Dentry | undefined): Dentry {
     if (linkTarget) {
       const link = { inode: linkTarget.inode };
       linkTarget.inode.nlink++;
@@ -153,7 +163,7 @@ export class MergedTree implements TreeOps<Dentry> {
     inode.devmajor = entry.devmajor;
     inode.devminor = entry.devminor;
     // What the host applier would set: overlayfs internals are never taken from an image.
-    inode.xattrs = Object.fromEntries(Object.entries(entry.xattrs).filter(([k]) => !k.startsWith('trusted.overlay.')));
+    inode.xattrs = hasKeys(entry.xattrs) ? Object.fromEntries(Object.entries(entry.xattrs).filter(([k]) => !k.startsWith('trusted.overlay.'))) : NO_XATTRS;
   }
 
   // --- Queries: what a filesystem adapter asks ---

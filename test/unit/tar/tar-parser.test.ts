@@ -6,7 +6,7 @@ import { Readable } from 'node:stream';
 import { parsePaxTime, parseTar } from '../../../src/tar/tar-parser.js';
 import { buildTar, encodeEntry } from '../../../src/tar/tar-writer.js';
 import type { TarEntry } from '../../../src/tar/tar-entry.js';
-import { normalizeEntryPath, whiteoutOf } from '../../../src/tar/entry-path.js';
+import { entryPlace, normalizeEntryPath, whiteoutOf } from '../../../src/tar/entry-path.js';
 import { tempDir } from '../../support/temp.js';
 import { runOk } from '../../support/run.js';
 
@@ -122,6 +122,16 @@ describe('entry paths and whiteouts', () => {
     assert.deepEqual(normalizeEntryPath('./'), []);
     assert.equal(normalizeEntryPath('../x'), undefined);
     assert.equal(normalizeEntryPath('a/../../x'), undefined);
+  });
+  it('places an entry exactly where normalization puts it, with or without the shortcut', () => {
+    const samples = ['./', '.', '/', '', 'a', './a', '/a/', '//a//b', './a/b/', 'a/./b', 'a/b/.', 'a/..', '..', '../x', 'a/../../x', './/a', '/./a/', '...', 'a/.../b', '.a/..b/c.', 'a/b/..', '.wh..wh..opq', './usr/bin/.wh.ls', 'a//', './/'];
+    for (const path of samples) {
+      const parts = normalizeEntryPath(path);
+      const expected = parts && { parent: parts.slice(0, -1).join('/'), name: parts[parts.length - 1] ?? '' };
+      assert.deepEqual(entryPlace(path), expected, path);
+    }
+    assert.deepEqual(entryPlace('./usr/bin/ls'), { parent: 'usr/bin', name: 'ls' });
+    assert.deepEqual(entryPlace('./usr/lib/'), { parent: 'usr', name: 'lib' });
   });
   it('classifies whiteouts', () => {
     assert.deepEqual(whiteoutOf('.wh..wh..opq'), { kind: 'opaque' });
