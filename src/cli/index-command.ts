@@ -13,7 +13,7 @@ export function registerIndex(program: Command): void {
       .argument('<image>', 'image reference'),
   )
     .option('--push', 'store the indexes in the registry, as an OCI artifact referring to the image, so other machines mount without a full pass')
-    .option('--profile <file>', 'with --push: store this access profile (from `krgo mount --record-profile`, or a list of paths) with the indexes; mounts then fetch what it names at once (without it, the profile of the artifact being replaced is kept)')
+    .option('--profile <file>', 'with --push: store this access profile (from `krgo mount --record-profile`, or a list of paths) with the indexes, and the seek windows where its replay starts inflating (read from the layers by range); mounts then fetch what it names at once (without it, the profile of the artifact being replaced is kept)')
     .option('--no-profile', 'with --push: store no access profile, not even the one of the artifact being replaced')
     .addHelpText(
       'after',
@@ -29,8 +29,10 @@ Examples:
     let profile = typeof flags.profile === 'string' ? await readProfile(flags.profile) : undefined;
     const [{ prepareImage, storedProfile }, { pushIndexArtifact }] = await Promise.all([import('../mount/prepare-image.js'), import('../index/index-artifact.js')]);
     const started = Date.now();
-    const prepared = await prepareImage(imageSource(image, flags), {
-      warn: (message) => process.stderr.write(`warning: ${message}\n`),
+    const source = imageSource(image, flags);
+    const warn = (message: string) => process.stderr.write(`warning: ${message}\n`);
+    const prepared = await prepareImage(source, {
+      warn,
       layerIndexing: (layer, digest, size) => process.stdout.write(`${indexingLine(layer, digest, size)}\n`),
       layerIndexed: (layer, from, index, bytes) => {
         process.stdout.write(
@@ -45,8 +47,22 @@ Examples:
           profile = await storedProfile(prepared, () => undefined).catch(() => undefined);
           if (profile) process.stdout.write(`keeping the access profile of the artifact it replaces (${profile.files.length} files; --no-profile drops it)\n`);
         }
-        const digest = await pushIndexArtifact(prepared.client, prepared.image, prepared.indexes, profile);
-        process.stdout.write(`pushed index artifact ${digest} (subject ${prepared.image.manifestDigest}${profile ? `, access profile of ${profile.files.length} files` : ''})\n`);
+        let windows: { count: number; blob: Buffer } | undefined;
+        if (profile) {
+          // The profile's seek windows are made for these very indexes (a kept profile's are dropped).
+          profile = { version: profile.version, files: profile.files };
+          const [{ openLazyImage }, { buildProfileWindows }] = await Promise.all([import('../mount/lazy-image.js'), import('../index/build-profile-windows.js')]);
+          const lazy = await openLazyImage(prepared, { cacheDir: source.cacheDir, warn });
+          const built = await buildProfileWindows(lazy, profile);
+          await lazy.flush();
+          if (built) {
+            profile.seekWindows = built.windows;
+            windows = { count: built.windows.points.length, blob: built.blob };
+          }
+        }
+        const digest = await pushIndexArtifact(prepared.client, prepared.image, prepared.indexes, { ...(profile ? { profile } : {}), ...(windows ? { profileWindows: windows.blob } : {}) });
+        const profileNote = profile ? `, access profile of ${profile.files.length} files${windows ? ` with ${windows.count} seek windows (${formatBytes(windows.blob.length)})` : ''}` : '';
+        process.stdout.write(`pushed index artifact ${digest} (subject ${prepared.image.manifestDigest}${profileNote})\n`);
       }
     } finally {
       await prepared.client.close();

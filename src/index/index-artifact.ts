@@ -18,6 +18,8 @@ const LEGACY_LAYER_INDEX_MEDIA_TYPE = 'application/vnd.krgo.layer-index.v3';
 /** A layer index's seek windows (window-table.ts): read by range, never fetched whole by a mount. */
 export const INDEX_WINDOWS_MEDIA_TYPE = 'application/vnd.krgo.layer-index-windows.v1';
 export const ACCESS_PROFILE_MEDIA_TYPE = 'application/vnd.krgo.access-profile.v1+json';
+/** The seek windows an access profile names (profile-windows.ts): read by range, never fetched whole. */
+export const PROFILE_WINDOWS_MEDIA_TYPE = 'application/vnd.krgo.access-profile-windows.v1';
 const LAYER_ANNOTATION = 'dev.krgo.layer.digest';
 const EMPTY_CONFIG = Buffer.from('{}');
 const EMPTY_MEDIA_TYPE = 'application/vnd.oci.empty.v1+json';
@@ -99,13 +101,24 @@ export interface UploadedIndexBlobs {
   layers: ArtifactLayer[];
 }
 
+/** What an index artifact carries beside the indexes. */
+export interface ArtifactExtras {
+  profile?: AccessProfile;
+  /** The blob `profile.seekWindows` names. */
+  profileWindows?: Buffer;
+  /**
+   * Puts a windows blob whose bytes are not at hand into the target (a cross-repository mount,
+   * say); without it they are fetched from the target's repository.
+   */
+  placeWindows?: (descriptor: Descriptor) => Promise<void>;
+}
+
 /**
- * Uploads an index artifact's blobs (each index, its windows, the profile), all at once: they
- * need no image manifest yet, so a push sends them beside the image's own layers.
- * `placeWindows` puts a windows blob whose bytes are not at hand into the target (a cross-
- * repository mount, say); without it they are fetched from the target's repository.
+ * Uploads an index artifact's blobs (each index, its windows, the profile and its windows), all
+ * at once: they need no image manifest yet, so a push sends them beside the image's own layers.
  */
-export async function uploadIndexBlobs(client: RegistryClient, indexes: readonly IndexFiles[], profile?: AccessProfile, placeWindows?: (descriptor: Descriptor) => Promise<void>): Promise<UploadedIndexBlobs> {
+export async function uploadIndexBlobs(client: RegistryClient, indexes: readonly IndexFiles[], extras: ArtifactExtras = {}): Promise<UploadedIndexBlobs> {
+  const { profile, profileWindows, placeWindows } = extras;
   // Mostly HEADs of blobs the registry has (a derived image's base indexes): many at once.
   const limit = limitConcurrency(8);
   const perIndex = indexes.map((index) => {
@@ -125,14 +138,19 @@ export async function uploadIndexBlobs(client: RegistryClient, indexes: readonly
     });
     return Promise.all([indexBlob, windowsBlob]);
   });
-  const profileBlob = profile
-    ? (async (): Promise<ArtifactLayer> => {
-        const data = encodeProfile(profile);
-        return { mediaType: ACCESS_PROFILE_MEDIA_TYPE, digest: await pushBlob(client, data), size: data.length };
-      })()
-    : undefined;
-  const [config, pairs, profileLayer] = await Promise.all([pushBlob(client, EMPTY_CONFIG), Promise.all(perIndex), profileBlob]);
-  return { config, layers: [...pairs.flat(), ...(profileLayer ? [profileLayer] : [])] };
+  const profileBlobs = profile
+    ? Promise.all([
+        (async (): Promise<ArtifactLayer> => {
+          const data = encodeProfile(profile);
+          return { mediaType: ACCESS_PROFILE_MEDIA_TYPE, digest: await pushBlob(client, data), size: data.length };
+        })(),
+        ...(profile.seekWindows && profileWindows
+          ? [(async (): Promise<ArtifactLayer> => ({ mediaType: PROFILE_WINDOWS_MEDIA_TYPE, digest: await pushBlob(client, profileWindows), size: profileWindows.length }))()]
+          : []),
+      ])
+    : [];
+  const [config, pairs, profileLayers] = await Promise.all([pushBlob(client, EMPTY_CONFIG), Promise.all(perIndex), profileBlobs]);
+  return { config, layers: [...pairs.flat(), ...profileLayers] };
 }
 
 /**
@@ -143,10 +161,9 @@ export async function pushIndexArtifact(
   client: RegistryClient,
   image: Pick<ResolvedImage, 'manifest' | 'manifestDigest' | 'manifestBytes'>,
   indexes: LayerIndex[],
-  profile?: AccessProfile,
-  placeWindows?: (descriptor: Descriptor) => Promise<void>,
+  extras: ArtifactExtras = {},
 ): Promise<Digest> {
-  return publishIndexArtifact(client, image, await uploadIndexBlobs(client, indexes.map((index) => indexFilesOf(index)), profile, placeWindows));
+  return publishIndexArtifact(client, image, await uploadIndexBlobs(client, indexes.map((index) => indexFilesOf(index)), extras));
 }
 
 /** The artifact manifest over uploaded blobs, and the referrers tag that lists it. */

@@ -3,6 +3,9 @@ import { deflateRawSync, inflateRawSync } from 'node:zlib';
 import { KrgoError } from '../errors.js';
 import { sha256Of, type Digest } from '../digest.js';
 
+/** A deflate window: what a seek point needs of the output before it. */
+const MAX_WINDOW_BYTES = 32 * 1024;
+
 /**
  * The 32 KiB windows of a layer's gzip seek points, kept apart from its index: they are most of
  * its bytes, and a mount needs one only for a span it actually reads. Each window is deflated on
@@ -69,7 +72,8 @@ export function unpackWindow(table: WindowTable, i: number, packed: Buffer): Buf
   const ref = table.refs[i]!;
   let window: Buffer;
   try {
-    window = inflateRawSync(packed);
+    // A window is 32 KiB at most: a crafted one that inflates further is refused at that size.
+    window = inflateRawSync(packed, { maxOutputLength: MAX_WINDOW_BYTES });
   } catch (err) {
     throw new KrgoError('INDEX_INVALID', `seek window ${i} of blob ${table.digest} does not inflate: ${(err as Error).message}`);
   }

@@ -123,7 +123,7 @@ export async function mountImage(options: MountOptions): Promise<MountHandle> {
     }
     const fuseMountpoint = overlay ? overlay.lower : mountpoint;
     const [{ openLazyImage }, { mountTree }, { LibraryPrefetcher }, { PythonPrefetcher }] = await serving;
-    const { tree, reader: imageReader, source: rangeSource, flush: flushSpans } = await openLazyImage(prepared, { ...options, warn });
+    const { tree, reader: imageReader, layers, source: rangeSource, flush: flushSpans } = await openLazyImage(prepared, { ...options, warn });
     const libraries = new LibraryPrefetcher(tree, imageReader);
     const python = new PythonPrefetcher(
       tree,
@@ -139,6 +139,8 @@ export async function mountImage(options: MountOptions): Promise<MountHandle> {
     /** Files a replayed profile fetches as recorded: their first read prefetches nothing more (the profile knows better). */
     const planned = new Set<number>();
     const replay = (profile: AccessProfile) => {
+      // Its windows first: they change where the replay's fetches start (and what they cost).
+      if (profile.seekWindows) for (const layer of new Set(layers)) layer.addProfileWindows(profile.seekWindows);
       const plan = planProfile(tree, profile);
       for (const read of plan.reads) planned.add(read.inode.ino);
       const state = { files: profile.files.length, missing: plan.missing, done: false };

@@ -1,4 +1,5 @@
 import { KrgoError } from '../errors.js';
+import { parseProfileWindows, type ProfileWindows } from '../index/profile-windows.js';
 import { resolvePath } from './resolve-path.js';
 import type { Inode, MergedTree } from './merged-tree.js';
 
@@ -11,6 +12,8 @@ import type { Inode, MergedTree } from './merged-tree.js';
 export interface AccessProfile {
   version: 1;
   files: ProfileFile[];
+  /** Stored with the profile in the registry (index-artifact.ts): where its replay starts inflating. */
+  seekWindows?: ProfileWindows;
 }
 
 export interface ProfileFile {
@@ -106,7 +109,7 @@ export function parseProfile(text: string): AccessProfile {
   } catch (err) {
     return invalid((err as Error).message);
   }
-  const doc = raw as { version?: unknown; files?: unknown };
+  const doc = raw as { version?: unknown; files?: unknown; seekWindows?: unknown };
   if (doc.version !== 1) invalid(`version ${JSON.stringify(doc.version)}, this krgo reads 1`);
   if (!Array.isArray(doc.files) || doc.files.length > MAX_FILES) invalid(`"files" must be an array of at most ${MAX_FILES}`);
   const files = (doc.files as unknown[]).map((f): ProfileFile => {
@@ -120,7 +123,7 @@ export function parseProfile(text: string): AccessProfile {
     }
     return { path: file.path, ranges: ranges as [number, number][] };
   });
-  return { version: 1, files };
+  return { version: 1, files, ...(doc.seekWindows !== undefined ? { seekWindows: parseProfileWindows(doc.seekWindows, invalid) } : {}) };
 }
 
 export interface PlannedRead {

@@ -1,4 +1,5 @@
 import type { StargzChunk, TarEntry } from '../tar/tar-entry.js';
+import type { Digest } from '../digest.js';
 import { KrgoError } from '../errors.js';
 import type { LayerIndex } from '../index/layer-index.js';
 import type { RangeSource } from '../blob/range-source.js';
@@ -9,6 +10,7 @@ import { TarSlices } from './formats/tar-slices.js';
 import { ZstdWhole } from './formats/zstd-whole.js';
 import { StargzChunks } from './formats/stargz-chunks.js';
 import { deferred } from '../util/deferred.js';
+import { profileWindowsOf, profileWindowTable, type ProfileWindows } from '../index/profile-windows.js';
 
 export { SpanCache } from '../cache/span-cache.js';
 export { MAX_SPAN_OUTPUT } from './formats/span-format.js';
@@ -60,10 +62,15 @@ export class LayerReader {
       binding: (i) => this.binding(i),
       findSpan: (i) => this.findSpan(i),
       onBackgroundError,
+      extraWindows: new Map(),
     };
     this.format = index.format === 'gzip' ? new GzipCells(this.ctx) : index.format === 'tar' ? new TarSlices(this.ctx) : index.format === 'zstd' ? new ZstdWhole(this.ctx) : undefined;
     this.spans = this.format?.spans ?? [];
     this.chunks = new StargzChunks(this.ctx);
+  }
+
+  get layerDigest(): Digest {
+    return this.index.layerDigest;
   }
 
   get spanCount(): number {
@@ -129,14 +136,7 @@ export class LayerReader {
    * the `order` of the first range that asked for one of its spans.
    */
   spanRuns(ranges: readonly { offset: number; length: number; order: number }[]): SpanRun[] {
-    const firstAsked = new Map<number, number>();
-    for (const r of ranges) {
-      const end = Math.min(r.offset + r.length, this.index.uncompressedSize);
-      if (end <= r.offset) continue;
-      for (let i = this.spanAt(r.offset), last = this.spanAt(end - 1); i <= last; i++) {
-        if (!firstAsked.has(i) || firstAsked.get(i)! > r.order) firstAsked.set(i, r.order);
-      }
-    }
+    const firstAsked = this.spansUnder(ranges);
     const runs: SpanRun[] = [];
     for (const i of [...firstAsked.keys()].sort((a, b) => a - b)) {
       const run = runs[runs.length - 1];
@@ -147,6 +147,42 @@ export class LayerReader {
       } else runs.push({ first: i, last: i, order: firstAsked.get(i)! });
     }
     return runs;
+  }
+
+  /** The spans under `ranges`, each with the least `order` of the ranges that cover it. */
+  private spansUnder(ranges: readonly { offset: number; length: number; order: number }[]): Map<number, number> {
+    const firstAsked = new Map<number, number>();
+    for (const r of ranges) {
+      const end = Math.min(r.offset + r.length, this.index.uncompressedSize);
+      if (end <= r.offset) continue;
+      for (let i = this.spanAt(r.offset), last = this.spanAt(end - 1); i <= last; i++) {
+        if (!firstAsked.has(i) || firstAsked.get(i)! > r.order) firstAsked.set(i, r.order);
+      }
+    }
+    return firstAsked;
+  }
+
+  /**
+   * Where fetching what `ranges` cover starts inflating with no window at hand: the first span of
+   * each stretch of adjacent spans they cover, when its seek point keeps no window. Uncompressed
+   * offsets, in order (what an access profile's windows are made for).
+   */
+  coldStarts(ranges: readonly { offset: number; length: number }[]): number[] {
+    const wanted = this.spansUnder(ranges.map((r) => ({ ...r, order: 0 })));
+    return [...wanted.keys()]
+      .sort((a, b) => a - b)
+      .filter((i) => !wanted.has(i - 1) && this.format?.needsWindow?.(i))
+      .map((i) => this.spans[i]!.out);
+  }
+
+  /** Takes the windows an access profile keeps for this layer: fetches starting at their points need no lead-in. */
+  addProfileWindows(windows: ProfileWindows): void {
+    const table = profileWindowTable(windows);
+    for (const [out, w] of profileWindowsOf(windows, this.index.layerDigest)) {
+      if (out <= 0 || out >= this.index.uncompressedSize || !this.format?.needsWindow) continue;
+      const i = this.spanAt(out);
+      if (this.spans[i]!.out === out && this.format.needsWindow(i)) this.ctx.extraWindows.set(i, { table, w });
+    }
   }
 
   /** Loads a run of spans (what is cached or in flight is not fetched again). */

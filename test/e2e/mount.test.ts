@@ -189,6 +189,15 @@ describe('krgo mount: a lazy FUSE mount equal to umoci unpack', () => {
     assert.ok(prefetched.python < plain.python, `python needed ${prefetched.python} range requests after the prefetch, ${plain.python} without`);
   });
 
+  /** The blob of seek windows the newest index artifact of `repo:tag` stores with its access profile. */
+  async function profileWindowsDigest(repo: string, tag: string): Promise<string | undefined> {
+    const res = await fetch(`http://${registry.host}/v2/${repo}/manifests/${tag}.krgo-indexes`, { headers: { accept: 'application/vnd.oci.image.index.v1+json' } });
+    assert.equal(res.status, 200);
+    const list = (await res.json()) as { manifests: { data: string }[] };
+    const artifact = JSON.parse(Buffer.from(list.manifests[list.manifests.length - 1]!.data, 'base64').toString()) as { layers: { mediaType: string; digest: string }[] };
+    return artifact.layers.find((l) => l.mediaType === 'application/vnd.krgo.access-profile-windows.v1')?.digest;
+  }
+
   it('an access profile recorded on one mount and pushed with the indexes is fetched at once by the next', async () => {
     const image = `${registry.host}/library/debian:bookworm`;
     const recordCache = join(work.path, 'cache-record');
@@ -211,11 +220,14 @@ describe('krgo mount: a lazy FUSE mount equal to umoci unpack', () => {
 
     const pushed = await krgo(['index', '--push', '--profile', profile, image, '--cache-dir', recordCache]);
     assert.equal(pushed.code, 0, pushed.stderr);
-    assert.match(pushed.stdout, new RegExp(`access profile of ${paths.length} files`));
-    // Indexing again without --profile keeps what was recorded (and the mount below proves it).
+    assert.match(pushed.stdout, new RegExp(`access profile of ${paths.length} files with \\d+ seek windows`));
+    // Indexing again without --profile keeps what was recorded (and the mount below proves it),
+    // its seek windows made again for the indexes pushed with it.
     const reindexed = await krgo(['index', '--push', image, '--cache-dir', recordCache]);
     assert.equal(reindexed.code, 0, reindexed.stderr);
     assert.match(reindexed.stdout, new RegExp(`keeping the access profile of the artifact it replaces \\(${paths.length} files`));
+    const windowsBlob = await profileWindowsDigest('library/debian', 'bookworm');
+    assert.ok(windowsBlob, 'the artifact lists the profile windows blob');
     const misuse = await krgo(['index', '--no-profile', image, '--cache-dir', recordCache]);
     assert.equal(misuse.code, 2);
     assert.match(misuse.stderr, /use them with --push/);
@@ -240,6 +252,7 @@ describe('krgo mount: a lazy FUSE mount equal to umoci unpack', () => {
     assert.deepEqual(status?.prefetch, { files: paths.length, missing: 0, done: true });
     const prefetched = proxy.seen.filter((r) => r.range).length;
     assert.ok(prefetched > 0, 'the profile was fetched before any read');
+    assert.ok(proxy.seen.some((r) => r.range && r.path.endsWith(`/blobs/${windowsBlob}`)), 'the replay started fetches at the profile windows');
     const again = await run('chroot', [replay.mp, '/usr/bin/python3', '-c', 'print(6 * 7)']);
     assert.equal(again.stdout, '42\n', again.stderr);
     assert.equal(proxy.seen.filter((r) => r.range).length, prefetched, 'python3 found everything it read already fetched');

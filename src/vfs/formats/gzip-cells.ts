@@ -2,10 +2,10 @@ import { KrgoError } from '../../errors.js';
 import { extractGzipRange } from '../../gzip/gzip-index.js';
 import type { LayerIndex } from '../../index/index-format.js';
 import { seekWindow } from './seek-windows.js';
-import { MAX_SPAN_OUTPUT, type Span, type SpanContext, type SpanFormat } from './span-format.js';
+import { MAX_SPAN_OUTPUT, type ExtraWindow, type Span, type SpanContext, type SpanFormat } from './span-format.js';
 
 /** A deflate window: how far back a gzip stream may refer. */
-const WINDOW_BYTES = 32 * 1024;
+export const WINDOW_BYTES = 32 * 1024;
 
 /** The last `n` bytes of `a` followed by `b`. */
 function lastBytes(a: Buffer, b: Buffer, n: number): Buffer {
@@ -19,8 +19,9 @@ function lastBytes(a: Buffer, b: Buffer, n: number): Buffer {
  * cell, and inflated there; each later cell resumes with the last 32 KiB the one before it
  * produced, which is its window. The first cell's window comes, cheapest first, from the cell
  * before it when that is cached (so a fetch that stopped at a cell is resumed, not redone),
- * from the index's windows blob when the point keeps one, or else the fetch starts at an
- * earlier cell (at most the window spacing back, 128 KiB of output by default).
+ * from the index's windows blob when the point keeps one (or from an access profile's, which
+ * keeps windows where its replay starts), or else the fetch starts at an earlier cell (at most
+ * the window spacing back, 128 KiB of output by default).
  */
 export class GzipCells implements SpanFormat {
   readonly spans: Span[];
@@ -37,19 +38,27 @@ export class GzipCells implements SpanFormat {
   }
 
   startCost(i: number): number {
-    const points = this.ctx.index.checkpoints;
     let bytes = 0;
     for (let start = i; start > 0 && this.spans[start]!.out > 0; start--) {
-      const w = points[start]!.window;
-      if (w >= 0) return bytes + this.ctx.index.windows.refs[w]!.length;
+      const keyed = this.windowAt(start);
+      if (keyed) return bytes + keyed.table.refs[keyed.w]!.length;
       bytes += this.spans[start - 1]!.inEnd - this.spans[start - 1]!.in;
     }
     return bytes;
   }
 
+  needsWindow(i: number): boolean {
+    return this.spans[i]!.out > 0 && !this.windowAt(i);
+  }
+
+  /** The window kept for cell `i`'s seek point: the index's, else an access profile's. */
+  private windowAt(i: number): ExtraWindow | undefined {
+    const w = this.ctx.index.checkpoints[i]!.window;
+    return w >= 0 ? { table: this.ctx.index.windows, w } : this.ctx.extraWindows.get(i);
+  }
+
   /** Where a fetch reaching cell `first` starts, and how it gets its window there. */
   private async startOf(first: number): Promise<{ start: number; window: Promise<Buffer> }> {
-    const points = this.ctx.index.checkpoints;
     for (let start = first; ; start--) {
       const cell = this.spans[start]!;
       if (cell.outEnd - cell.out > MAX_SPAN_OUTPUT) {
@@ -59,8 +68,8 @@ export class GzipCells implements SpanFormat {
       if (cell.out === 0) return { start, window: Promise.resolve(Buffer.alloc(0)) };
       const before = await this.cachedWindowBefore(start);
       if (before) return { start, window: Promise.resolve(before) };
-      const w = points[start]!.window;
-      if (w >= 0) return { start, window: seekWindow(this.ctx, w) };
+      const keyed = this.windowAt(start);
+      if (keyed) return { start, window: seekWindow(this.ctx, keyed.table, keyed.w) };
     }
   }
 

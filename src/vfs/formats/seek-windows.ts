@@ -1,13 +1,12 @@
-import { unpackWindow, windowFromBlob, windowRange } from '../../index/window-table.js';
+import { unpackWindow, windowFromBlob, windowRange, type WindowTable } from '../../index/window-table.js';
 import type { SpanContext } from './span-format.js';
 
 /**
- * Window `w` of a layer's index: from the index's blob when at hand (built here), else fetched
- * by range from the windows blob in the registry and kept in the span caches like a span;
- * checked against the index either way.
+ * Window `w` of a table (a layer index's, or an access profile's): from the blob when at hand
+ * (built here), else fetched by range from the blob in the registry and kept in the span caches
+ * like a span; checked against the table either way.
  */
-export function seekWindow(ctx: SpanContext, w: number): Promise<Buffer> {
-  const table = ctx.index.windows;
+export function seekWindow(ctx: SpanContext, table: WindowTable, w: number): Promise<Buffer> {
   if (table.blob) return Promise.resolve(windowFromBlob(table, table.blob, w));
   const key = `${table.digest}:w${w}`;
   const known = ctx.cache.lookup(key);

@@ -2,6 +2,13 @@ import type { Digest } from '../../digest.js';
 import type { LayerIndex } from '../../index/index-format.js';
 import type { RangeSource } from '../../blob/range-source.js';
 import type { SpanCache } from '../../cache/span-cache.js';
+import type { WindowTable } from '../../index/window-table.js';
+
+/** A seek window from a table other than the index's own (an access profile's): its table and number. */
+export interface ExtraWindow {
+  table: WindowTable;
+  w: number;
+}
 
 /** A piece of a layer a reader fetches, decodes and caches as one: its ranges in both streams. */
 export interface Span {
@@ -24,6 +31,8 @@ export interface SpanContext {
   binding(i: number): string;
   onBackgroundError(err: unknown): void;
   layerDigest: Digest;
+  /** Windows for spans whose seek point the index keeps none for (index/profile-windows.ts), by span. */
+  extraWindows: Map<number, ExtraWindow>;
 }
 
 /**
@@ -41,6 +50,8 @@ export interface SpanFormat {
    * is weighed against. Absent: nothing.
    */
   startCost?(i: number): number;
+  /** Whether a fetch starting at span `i` needs a window it has not got (gzip: one an access profile may bring). */
+  needsWindow?(i: number): boolean;
 }
 
 /** The most one span may inflate to: only a crafted stream (a bomb) has more between two seek points. */

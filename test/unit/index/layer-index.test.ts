@@ -4,12 +4,12 @@ import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { brotliCompressSync, brotliDecompressSync, gzipSync } from 'node:zlib';
+import { brotliCompressSync, brotliDecompressSync, deflateRawSync, gzipSync } from 'node:zlib';
 import { buildLayerIndex, type LayerIndex } from '../../../src/index/layer-index.js';
 import { encodeIndex, decodeIndex } from '../../../src/index/index-codec.js';
 import { IndexStore } from '../../../src/index/index-store.js';
 import { planGzipRead, extractGzipRange } from '../../../src/gzip/gzip-index.js';
-import { windowFromBlob } from '../../../src/index/window-table.js';
+import { tableOf, unpackWindow, windowFromBlob } from '../../../src/index/window-table.js';
 import { sha256Of } from '../../../src/digest.js';
 import { MergedTree, type ReadSpan } from '../../../src/vfs/merged-tree.js';
 import { LayerApplier } from '../../../src/materialize/layer-applier.js';
@@ -92,6 +92,13 @@ describe('layer index', () => {
   it('refuses a blob that does not match its digest', async () => {
     const blob = gzipSync(edgeCaseLayers()[2]!);
     await assert.rejects(buildLayerIndex(chunks(blob), sha256Of(Buffer.from('other')), blob.length), { code: 'DIGEST_MISMATCH' });
+  });
+
+  it('a seek window that inflates past 32 KiB is refused at that size, not inflated whole', () => {
+    const bomb = Buffer.alloc(64 * 1024 * 1024);
+    const packed = deflateRawSync(bomb);
+    const table = tableOf([{ packed, sha256: createHash('sha256').update(bomb).digest() }]);
+    assert.throws(() => unpackWindow(table, 0, packed), (err: Error & { code?: string }) => err.code === 'INDEX_INVALID' && /does not inflate/.test(err.message));
   });
 
   it('round-trips through the on-disk format, and a corrupt, foreign or newer file is never trusted', async () => {

@@ -8,6 +8,7 @@ import { MergedTree } from '../../../src/vfs/merged-tree.js';
 import { ImageReader } from '../../../src/vfs/image-reader.js';
 import { LayerReader, SpanCache } from '../../../src/vfs/layer-reader.js';
 import { buildLayerIndex } from '../../../src/index/layer-index.js';
+import { buildProfileWindows } from '../../../src/index/build-profile-windows.js';
 import { buildTar } from '../../../src/tar/tar-writer.js';
 import { sha256Of, type Digest } from '../../../src/digest.js';
 import type { RangeSource } from '../../../src/blob/range-source.js';
@@ -200,3 +201,65 @@ function gzipCellsStart(index: Awaited<ReturnType<typeof buildLayerIndex>>, cell
   const p = index.checkpoints[cell]!;
   return p.compressedOffset - (p.bits ? 1 : 0);
 }
+
+describe("an access profile's seek windows", () => {
+  it('start its replay at the first cell it reads instead of the keyed point before it, and read true', async () => {
+    const files = [
+      // Incompressible: 400 KiB of lead-in cost 400 KiB when a fetch has to inflate through them.
+      { path: 'before', type: 'file' as const, content: randomBytes(400 * KiB) },
+      { path: 'wanted', type: 'file' as const, content: randomBytes(100 * KiB) },
+      { path: 'after', type: 'file' as const, content: randomBytes(100 * KiB) },
+    ];
+    const blob = gzipSync(buildTar(files));
+    // Keyed points 1 MiB apart: the index itself keeps no window anywhere near /wanted.
+    const index = await buildLayerIndex(Readable.from([blob]), sha256Of(blob), blob.length, { grid: 16 * KiB, windowSpacing: 1024 * KiB });
+    const blobs = new Map<string, Buffer>([[index.layerDigest, blob]]);
+    const calls: { digest: string; bytes: number }[] = [];
+    const source: RangeSource = {
+      read: async (digest: Digest, start: number, end: number) => {
+        calls.push({ digest, bytes: end - start });
+        return blobs.get(digest)!.subarray(start, end);
+      },
+    };
+    const tree = new MergedTree();
+    await tree.addLayerEntries(index.entries);
+    const profile = { version: 1 as const, files: [{ path: '/wanted' }] };
+    const fetched = () => calls.reduce((sum, c) => sum + c.bytes, 0);
+
+    await new ImageReader(tree, [new LayerReader(index, source, new SpanCache())]).prefetchReads(planProfile(tree, profile).reads);
+    const withoutWindows = fetched();
+    assert.ok(withoutWindows > 400 * KiB, `${withoutWindows} bytes: inflated from the start of the layer`);
+
+    const built = (await buildProfileWindows({ tree, layers: [new LayerReader(index, source, new SpanCache())] }, profile))!;
+    assert.equal(built.windows.points.length, 1, 'one stretch of cells, one window');
+    assert.equal(built.windows.points[0]!.layer, index.layerDigest);
+    blobs.set(built.windows.digest, built.blob);
+    // As a mount gets it: through the profile's JSON.
+    const stored = parseProfile(encodeProfile({ ...profile, seekWindows: built.windows }).toString());
+    calls.length = 0;
+    const layer = new LayerReader(index, source, new SpanCache());
+    layer.addProfileWindows(stored.seekWindows!);
+    const image = new ImageReader(tree, [layer]);
+    await image.prefetchReads(planProfile(tree, stored).reads);
+    assert.deepEqual(calls.map((c) => c.digest).sort(), [built.windows.digest, index.layerDigest].sort(), 'one window, one range of the layer');
+    // The file, its window, and at most a deflate block (64 KiB stored) on either side of it.
+    assert.ok(fetched() < 100 * KiB + 32 * KiB + 2 * 64 * KiB && fetched() < withoutWindows / 2, `${fetched()} bytes, against ${withoutWindows} without the window`);
+    const wanted = tree.lookup('/wanted')!;
+    assert.ok((await image.read(wanted, 0, wanted.size)).equals(files[1]!.content));
+    assert.equal(calls.length, 2, 'the read was served by the replay');
+  });
+
+  it('are refused when they do not hold together', () => {
+    const good = { digest: `sha256:${'a'.repeat(64)}`, size: 100, points: [{ layer: `sha256:${'b'.repeat(64)}`, out: 65536, offset: 0, length: 100, sha256: 'c'.repeat(64) }] };
+    const text = (seekWindows: unknown) => JSON.stringify({ version: 1, files: [{ path: '/x' }], seekWindows });
+    assert.deepEqual(parseProfile(text(good)).seekWindows, good);
+    const bad = [
+      { ...good, digest: 'sha256:nope' },
+      { ...good, points: [{ ...good.points[0], offset: 50 }] },
+      { ...good, points: [{ ...good.points[0], sha256: 'xyz' }] },
+      { ...good, points: [{ ...good.points[0], layer: 'md5:1' }] },
+      { ...good, points: 'all' },
+    ];
+    for (const windows of bad) assert.throws(() => parseProfile(text(windows)), (err: unknown) => isKrgoError(err) && err.code === 'USAGE', JSON.stringify(windows));
+  });
+});
