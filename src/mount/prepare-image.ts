@@ -33,6 +33,8 @@ export interface PreparedImage {
   artifactRead: boolean;
   /** The access profile stored with the indexes in the registry, if any (when it was read). */
   profile?: AccessProfile;
+  /** The tag-keyed list of index artifacts, asked for with the manifest (by tag only). */
+  tagged?: Promise<Descriptor[]>;
 }
 
 /**
@@ -107,7 +109,7 @@ export async function prepareImage(source: ImageSource, events: IndexEvents = {}
         return index;
       }),
     );
-    return { client, image, indexes, artifactRead, ...(artifact.profile ? { profile: artifact.profile } : {}) };
+    return { client, image, indexes, artifactRead, ...(artifact.profile ? { profile: artifact.profile } : {}), ...(tagged ? { tagged } : {}) };
   } catch (err) {
     await client.close();
     throw err;
@@ -120,5 +122,6 @@ export async function prepareImage(source: ImageSource, events: IndexEvents = {}
  */
 export async function storedProfile(prepared: PreparedImage, warn: (message: string) => void): Promise<AccessProfile | undefined> {
   if (prepared.artifactRead) return prepared.profile;
-  return (await fetchIndexArtifact(prepared.client, prepared.image, warn, { profileOnly: true })).profile;
+  // The list asked for with the manifest names the artifact: no referrers lookup.
+  return (await fetchIndexArtifact(prepared.client, prepared.image, warn, { profileOnly: true, ...(prepared.tagged ? { tagged: prepared.tagged } : {}) })).profile;
 }

@@ -58,6 +58,13 @@ describe('index artifacts listed under a tag beside the image tag', () => {
     const tagList = requests.findIndex((r) => r.includes('/manifests/latest.krgo-indexes'));
     const manifest = requests.findIndex((r) => / GET \S+\/manifests\/latest /.test(r));
     assert.ok(tagList >= 0 && manifest >= 0, requests.join('\n'));
+    // Every index cached: the profile of the artifact being replaced is looked up through the
+    // same list, so the only referrers lookup left is the push's own (to list the new artifact).
+    const trace = join(setup.work, 'again.trace');
+    const again = await krgo(['index', '--push', setup.image, '--cache-dir', join(setup.work, 'cache-pusher')], { KRGO_TRACE_HTTP: trace });
+    assert.equal(again.code, 0, again.stderr);
+    const lookups = (await readFile(trace, 'utf8')).split('\n').filter((r) => / GET \S+\/referrers\//.test(r));
+    assert.equal(lookups.length, 1, lookups.join('\n'));
   });
 
   it('a tag moved since: the list names another manifest, so the referrers of the new one are asked, and found', async () => {
