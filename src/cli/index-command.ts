@@ -27,7 +27,7 @@ Examples:
     .action(async (image: string, flags: ImageFlags & { push?: boolean; profile?: string | boolean }) => {
     if (flags.profile !== undefined && !flags.push) throw new KrgoError('USAGE', '--profile and --no-profile are about what is stored in the registry: use them with --push');
     let profile = typeof flags.profile === 'string' ? await readProfile(flags.profile) : undefined;
-    const [{ prepareImage, storedProfile }, { pushIndexArtifact }] = await Promise.all([import('../mount/prepare-image.js'), import('../index/index-artifact.js')]);
+    const [{ prepareImage, storedProfile }, { pushIndexArtifact }] = await Promise.all([import('../remote/prepare-image.js'), import('../index/index-artifact.js')]);
     const started = Date.now();
     const source = imageSource(image, flags);
     const warn = (message: string) => process.stderr.write(`warning: ${message}\n`);
@@ -51,7 +51,7 @@ Examples:
         if (profile) {
           // The profile's seek windows are made for these very indexes (a kept profile's are dropped).
           profile = { version: profile.version, files: profile.files };
-          const [{ openLazyImage }, { buildProfileWindows }] = await Promise.all([import('../mount/lazy-image.js'), import('../index/build-profile-windows.js')]);
+          const [{ openLazyImage }, { buildProfileWindows }] = await Promise.all([import('../remote/lazy-image.js'), import('../index/build-profile-windows.js')]);
           const lazy = await openLazyImage(prepared, { cacheDir: source.cacheDir, warn });
           const built = await buildProfileWindows(lazy, profile);
           await lazy.flush();

@@ -1,4 +1,4 @@
-import type { IndexSource } from '../mount/prepare-image.js';
+import type { IndexSource } from '../remote/prepare-image.js';
 import { formatBytes, formatDuration } from '../util/format.js';
 import { fit, indexingLine } from './progress.js';
 

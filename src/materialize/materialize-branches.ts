@@ -1,6 +1,6 @@
 import type { LayerIndex } from '../index/layer-index.js';
-import type { PreparedImage } from '../mount/prepare-image.js';
-import type { LazyImage } from '../mount/lazy-image.js';
+import type { PreparedImage } from '../remote/prepare-image.js';
+import type { LazyImage } from '../remote/lazy-image.js';
 import type { TarEntry } from '../tar/tar-entry.js';
 import type { EntryData } from '../tar/tar-parser.js';
 import type { LayerReader } from '../vfs/layer-reader.js';

@@ -1,5 +1,5 @@
-import { prepareImage, type IndexEvents } from '../mount/prepare-image.js';
-import { openLazyImage } from '../mount/lazy-image.js';
+import { prepareImage, type IndexEvents } from '../remote/prepare-image.js';
+import { openLazyImage } from '../remote/lazy-image.js';
 import type { MergedTree } from '../vfs/merged-tree.js';
 import type { ImageSource } from '../registry/image-source.js';
 import { RootfsTarget } from './rootfs-target.js';

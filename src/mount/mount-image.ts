@@ -9,7 +9,7 @@ import type { MergedTree } from '../vfs/merged-tree.js';
 import type { FuseMountOptions, MountedFs } from '../fuse/fuse-adapter.js';
 import { deferred } from '../util/deferred.js';
 import { AccessRecorder, encodeProfile, planProfile, type AccessProfile } from '../vfs/access-profile.js';
-import { prepareImage, storedProfile, type IndexEvents, type IndexSource, type PreparedImage } from './prepare-image.js';
+import { prepareImage, storedProfile, type IndexEvents, type IndexSource, type PreparedImage } from '../remote/prepare-image.js';
 import type { ImageSource } from '../registry/image-source.js';
 import { mountLogPath, processStartTime, removeDeadMountRecords, removeStatus, writeStatus, type MountStatus } from './mount-status.js';
 import { sweepCacheGarbage } from '../util/cache-garbage.js';
@@ -68,7 +68,7 @@ export async function mountImage(options: MountOptions): Promise<MountHandle> {
   const warn = (message: string) => options.events?.warn?.(message);
   await assertMountpoint(mountpoint);
   // What serves the mount loads while the registry requests below are on the wire.
-  const serving = Promise.all([import('./lazy-image.js'), import('../fuse/fuse-adapter.js'), import('../vfs/library-prefetch.js'), import('../vfs/python-prefetch.js')]);
+  const serving = Promise.all([import('../remote/lazy-image.js'), import('../fuse/fuse-adapter.js'), import('../vfs/library-prefetch.js'), import('../vfs/python-prefetch.js')]);
   serving.catch(() => undefined);
   const sources: IndexSource[] = [];
   const indexBytes: number[] = [];
