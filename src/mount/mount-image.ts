@@ -128,9 +128,9 @@ export async function mountImage(options: MountOptions): Promise<MountHandle> {
     const python = new PythonPrefetcher(
       tree,
       (inode, offset, length) => imageReader.read(inode, offset, length),
-      (inode) => {
-        imageReader.prefetch(inode);
-        libraries.opened(inode);
+      (inodes) => {
+        void imageReader.prefetchFiles(inodes);
+        for (const inode of inodes) libraries.opened(inode);
       },
       () => processesRootedAt(mountpoint),
     );

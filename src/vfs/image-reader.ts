@@ -36,6 +36,18 @@ export class ImageReader {
   }
 
   /**
+   * Fetches files found ahead together (a program's imports, say), each up to
+   * FIRST_READ_PREFETCH_BYTES: planned as one replay, so neighbouring files share requests
+   * instead of each costing one of its own (and a window).
+   */
+  prefetchFiles(inodes: readonly Inode[], parallel?: number): Promise<void> {
+    return this.prefetchReads(
+      inodes.map((inode) => ({ inode, offset: 0, length: Math.min(inode.size, FIRST_READ_PREFETCH_BYTES) })),
+      parallel,
+    );
+  }
+
+  /**
    * Fetches everything a list of reads needs, as few requests as adjacency allows, at most
    * `parallel` in flight, earliest-wanted first; resolves when all is loaded or has failed
    * (failures are left to the reads that will meet them).

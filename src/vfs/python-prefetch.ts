@@ -31,8 +31,8 @@ export class PythonPrefetcher {
   constructor(
     private readonly tree: MergedTree,
     private readonly read: (inode: Inode, offset: number, length: number) => Promise<Buffer>,
-    /** Fetches a module file found ahead (and looks at its libraries when it is an extension). */
-    private readonly fetch: (inode: Inode) => void,
+    /** Fetches module files found ahead, as one batch (and looks at the libraries of extensions). */
+    private readonly fetch: (inodes: Inode[]) => void,
     /** The command lines of the processes running in the tree (pid, argv). */
     private readonly commandLines: () => Promise<{ pid: number; argv: string[] }[]> = async () => [],
   ) {}
@@ -54,27 +54,40 @@ export class PythonPrefetcher {
     for (const { pid, argv } of await this.commandLines()) {
       if (this.seenProcesses.has(pid)) continue;
       this.seenProcesses.add(pid);
-      await this.followModules(pythonCommandModules(argv), roots, 0);
+      this.followModules(pythonCommandModules(argv), roots, 0);
     }
   }
 
   private async follow(inode: Inode, path: string, roots: string[], depth: number): Promise<void> {
     if (depth > MAX_DEPTH) return;
-    // The index's hints when it has them: the whole import tree is fetched at once, without a
+    // The index's hints when it has them: the whole import tree is walked at once, without a
     // round trip per level for each module's source to arrive.
     const modules = inode.deps
       ? modulesFromDeps(inode.deps)
       : importedModules((await this.read(inode, 0, Math.min(inode.size, MAX_SOURCE_BYTES))).toString('latin1'), packageOf(path, roots));
-    await this.followModules(modules, roots, depth);
+    this.followModules(modules, roots, depth);
   }
 
-  private async followModules(modules: readonly string[], roots: string[], depth: number): Promise<void> {
+  /**
+   * Fetches the files of `modules` and of all they import that the hints name, as one batch: the
+   * reader plans one set of requests for the lot (neighbouring modules of a package in one).
+   */
+  private followModules(modules: readonly string[], roots: string[], depth: number): void {
+    const batch: Inode[] = [];
+    this.walk(modules, roots, depth, batch);
+    if (batch.length) this.fetch(batch);
+  }
+
+  private walk(modules: readonly string[], roots: string[], depth: number, batch: Inode[]): void {
+    if (depth > MAX_DEPTH) return;
     for (const module of modules) {
       for (const found of this.locate(module, roots)) {
         if (this.seen.has(found.inode.ino) || this.seen.size >= MAX_FILES) continue;
         this.seen.add(found.inode.ino);
-        this.fetch(found.inode);
-        if (found.path.endsWith('.py')) this.follow(found.inode, found.path, roots, depth + 1).catch(() => undefined);
+        batch.push(found.inode);
+        if (!found.path.endsWith('.py')) continue;
+        if (found.inode.deps) this.walk(modulesFromDeps(found.inode.deps), roots, depth + 1, batch);
+        else this.follow(found.inode, found.path, roots, depth + 1).catch(() => undefined);
       }
     }
   }

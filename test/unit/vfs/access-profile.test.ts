@@ -179,6 +179,17 @@ describe('a replay that waits for a request slot', () => {
   });
 });
 
+describe('files found ahead, fetched together', () => {
+  it('neighbouring files share requests instead of one each', async () => {
+    const files = Array.from({ length: 12 }, (_, i) => ({ path: `mod${String(i).padStart(2, '0')}.py`, type: 'file' as const, content: randomBytes(20 * KiB) }));
+    const { calls, tree, reader } = await servedLayer(files, { grid: 16 * KiB, windowSpacing: 16 * KiB }, 5);
+    await reader.prefetchFiles(files.map((f) => tree.lookup(`/${f.path}`)!));
+    assert.ok(calls.length <= 2, `${calls.length} requests for ${files.length} files`);
+    for (const f of files) assert.ok((await reader.read(tree.lookup(`/${f.path}`)!, 0, f.content.length)).equals(f.content));
+    assert.ok(calls.length <= 2, 'and the reads found them fetched');
+  });
+});
+
 /** A gzip layer of `files` served by range with a delay per request (noted in `calls`), its tree and readers. */
 async function servedLayer(files: { path: string; type: 'file'; content: Buffer }[], density: { grid: number; windowSpacing?: number }, delayMs: number) {
   const blob = gzipSync(buildTar(files));

@@ -105,15 +105,17 @@ describe('python imports (what a module loads when it runs)', () => {
     const tree = new MergedTree();
     await tree.addLayerEntries(index.entries);
     const fetched: string[] = [];
+    let batches = 0;
     const pathOf = new Map<number, string>();
     for (const [path, inode] of tree.walk()) pathOf.set(inode.ino, path);
     const prefetcher = new PythonPrefetcher(
       tree,
       () => Promise.reject(new Error('hints make reads unnecessary')),
-      (inode: Inode) => fetched.push(pathOf.get(inode.ino)!),
+      (inodes: Inode[]) => (batches++, fetched.push(...inodes.map((inode) => pathOf.get(inode.ino)!))),
     );
     prefetcher.opened(tree.lookup(`${STDLIB}/app.py`)!, `${STDLIB}/app.py`);
     await new Promise((r) => setImmediate(r));
+    assert.equal(batches, 1, 'the whole import tree in one batch: the reader plans its requests together');
     assert.deepEqual(fetched.sort(), [
       `${STDLIB}/helper.py`,
       `${STDLIB}/lib-dynload/_speedups.cpython-311-x86_64-linux-gnu.so`,
@@ -144,7 +146,7 @@ describe('python imports (what a module loads when it runs)', () => {
     const pathOf = new Map<number, string>();
     for (const [path, inode] of tree.walk()) pathOf.set(inode.ino, path);
     const fetched: string[] = [];
-    new PythonPrefetcher(tree, () => Promise.reject(new Error('not needed')), (inode: Inode) => fetched.push(pathOf.get(inode.ino)!)).opened(tree.lookup('/srv/app/main.py')!, '/srv/app/main.py');
+    new PythonPrefetcher(tree, () => Promise.reject(new Error('not needed')), (inodes: Inode[]) => fetched.push(...inodes.map((inode) => pathOf.get(inode.ino)!))).opened(tree.lookup('/srv/app/main.py')!, '/srv/app/main.py');
     await new Promise((r) => setImmediate(r));
     assert.deepEqual(fetched.sort(), ['/srv/app/helpers.py', `${STDLIB}/json/__init__.py`, `${STDLIB}/json/decoder.py`]);
   });
@@ -189,7 +191,7 @@ describe('python imports (what a module loads when it runs)', () => {
     const prefetcher = new PythonPrefetcher(
       tree,
       () => Promise.reject(new Error('hints make reads unnecessary')),
-      (inode: Inode) => fetched.push(pathOf.get(inode.ino)!),
+      (inodes: Inode[]) => fetched.push(...inodes.map((inode) => pathOf.get(inode.ino)!)),
       async () => (asked++, processes),
     );
     prefetcher.opened(tree.lookup(`${STDLIB}/encodings/__init__.py`)!, `${STDLIB}/encodings/__init__.py`);
