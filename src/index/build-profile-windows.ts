@@ -1,39 +1,30 @@
 import type { Digest } from '../digest.js';
 import { limitConcurrency } from '../util/concurrency.js';
 import { planProfile, type AccessProfile } from '../vfs/access-profile.js';
-import { WINDOW_BYTES } from '../vfs/formats/gzip-cells.js';
 import type { LayerReader } from '../vfs/layer-reader.js';
 import type { MergedTree } from '../vfs/merged-tree.js';
+import type { ImageReader } from '../vfs/image-reader.js';
 import { MAX_PROFILE_WINDOWS, type ProfileWindows } from './profile-windows.js';
-import { packWindow, tableOf } from './window-table.js';
+import { packWindow, tableOf, WINDOW_BYTES } from './window-table.js';
 
-/** An image as the builder reads it: its merged tree, and one reader per manifest layer. */
+/** An image as the builder reads it: its merged tree, and its reader. */
 export interface ReadableImage {
   tree: MergedTree;
-  layers: readonly LayerReader[];
+  reader: ImageReader;
 }
 
 /**
  * The seek windows a replay of `profile` wants (profile-windows.ts): for every stretch of cells
  * it reads whose first seek point the index keeps no window for, the 32 KiB before that point,
  * read through the layer readers (by range, like any read of a lazy mount). Layers the profile
- * reads first come first when there are more than a profile may hold. Undefined when none is wanted.
+ * reads first come first when there are more than a profile may hold. Undefined when none is
+ * wanted (eStargz files, read by their chunks, each a gzip member of its own, want none).
  */
 export async function buildProfileWindows(image: ReadableImage, profile: AccessProfile): Promise<{ windows: ProfileWindows; blob: Buffer } | undefined> {
-  // A blob named twice in the manifest has one reader: its windows are made once.
-  const byReader = new Map<LayerReader, { offset: number; length: number }[]>();
-  for (const read of planProfile(image.tree, profile).reads) {
-    const span = image.tree.readPlan(read.inode, read.offset, read.length);
-    // eStargz files are read by their chunks, each a gzip member of its own: no windows there.
-    if (!span || span.chunks) continue;
-    const reader = image.layers[span.layer]!;
-    let ranges = byReader.get(reader);
-    if (!ranges) byReader.set(reader, (ranges = []));
-    ranges.push({ offset: span.offset, length: span.length });
-  }
+  const { ranges } = image.reader.layerRanges(planProfile(image.tree, profile).reads);
   const wanted: { layer: Digest; reader: LayerReader; out: number }[] = [];
-  for (const [reader, ranges] of byReader) {
-    for (const out of reader.coldStarts(ranges)) wanted.push({ layer: reader.layerDigest, reader, out });
+  for (const [reader, wantedRanges] of ranges) {
+    for (const out of reader.coldStarts(wantedRanges)) wanted.push({ layer: reader.layerDigest, reader, out });
   }
   if (wanted.length === 0) return undefined;
   const chosen = wanted.slice(0, MAX_PROFILE_WINDOWS);

@@ -3,8 +3,8 @@ import { deflateRawSync, inflateRawSync } from 'node:zlib';
 import { KrgoError } from '../errors.js';
 import { sha256Of, type Digest } from '../digest.js';
 
-/** A deflate window: what a seek point needs of the output before it. */
-const MAX_WINDOW_BYTES = 32 * 1024;
+/** A deflate window: how far back a gzip stream may refer, so what a seek point needs of the output before it. */
+export const WINDOW_BYTES = 32 * 1024;
 
 /**
  * The 32 KiB windows of a layer's gzip seek points, kept apart from its index: they are most of
@@ -73,7 +73,7 @@ export function unpackWindow(table: WindowTable, i: number, packed: Buffer): Buf
   let window: Buffer;
   try {
     // A window is 32 KiB at most: a crafted one that inflates further is refused at that size.
-    window = inflateRawSync(packed, { maxOutputLength: MAX_WINDOW_BYTES });
+    window = inflateRawSync(packed, { maxOutputLength: WINDOW_BYTES });
   } catch (err) {
     throw new KrgoError('INDEX_INVALID', `seek window ${i} of blob ${table.digest} does not inflate: ${(err as Error).message}`);
   }

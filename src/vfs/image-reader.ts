@@ -1,4 +1,4 @@
-import type { Inode, MergedTree } from './merged-tree.js';
+import type { Inode, MergedTree, ReadSpan } from './merged-tree.js';
 import type { LayerReader, SpanRun } from './layer-reader.js';
 import type { PlannedRead } from './access-profile.js';
 import { limitConcurrency } from '../util/concurrency.js';
@@ -53,22 +53,10 @@ export class ImageReader {
    * (failures are left to the reads that will meet them).
    */
   async prefetchReads(reads: readonly PlannedRead[], parallel = 6): Promise<void> {
-    const perLayer = new Map<number, { offset: number; length: number; order: number }[]>();
-    const chunked: Promise<unknown>[] = [];
-    reads.forEach((r, order) => {
-      const plan = this.tree.readPlan(r.inode, r.offset, r.length);
-      if (!plan) return;
-      if (plan.chunks) chunked.push(this.readers[plan.layer]!.readChunks(plan.chunks, plan.offset, plan.length).catch(() => undefined));
-      else {
-        let ranges = perLayer.get(plan.layer);
-        if (!ranges) perLayer.set(plan.layer, (ranges = []));
-        ranges.push({ offset: plan.offset, length: plan.length, order });
-      }
-    });
+    const { ranges, chunked } = this.layerRanges(reads);
     const runs: { reader: LayerReader; run: SpanRun }[] = [];
-    for (const [layer, ranges] of perLayer) {
-      const reader = this.readers[layer]!;
-      for (const run of reader.spanRuns(ranges)) runs.push({ reader, run });
+    for (const [reader, wanted] of ranges) {
+      for (const run of reader.spanRuns(wanted)) runs.push({ reader, run });
     }
     runs.sort((a, b) => a.run.order - b.run.order);
     const limit = limitConcurrency(parallel);
@@ -83,6 +71,27 @@ export class ImageReader {
       reader.plan(run, () => void start().catch(() => undefined));
       return limit(start).catch(() => undefined);
     });
-    await Promise.all([...chunked, ...queued]);
+    const byChunks = chunked.map(({ reader, span }) => reader.readChunks(span.chunks!, span.offset, span.length).catch(() => undefined));
+    await Promise.all([...byChunks, ...queued]);
+  }
+
+  /**
+   * Where reads lie in the layers: per reader (one per blob, however often the manifest names
+   * it), their ranges tagged with their place in `reads`; eStargz reads apart, as they are read
+   * by their chunks.
+   */
+  layerRanges(reads: readonly PlannedRead[]): { ranges: Map<LayerReader, { offset: number; length: number; order: number }[]>; chunked: { reader: LayerReader; span: ReadSpan }[] } {
+    const ranges = new Map<LayerReader, { offset: number; length: number; order: number }[]>();
+    const chunked: { reader: LayerReader; span: ReadSpan }[] = [];
+    reads.forEach((r, order) => {
+      const span = this.tree.readPlan(r.inode, r.offset, r.length);
+      if (!span) return;
+      const reader = this.readers[span.layer]!;
+      if (span.chunks) return void chunked.push({ reader, span });
+      let wanted = ranges.get(reader);
+      if (!wanted) ranges.set(reader, (wanted = []));
+      wanted.push({ offset: span.offset, length: span.length, order });
+    });
+    return { ranges, chunked };
   }
 }

@@ -2,10 +2,8 @@ import { KrgoError } from '../../errors.js';
 import { extractGzipRange } from '../../gzip/gzip-index.js';
 import type { LayerIndex } from '../../index/index-format.js';
 import { seekWindow } from './seek-windows.js';
+import { WINDOW_BYTES } from '../../index/window-table.js';
 import { MAX_SPAN_OUTPUT, type ExtraWindow, type Span, type SpanContext, type SpanFormat } from './span-format.js';
-
-/** A deflate window: how far back a gzip stream may refer. */
-export const WINDOW_BYTES = 32 * 1024;
 
 /** The last `n` bytes of `a` followed by `b`. */
 function lastBytes(a: Buffer, b: Buffer, n: number): Buffer {

@@ -241,7 +241,7 @@ describe("an access profile's seek windows", () => {
     const withoutWindows = fetched();
     assert.ok(withoutWindows > 400 * KiB, `${withoutWindows} bytes: inflated from the start of the layer`);
 
-    const built = (await buildProfileWindows({ tree, layers: [new LayerReader(index, source, new SpanCache())] }, profile))!;
+    const built = (await buildProfileWindows({ tree, reader: new ImageReader(tree, [new LayerReader(index, source, new SpanCache())]) }, profile))!;
     assert.equal(built.windows.points.length, 1, 'one stretch of cells, one window');
     assert.equal(built.windows.points[0]!.layer, index.layerDigest);
     blobs.set(built.windows.digest, built.blob);
