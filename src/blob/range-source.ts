@@ -1,32 +1,145 @@
 import { appendFileSync } from 'node:fs';
 import type { Digest } from '../digest.js';
 import type { RegistryClient } from '../registry/client.js';
+import { deferred } from '../util/deferred.js';
 
-/**
- * Byte ranges of blobs, from wherever they live. `onProgress`, when given, may be told as the
- * bytes come in (the buffer being filled, and how much of it is), so a caller can use the head
- * of a long range before its end arrives.
- */
-export interface RangeSource {
-  read(digest: Digest, start: number, end: number, onProgress?: (data: Buffer, filled: number) => void): Promise<Buffer>;
+export interface RangeReadOptions {
+  /**
+   * Told as the bytes come in (the buffer being filled, and how much of it is), so a caller can
+   * use the head of a long range before its end arrives.
+   */
+  onProgress?: (data: Buffer, filled: number) => void;
+  /** Nobody waits on it yet (a replay, a prefetch, a read-ahead): it may wait to share a request. */
+  background?: boolean;
 }
 
-/** HTTP Range reads against the registry, counting what each layer cost (for `krgo status`). */
+/** Byte ranges of blobs, from wherever they live. */
+export interface RangeSource {
+  read(digest: Digest, start: number, end: number, options?: RangeReadOptions): Promise<Buffer>;
+  /** True when background reads of a blob issued together go out as one request: a caller may issue all it knows at once. */
+  readonly batches?: boolean;
+}
+
+/** Background requests in flight at once; the reads that wait meanwhile share the next ones. */
+const BACKGROUND_REQUESTS = 6;
+/** Ranges in one request, at most (a `Range` header of ~1.5 kB: servers limit header sizes). */
+const MAX_RANGES_PER_REQUEST = 64;
+
+interface QueuedRead {
+  digest: Digest;
+  start: number;
+  end: number;
+  onProgress: ((data: Buffer, filled: number) => void) | undefined;
+  result: ReturnType<typeof deferred<Buffer>>;
+}
+
+/**
+ * HTTP Range reads against the registry, counting what each layer cost (for `krgo status`).
+ * A read someone waits on goes out at once. Background reads queue behind at most
+ * BACKGROUND_REQUESTS requests; when one ends, the oldest waiting read goes out together with
+ * every other read of its blob waiting then, as one multi-range request (a replay of 40 runs
+ * over 4 blobs costs a handful of round trips, not 40). A registry that does not answer
+ * multi-range requests in parts is asked one range at a time from then on.
+ */
 export class RegistryRangeSource implements RangeSource {
   readonly fetched = new Map<Digest, number>();
   requests = 0;
+  private singleRanges = false;
+  private readonly queue: QueuedRead[] = [];
+  private inFlight = 0;
+  private pumpScheduled = false;
 
-  /** KRGO_TRACE_RANGES=FILE: one line per range read (ms since start, blob, range, ms taken), to study what a workload fetched. */
+  /** KRGO_TRACE_RANGES=FILE: one line per range read (ms since start, blob, range, ms taken, ranges in its request), to study what a workload fetched. */
   private readonly trace = process.env['KRGO_TRACE_RANGES'];
 
   constructor(private readonly client: RegistryClient) {}
 
-  async read(digest: Digest, start: number, end: number, onProgress?: (data: Buffer, filled: number) => void): Promise<Buffer> {
+  get batches(): boolean {
+    return !this.singleRanges;
+  }
+
+  read(digest: Digest, start: number, end: number, options: RangeReadOptions = {}): Promise<Buffer> {
+    if (!options.background || this.singleRanges) return this.readOne(digest, start, end, options.onProgress);
+    const read: QueuedRead = { digest, start, end, onProgress: options.onProgress, result: deferred<Buffer>() };
+    this.queue.push(read);
+    // Reads issued in the same turn of the event loop (a replay starting) join the first request.
+    if (!this.pumpScheduled) {
+      this.pumpScheduled = true;
+      setImmediate(() => {
+        this.pumpScheduled = false;
+        this.pump();
+      });
+    }
+    return read.result.promise;
+  }
+
+  private pump(): void {
+    while (this.inFlight < BACKGROUND_REQUESTS && this.queue.length) {
+      const batch = this.takeBatch();
+      this.inFlight++;
+      void this.send(batch).finally(() => {
+        this.inFlight--;
+        this.pump();
+      });
+    }
+  }
+
+  /** The oldest queued read and, unless ranges go one at a time, the other queued reads of its blob that do not overlap those taken. */
+  private takeBatch(): QueuedRead[] {
+    const first = this.queue.shift()!;
+    const batch = [first];
+    if (this.singleRanges) return batch;
+    for (let i = 0; i < this.queue.length && batch.length < MAX_RANGES_PER_REQUEST; ) {
+      const read = this.queue[i]!;
+      if (read.digest === first.digest && !batch.some((b) => b.start < read.end && read.start < b.end)) {
+        batch.push(read);
+        this.queue.splice(i, 1);
+      } else i++;
+    }
+    return batch;
+  }
+
+  private async send(batch: QueuedRead[]): Promise<void> {
+    if (batch.length === 1 || this.singleRanges) {
+      await Promise.all(batch.map((r) => this.readOne(r.digest, r.start, r.end, r.onProgress).then(r.result.resolve, r.result.reject)));
+      return;
+    }
+    const digest = batch[0]!.digest;
+    const buffers = batch.map((r) => Buffer.allocUnsafe(r.end - r.start));
+    const filled = batch.map(() => 0);
+    const done = batch.map(() => false);
+    this.requests++;
+    const began = performance.now();
+    try {
+      const answer = await this.client.readRanges(digest, batch, (k, chunk) => {
+        const read = batch[k]!;
+        chunk.copy(buffers[k]!, filled[k]);
+        filled[k]! += chunk.length;
+        read.onProgress?.(buffers[k]!, filled[k]!);
+        // Each range is handed over as soon as it is in, not when the whole answer is.
+        if (filled[k] === read.end - read.start) {
+          done[k] = true;
+          this.account(digest, read.start, read.end, began, batch.length);
+          read.result.resolve(buffers[k]!);
+        }
+      });
+      if (!answer.multipart && done.includes(false)) this.singleRanges = true;
+    } catch {
+      // What did not arrive is read range by range below (with the retries single reads have).
+    }
+    await Promise.all(batch.map((r, k) => (done[k] ? undefined : this.readOne(r.digest, r.start, r.end, r.onProgress).then(r.result.resolve, r.result.reject))));
+  }
+
+  private async readOne(digest: Digest, start: number, end: number, onProgress?: (data: Buffer, filled: number) => void): Promise<Buffer> {
     this.requests++;
     const began = performance.now();
     const bytes = await this.client.readRange(digest, start, end - start, onProgress);
-    this.fetched.set(digest, (this.fetched.get(digest) ?? 0) + bytes.length);
-    if (this.trace) appendFileSync(this.trace, `${began.toFixed(0)} ${digest.slice(7, 19)} ${start}-${end} ${end - start} ${(performance.now() - began).toFixed(0)}\n`);
+    this.account(digest, start, end, began, 1);
     return bytes;
+  }
+
+  private account(digest: Digest, start: number, end: number, began: number, rangesInRequest: number): void {
+    this.fetched.set(digest, (this.fetched.get(digest) ?? 0) + end - start);
+    if (this.trace) appendFileSync(this.trace, `${began.toFixed(0)} ${digest.slice(7, 19)} ${start}-${end} ${end - start} ${(performance.now() - began).toFixed(0)} ${rangesInRequest}\n`);
   }
 }

@@ -52,7 +52,7 @@ export class ImageReader {
    * `parallel` in flight, earliest-wanted first; resolves when all is loaded or has failed
    * (failures are left to the reads that will meet them).
    */
-  async prefetchReads(reads: readonly PlannedRead[], parallel = 6): Promise<void> {
+  async prefetchReads(reads: readonly PlannedRead[], parallel = this.readers.some((r) => r.batchesReads) ? Number.POSITIVE_INFINITY : 6): Promise<void> {
     const { ranges, chunked } = this.layerRanges(reads);
     const runs: { reader: LayerReader; run: SpanRun }[] = [];
     for (const [reader, wanted] of ranges) {
@@ -62,14 +62,14 @@ export class ImageReader {
     const limit = limitConcurrency(parallel);
     const queued = runs.map(({ reader, run }) => {
       let started: Promise<void> | undefined;
-      const start = () => {
+      const start = (background: boolean) => {
         if (started) return started;
         reader.unplan(run);
-        return (started = reader.loadRun(run));
+        return (started = reader.loadRun(run, background));
       };
       // A read reaching a queued run starts it ahead of its turn (LayerReader.plan).
-      reader.plan(run, () => void start().catch(() => undefined));
-      return limit(start).catch(() => undefined);
+      reader.plan(run, (background) => void start(background).catch(() => undefined));
+      return limit(() => start(true)).catch(() => undefined);
     });
     const byChunks = chunked.map(({ reader, span }) => reader.readChunks(span.chunks!, span.offset, span.length).catch(() => undefined));
     await Promise.all([...byChunks, ...queued]);

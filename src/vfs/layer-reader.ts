@@ -46,7 +46,7 @@ export class LayerReader {
   /** End of the previous read: a read starting there is sequential and earns a read-ahead. */
   private lastEnd = -1;
   /** Spans of runs a replay has queued, and how to start each run (see plan()). */
-  private readonly planned = new Map<number, () => void>();
+  private readonly planned = new Map<number, (background: boolean) => void>();
 
   constructor(
     private readonly index: LayerIndex,
@@ -71,6 +71,11 @@ export class LayerReader {
 
   get layerDigest(): Digest {
     return this.index.layerDigest;
+  }
+
+  /** Whether background fetches issued together share requests (see RangeSource.batches): a replay may then issue all its runs at once. */
+  get batchesReads(): boolean {
+    return this.ctx.source.batches === true;
   }
 
   get spanCount(): number {
@@ -126,7 +131,7 @@ export class LayerReader {
   prefetch(offset: number, length: number): void {
     const end = Math.min(offset + length, this.index.uncompressedSize);
     if (end <= offset) return;
-    this.load(this.spanAt(offset), this.spanAt(end - 1)).catch(this.onBackgroundError);
+    this.load(this.spanAt(offset), this.spanAt(end - 1), true).catch(this.onBackgroundError);
   }
 
   /**
@@ -185,9 +190,9 @@ export class LayerReader {
     }
   }
 
-  /** Loads a run of spans (what is cached or in flight is not fetched again). */
-  async loadRun(run: SpanRun): Promise<void> {
-    await this.load(run.first, run.last);
+  /** Loads a run of spans (what is cached or in flight is not fetched again); `background` unless a reader waits on it. */
+  async loadRun(run: SpanRun, background = true): Promise<void> {
+    await this.load(run.first, run.last, background);
   }
 
   /**
@@ -195,7 +200,7 @@ export class LayerReader {
    * spans before then starts it at once, rather than fetching that span on its own and leaving
    * the run to start again around it (a second window or lead-in, and a round trip waited).
    */
-  plan(run: SpanRun, start: () => void): void {
+  plan(run: SpanRun, start: (background: boolean) => void): void {
     for (let i = run.first; i <= run.last; i++) this.planned.set(i, start);
   }
 
@@ -241,7 +246,7 @@ export class LayerReader {
   }
 
   /** Spans first..last, each fetched at most once however many readers want it. */
-  private load(first: number, last: number): Promise<Buffer[]> {
+  private load(first: number, last: number, background = false): Promise<Buffer[]> {
     for (let i = first; i <= last; i++) {
       const span = this.spans[i]!;
       // A crafted layer (a gzip bomb: one deflate block that inflates to gigabytes) is refused
@@ -251,7 +256,7 @@ export class LayerReader {
       }
     }
     // Queued runs holding any of these spans start now (and put their spans in flight).
-    if (this.planned.size) for (let i = first; i <= last; i++) this.planned.get(i)?.();
+    if (this.planned.size) for (let i = first; i <= last; i++) this.planned.get(i)?.(background);
     const results: Promise<Buffer>[] = [];
     const missing: number[] = [];
     for (let i = first; i <= last; i++) {
@@ -260,7 +265,7 @@ export class LayerReader {
       else missing.push(i);
     }
     if (missing.length) {
-      const pending = this.loadMissing(missing);
+      const pending = this.loadMissing(missing, background);
       missing.forEach((i, k) => (results[i - first] = this.cache.share(this.key(i), pending[k]!)));
     }
     return Promise.all(results);
@@ -272,7 +277,7 @@ export class LayerReader {
    * in the background: a reader must not wait behind the disk's queue, and a write lost when
    * the process ends only costs a later fetch).
    */
-  private loadMissing(missing: number[]): Promise<Buffer>[] {
+  private loadMissing(missing: number[], background: boolean): Promise<Buffer>[] {
     const slots = new Map(missing.map((i) => [i, deferred<Buffer>()]));
     const format = this.format!;
     const disk = this.cache.disk;
@@ -293,7 +298,7 @@ export class LayerReader {
         if (run && run[run.length - 1] === i - 1) run.push(i);
         else runs.push([i]);
       });
-      await Promise.all(runs.map((run) => format.fetch(run, deliver).catch((err: unknown) => run.forEach((i) => slots.get(i)!.reject(err)))));
+      await Promise.all(runs.map((run) => format.fetch(run, deliver, background).catch((err: unknown) => run.forEach((i) => slots.get(i)!.reject(err)))));
     };
     work().catch((err: unknown) => slots.forEach((slot) => slot.reject(err)));
     return missing.map((i) => slots.get(i)!.promise);

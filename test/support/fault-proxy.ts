@@ -10,6 +10,8 @@ export type Fault =
   | { kind: 'corrupt'; offset: number }
   /** Forward without the Range header, so the registry answers 200 with the whole blob. */
   | { kind: 'ignore-range' }
+  /** Forward with only the first range of a multi-range Range header (as servers that answer just that one do). */
+  | { kind: 'first-range' }
   /** Send the headers and this many bytes, then hang (until the client gives up or is killed). */
   | { kind: 'stall-after'; bytes: number }
   /** Never answer: no status line, no headers (a server that accepted the connection and hung). */
@@ -78,6 +80,7 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
     if (fault?.kind === 'no-answer') return;
     const headers = { ...req.headers, host: upstream };
     if (fault?.kind === 'ignore-range') delete headers.range;
+    if (fault?.kind === 'first-range' && headers.range) headers.range = headers.range.split(',')[0]!;
     const upstreamReq = request({ host: upHost, port: Number(upPort), method: req.method, path: req.url, headers }, (up) => {
       // Redirects to the registry itself are rewritten to come back through the proxy.
       const outHeaders = { ...up.headers, ...(fault?.kind === 'add-headers' ? fault.headers : {}) };

@@ -28,11 +28,11 @@ export class GzipCells implements SpanFormat {
     this.spans = gzipCellsOf(ctx.index);
   }
 
-  async fetch(run: readonly number[], deliver: (i: number, data: Buffer) => void): Promise<void> {
-    const { start, window } = await this.startOf(run[0]!);
+  async fetch(run: readonly number[], deliver: (i: number, data: Buffer) => void, background: boolean): Promise<void> {
+    const { start, window } = await this.startOf(run[0]!, background);
     const cells: number[] = [];
     for (let i = start; i <= run[run.length - 1]!; i++) cells.push(i);
-    await this.inflateRun(cells, window, deliver);
+    await this.inflateRun(cells, window, deliver, background);
   }
 
   startCost(i: number): number {
@@ -56,7 +56,7 @@ export class GzipCells implements SpanFormat {
   }
 
   /** Where a fetch reaching cell `first` starts, and how it gets its window there. */
-  private async startOf(first: number): Promise<{ start: number; window: Promise<Buffer> }> {
+  private async startOf(first: number, background: boolean): Promise<{ start: number; window: Promise<Buffer> }> {
     for (let start = first; ; start--) {
       const cell = this.spans[start]!;
       if (cell.outEnd - cell.out > MAX_SPAN_OUTPUT) {
@@ -67,7 +67,7 @@ export class GzipCells implements SpanFormat {
       const before = await this.cachedWindowBefore(start);
       if (before) return { start, window: Promise.resolve(before) };
       const keyed = this.windowAt(start);
-      if (keyed) return { start, window: seekWindow(this.ctx, keyed.table, keyed.w) };
+      if (keyed) return { start, window: seekWindow(this.ctx, keyed.table, keyed.w, background) };
     }
   }
 
@@ -93,7 +93,7 @@ export class GzipCells implements SpanFormat {
    * bytes are in (the window arriving in parallel): a reader of the first cell of a long run
    * does not wait for the rest of the response.
    */
-  private async inflateRun(run: number[], windowFetch: Promise<Buffer>, deliver: (i: number, data: Buffer) => void): Promise<void> {
+  private async inflateRun(run: number[], windowFetch: Promise<Buffer>, deliver: (i: number, data: Buffer) => void, background: boolean): Promise<void> {
     const cells = run.map((i) => this.spans[i]!);
     const first = cells[0]!;
     const last = cells[cells.length - 1]!;
@@ -116,9 +116,12 @@ export class GzipCells implements SpanFormat {
       }
     };
     const [compressed] = await Promise.all([
-      this.ctx.source.read(this.ctx.layerDigest, first.in, last.inEnd, (data, filled) => {
-        progress = { data, filled };
-        decodeArrived();
+      this.ctx.source.read(this.ctx.layerDigest, first.in, last.inEnd, {
+        onProgress: (data, filled) => {
+          progress = { data, filled };
+          decodeArrived();
+        },
+        background,
       }),
       windowFetch.then((w) => {
         window = w;

@@ -6,7 +6,7 @@ import type { SpanContext } from './span-format.js';
  * (built here), else fetched by range from the blob in the registry and kept in the span caches
  * like a span; checked against the table either way.
  */
-export function seekWindow(ctx: SpanContext, table: WindowTable, w: number): Promise<Buffer> {
+export function seekWindow(ctx: SpanContext, table: WindowTable, w: number, background = false): Promise<Buffer> {
   if (table.blob) return Promise.resolve(windowFromBlob(table, table.blob, w));
   const key = `${table.digest}:w${w}`;
   const known = ctx.cache.lookup(key);
@@ -21,7 +21,7 @@ export function seekWindow(ctx: SpanContext, table: WindowTable, w: number): Pro
       }
     }
     const [start, end] = windowRange(table, w);
-    const packed = await ctx.source.read(table.digest, start, end);
+    const packed = await ctx.source.read(table.digest, start, end, { background });
     const window = unpackWindow(table, w, packed);
     await ctx.cache.disk?.put(table.digest, w, 'window', packed).catch((err: unknown) => ctx.onBackgroundError(err));
     return window;

@@ -43,7 +43,8 @@ export interface SpanContext {
  */
 export interface SpanFormat {
   readonly spans: readonly Span[];
-  fetch(run: readonly number[], deliver: (i: number, data: Buffer) => void): Promise<void>;
+  /** `background`: nobody waits on it yet (a replay, a prefetch): its requests may wait to be shared. */
+  fetch(run: readonly number[], deliver: (i: number, data: Buffer) => void, background: boolean): Promise<void>;
   /**
    * Compressed bytes a fetch starting at span `i` costs beyond the span's own (a window, a
    * lead-in), when nothing before it is cached: what fetching the gap to an earlier run instead

@@ -22,7 +22,7 @@ export class TarSlices implements SpanFormat {
     this.spans = slicesOf(ctx.index.uncompressedSize, (out, outEnd) => [out, outEnd]);
   }
 
-  async fetch(run: readonly number[], deliver: (i: number, data: Buffer) => void): Promise<void> {
+  async fetch(run: readonly number[], deliver: (i: number, data: Buffer) => void, background: boolean): Promise<void> {
     const first = this.spans[run[0]!]!;
     const last = this.spans[run[run.length - 1]!]!;
     let next = 0;
@@ -33,7 +33,7 @@ export class TarSlices implements SpanFormat {
         next++;
       }
     };
-    const data = await this.ctx.source.read(this.ctx.layerDigest, first.in, last.inEnd, arrived);
+    const data = await this.ctx.source.read(this.ctx.layerDigest, first.in, last.inEnd, { onProgress: arrived, background });
     arrived(data, data.length);
     if (next < run.length) throw new KrgoError('BAD_TAR', `layer ${this.ctx.layerDigest}: range ${first.in}-${last.inEnd} ended early`);
   }

@@ -5,7 +5,7 @@ import { gzipSync } from 'node:zlib';
 import { buildLayerIndex } from '../../../src/index/layer-index.js';
 import { LayerReader, SpanCache } from '../../../src/vfs/layer-reader.js';
 import { sha256Of, type Digest } from '../../../src/digest.js';
-import type { RangeSource } from '../../../src/blob/range-source.js';
+import type { RangeReadOptions, RangeSource } from '../../../src/blob/range-source.js';
 import { buildTar } from '../../../src/tar/tar-writer.js';
 import { busyboxBinary } from '../../support/fixtures.js';
 import { DiskSpanStore } from '../../../src/cache/disk-span-store.js';
@@ -184,12 +184,12 @@ describe('lazy layer reader', () => {
     const gate = new Promise<void>((r) => (release = r));
     let completed = false;
     const source: RangeSource = {
-      read: async (_digest: Digest, start: number, end: number, onProgress?: (data: Buffer, filled: number) => void) => {
+      read: async (_digest: Digest, start: number, end: number, options?: RangeReadOptions) => {
         const out = Buffer.from(blob.subarray(start, end));
         const head = Math.floor((end - start) / 3);
-        onProgress?.(out, head);
+        options?.onProgress?.(out, head);
         await gate;
-        onProgress?.(out, out.length);
+        options?.onProgress?.(out, out.length);
         completed = true;
         return out;
       },
