@@ -113,9 +113,17 @@ export class RegistryRangeSource implements RangeSource {
     try {
       const answer = await this.client.readRanges(digest, batch, (k, chunk) => {
         const read = batch[k]!;
+        if (done[k]) return;
         chunk.copy(buffers[k]!, filled[k]);
         filled[k]! += chunk.length;
-        read.onProgress?.(buffers[k]!, filled[k]!);
+        try {
+          read.onProgress?.(buffers[k]!, filled[k]!);
+        } catch (err) {
+          // Its reader gave up on these bytes (bad data): that read fails, the others go on.
+          done[k] = true;
+          read.result.reject(err);
+          return;
+        }
         // Each range is handed over as soon as it is in, not when the whole answer is.
         if (filled[k] === read.end - read.start) {
           done[k] = true;

@@ -74,6 +74,31 @@ describe('background reads of a blob share multi-range requests', () => {
     assert.equal(source.fetched.get(layer.digest), ranges.reduce((n, r) => n + r.end - r.start, 0));
   });
 
+  it('a reader that refuses its bytes fails alone: the other ranges of its request arrive exact', async () => {
+    proxy.seen.length = 0;
+    proxy.setFaults(() => undefined);
+    const source = new RegistryRangeSource(client);
+    const ranges = scattered(layer.size, 10);
+    const results = await Promise.allSettled(
+      ranges.map((r, k) =>
+        source.read(layer.digest, r.start, r.end, {
+          background: true,
+          ...(k === 3
+            ? {
+                onProgress: () => {
+                  throw new Error('bad bytes');
+                },
+              }
+            : {}),
+        }),
+      ),
+    );
+    assert.equal(results[3]!.status, 'rejected');
+    const others = results.flatMap((r, k) => (k === 3 ? [] : [{ r, k }]));
+    others.forEach(({ r, k }) => assert.ok(r.status === 'fulfilled' && r.value.equals(blob.subarray(ranges[k]!.start, ranges[k]!.end)), `range ${k}`));
+    assert.equal(proxy.seen.filter(isLayer).length, 1, 'nothing fetched again');
+  });
+
   it('reads someone waits on go out at once, one request each', async () => {
     proxy.seen.length = 0;
     proxy.setFaults(() => undefined);
