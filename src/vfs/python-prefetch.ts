@@ -13,6 +13,14 @@ interface Found {
   inode: Inode;
 }
 
+interface Listing {
+  names: Set<string>;
+  /** Extension module file by module name (`_ssl` → `_ssl.cpython-311-x86_64-linux-gnu.so`). */
+  extensions: Map<string, string>;
+  /** Compiled file by source stem (`json` → `json.cpython-311.pyc`). */
+  compiled: Map<string, string>;
+}
+
 /**
  * When a Python source file is first read, the modules it imports at its top level (which run
  * when it runs: nothing in a function, a `try` or an `if` is followed) are fetched at once, and
@@ -27,6 +35,7 @@ interface Found {
 export class PythonPrefetcher {
   private readonly seen = new Set<number>();
   private readonly seenProcesses = new Set<number>();
+  private readonly listings = new Map<string, Listing | undefined>();
 
   constructor(
     private readonly tree: MergedTree,
@@ -111,35 +120,52 @@ export class PythonPrefetcher {
     const slash = base.lastIndexOf('/');
     const dir = base.slice(0, slash);
     const name = base.slice(slash + 1);
-    for (const candidate of [`${base}/__init__.py`, `${base}.py`]) {
+    for (const [listed, candidate] of [
+      [this.listing(base)?.names.has('__init__.py'), `${base}/__init__.py`],
+      [this.listing(dir)?.names.has(`${name}.py`), `${base}.py`],
+    ] as const) {
+      if (!listed) continue;
       const inode = resolvePath(this.tree, candidate);
       if (inode?.type !== 'file') continue;
       const sourceDir = candidate.slice(0, candidate.lastIndexOf('/'));
       const stem = candidate.endsWith('/__init__.py') ? '__init__' : name;
-      const compiled = this.compiled(sourceDir, stem);
-      return compiled ?? { path: candidate, inode };
+      return this.compiled(sourceDir, stem) ?? { path: candidate, inode };
     }
     // Extension modules: name.cpython-311-x86_64-linux-gnu.so, name.abi3.so, name.so.
-    const dirInode = resolvePath(this.tree, dir);
-    for (const entry of dirInode?.type === 'dir' ? this.tree.readdir(dirInode) : []) {
-      if (!entry.startsWith(`${name}.`) || !entry.endsWith('.so')) continue;
-      const inode = resolvePath(this.tree, `${dir}/${entry}`);
-      if (inode?.type === 'file') return { path: `${dir}/${entry}`, inode };
-    }
-    return undefined;
+    const so = this.listing(dir)?.extensions.get(name);
+    const inode = so === undefined ? undefined : resolvePath(this.tree, `${dir}/${so}`);
+    return inode?.type === 'file' ? { path: `${dir}/${so}`, inode } : undefined;
   }
 
   /** __pycache__/<stem>.cpython-XY.pyc beside a source: what CPython reads instead of it. */
   private compiled(dir: string, stem: string): Found | undefined {
-    const cache = resolvePath(this.tree, `${dir}/__pycache__`);
-    if (cache?.type !== 'dir') return undefined;
-    for (const entry of this.tree.readdir(cache)) {
-      if (entry.startsWith(`${stem}.cpython-`) && entry.endsWith('.pyc') && entry.split('.').length === 3) {
-        const inode = resolvePath(this.tree, `${dir}/__pycache__/${entry}`);
-        if (inode?.type === 'file') return { path: `${dir}/__pycache__/${entry}`, inode };
+    const pyc = this.listing(`${dir}/__pycache__`)?.compiled.get(stem);
+    const inode = pyc === undefined ? undefined : resolvePath(this.tree, `${dir}/__pycache__/${pyc}`);
+    return inode?.type === 'file' ? { path: `${dir}/__pycache__/${pyc}`, inode } : undefined;
+  }
+
+  /**
+   * A directory's names, with its extension modules and compiled files by module name (the
+   * first in name order, as a scan would find): listed once per mount, as a walk asks about the
+   * same few directories for every module (the tree under a lazy mount does not change).
+   */
+  private listing(path: string): Listing | undefined {
+    if (this.listings.has(path)) return this.listings.get(path);
+    const dir = resolvePath(this.tree, path);
+    let listing: Listing | undefined;
+    if (dir?.type === 'dir') {
+      const names = this.tree.readdir(dir);
+      listing = { names: new Set(names), extensions: new Map(), compiled: new Map() };
+      for (const entry of names) {
+        const dot = entry.indexOf('.');
+        if (dot <= 0) continue;
+        const stem = entry.slice(0, dot);
+        if (entry.endsWith('.so') && !listing.extensions.has(stem)) listing.extensions.set(stem, entry);
+        if (entry.endsWith('.pyc') && entry.split('.').length === 3 && entry.startsWith(`${stem}.cpython-`) && !listing.compiled.has(stem)) listing.compiled.set(stem, entry);
       }
     }
-    return undefined;
+    this.listings.set(path, listing);
+    return listing;
   }
 
   /**
@@ -160,6 +186,6 @@ export class PythonPrefetcher {
   }
 
   private isDir(path: string): boolean {
-    return resolvePath(this.tree, path)?.type === 'dir';
+    return this.listing(path) !== undefined;
   }
 }
