@@ -3,6 +3,12 @@ import { importedModules } from './python-imports.js';
 /** CPython options that take the next argument as their value (`-W default`, `-X dev`). */
 const OPTIONS_WITH_VALUE = new Set(['W', 'X']);
 
+/** Whether a command line runs CPython 3 (`python3`, `/usr/bin/python3.11`). */
+export function isPythonProgram(argv: readonly string[]): boolean {
+  const program = argv[0]?.slice(argv[0].lastIndexOf('/') + 1) ?? '';
+  return /^python3(\.\d+)?$/.test(program);
+}
+
 /**
  * The modules a CPython command line will import first, as far as the line itself says:
  * the top-level imports of `-c CODE`, or the module of `-m MODULE`. A script (`python3 app.py`)
@@ -10,8 +16,7 @@ const OPTIONS_WITH_VALUE = new Set(['W', 'X']);
  * not a CPython command line gives none.
  */
 export function pythonCommandModules(argv: readonly string[]): string[] {
-  const program = argv[0]?.slice(argv[0].lastIndexOf('/') + 1) ?? '';
-  if (!/^python3(\.\d+)?$/.test(program)) return [];
+  if (!isPythonProgram(argv)) return [];
   for (let i = 1; i < argv.length; i++) {
     const arg = argv[i]!;
     if (!arg.startsWith('-') || arg === '-' || arg === '--') return [];

@@ -1,5 +1,5 @@
 import { importedModules, MAX_SOURCE_BYTES, packageOf, searchPath } from './python-imports.js';
-import { pythonCommandModules } from './python-command.js';
+import { isPythonProgram, pythonCommandModules } from './python-command.js';
 import { modulesFromDeps } from '../index/file-hints.js';
 import { resolvePath } from './resolve-path.js';
 import type { Inode, MergedTree } from './merged-tree.js';
@@ -34,7 +34,8 @@ interface Listing {
  */
 export class PythonPrefetcher {
   private readonly seen = new Set<number>();
-  private readonly seenProcesses = new Set<number>();
+  /** Interpreter processes followed: pid and command line (a pid that execs again is another). */
+  private readonly seenProcesses = new Set<string>();
   private readonly listings = new Map<string, Listing | undefined>();
 
   constructor(
@@ -61,8 +62,10 @@ export class PythonPrefetcher {
   /** What the command lines of new interpreters name (-c CODE, -m MODULE), fetched with what it imports. */
   private async interpreterStarting(roots: string[]): Promise<void> {
     for (const { pid, argv } of await this.commandLines()) {
-      if (this.seenProcesses.has(pid)) continue;
-      this.seenProcesses.add(pid);
+      // Only interpreters are remembered: a shell seen now may exec one later under its pid.
+      const key = `${pid}\0${argv.join('\0')}`;
+      if (!isPythonProgram(argv) || this.seenProcesses.has(key)) continue;
+      this.seenProcesses.add(key);
       this.followModules(pythonCommandModules(argv), roots, 0);
     }
   }

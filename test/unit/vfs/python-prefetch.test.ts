@@ -175,6 +175,7 @@ describe('python imports (what a module loads when it runs)', () => {
       ['json/__init__.py', 'from .decoder import JSONDecoder\n'],
       ['json/decoder.py', ''],
       ['ssl.py', ''],
+      ['csv.py', ''],
     ]);
     const blob = gzipSync(tar);
     const index = await buildLayerIndex(Readable.from([blob]), sha256Of(blob), blob.length);
@@ -201,5 +202,10 @@ describe('python imports (what a module loads when it runs)', () => {
     prefetcher.opened(tree.lookup(`${STDLIB}/encodings/__init__.py`)!, `${STDLIB}/encodings/__init__.py`);
     await new Promise((r) => setTimeout(r, 10));
     assert.equal(fetched.length, 3, 'a process already seen is not followed again');
+    // The shell execs an interpreter under its own pid: a new command line, followed.
+    processes[1] = { pid: 11, argv: ['/usr/bin/python3', '-c', 'import csv'] };
+    prefetcher.opened(tree.lookup(`${STDLIB}/encodings/__init__.py`)!, `${STDLIB}/encodings/__init__.py`);
+    await new Promise((r) => setTimeout(r, 10));
+    assert.deepEqual(fetched.slice(3), [`${STDLIB}/csv.py`]);
   });
 });
