@@ -254,13 +254,20 @@ export class RegistryClient {
           feed,
         )
       : undefined;
-    let left = ranges.length;
+    res.body.on('error', () => undefined);
     for await (const chunk of watchTransferRate(res.body, () => res.body.destroy(), `blob ${digest.slice(0, 19)}`)) {
-      if (parts) parts.push(chunk as Buffer);
-      else feed(chunk as Buffer);
-      left = served().filter((s) => !s).length;
+      if (!parts) feed(chunk as Buffer);
+      else {
+        try {
+          parts.push(chunk as Buffer);
+        } catch {
+          // Parts this reader cannot frame: what came whole is kept, the server is asked one range at a time.
+          res.body.destroy();
+          return { served: served(), multipart: false };
+        }
+      }
       // All in (a coalescing server's answer may go on past the last range wanted).
-      if (left === 0 || parts?.finished) break;
+      if (parts?.finished || !served().includes(false)) break;
     }
     if (!parts?.finished) res.body.destroy();
     return { served: served(), multipart: parts !== undefined };

@@ -113,6 +113,7 @@ describe('background reads of a blob share multi-range requests', () => {
     ['ignores Range (200, the whole blob)', { kind: 'ignore-range' }],
     ['answers only the first range', { kind: 'first-range' }],
     ['refuses multi-range requests with 400 (as gcr.io did)', { kind: 'status', status: 400 }],
+    ['answers in parts this reader cannot frame', { kind: 'corrupt', offset: 0 }],
   ] as const) {
     it(`a registry that ${what} is then asked one range at a time, with exact bytes`, async () => {
       proxy.seen.length = 0;
