@@ -117,6 +117,10 @@ export function mountTree(mountpoint: string, treeOrPending: MergedTree | Promis
       const inode = tree.lookup(path);
       if (!inode) return cb(Errno.ENOENT);
       if (inode.type !== 'file') return cb(Errno.EISDIR);
+      if (!readBefore.has(inode.ino)) {
+        readBefore.add(inode.ino);
+        options.firstRead?.(inode, path);
+      }
       options.readFile(inode, pos, len, path).then(
         (data) => {
           data.copy(buf);
@@ -127,12 +131,6 @@ export function mountTree(mountpoint: string, treeOrPending: MergedTree | Promis
           cb(errnoForRead(err));
         },
       );
-      // After the read is on its way: what it needs goes out as a read someone waits on, and
-      // the prefetches this sets off only take up what it did not ask for.
-      if (!readBefore.has(inode.ino)) {
-        readBefore.add(inode.ino);
-        options.firstRead?.(inode, path);
-      }
     }),
     getxattr: withTree((path: string, name: string, _position: number, cb: Cb) =>
       withInode(path, cb, (inode) => {

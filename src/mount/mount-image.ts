@@ -188,7 +188,8 @@ export async function mountImage(options: MountOptions): Promise<MountHandle> {
     serve = {
       firstRead: (inode, path) => {
         if (planned.has(inode.ino)) return;
-        imageReader.prefetch(inode);
+        // The read that follows waits on the file's head: the whole-file fetch goes out at once.
+        imageReader.prefetch(inode, false);
         libraries.opened(inode);
         python.opened(inode, path);
       },

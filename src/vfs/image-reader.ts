@@ -26,13 +26,15 @@ export class ImageReader {
    * Starts fetching a file in the background (one request per run of spans), its first
    * FIRST_READ_PREFETCH_BYTES: a huge file (or a gzip bomb's 10 GiB of zeros) is read as it is
    * asked for, not pulled into memory and the disk cache because one byte of it was read.
+   * `background: false` when a read of the file's head is about to wait on it (its first read):
+   * the fetch then goes out at once, not queued behind other background requests.
    */
-  prefetch(inode: Inode): void {
+  prefetch(inode: Inode, background = true): void {
     const plan = this.tree.readPlan(inode, 0, Math.min(inode.size, FIRST_READ_PREFETCH_BYTES));
     if (!plan) return;
     const reader = this.readers[plan.layer]!;
     if (plan.chunks) reader.readChunks(plan.chunks, 0, plan.length).catch(() => undefined);
-    else reader.prefetch(plan.offset, plan.length);
+    else reader.prefetch(plan.offset, plan.length, background);
   }
 
   /**

@@ -127,11 +127,14 @@ export class LayerReader {
     return this.chunks.read(chunks, fileOffset, length);
   }
 
-  /** Starts fetching the spans of [offset, offset+length) in the background (one request per run). */
-  prefetch(offset: number, length: number): void {
+  /**
+   * Starts fetching the spans of [offset, offset+length) without waiting for them (one request
+   * per run); `background: false` when a read is about to wait on its head.
+   */
+  prefetch(offset: number, length: number, background = true): void {
     const end = Math.min(offset + length, this.index.uncompressedSize);
     if (end <= offset) return;
-    this.load(this.spanAt(offset), this.spanAt(end - 1), true).catch(this.onBackgroundError);
+    this.load(this.spanAt(offset), this.spanAt(end - 1), background).catch(this.onBackgroundError);
   }
 
   /**

@@ -41,26 +41,6 @@ describe('a FUSE mount whose tree is still coming', () => {
     }
   });
 
-  it('the first read of a file is asked for before firstRead hears of it (its bytes go out as a read someone waits on, ahead of the prefetches firstRead sets off)', async () => {
-    const dir = await tempDir('pending-tree');
-    const content = Buffer.from('read before prefetched\n');
-    const calls: string[] = [];
-    const fs = await mountTree(dir.path, treeOf(content), {
-      fsname: 'krgo:test',
-      log: () => undefined,
-      readFile: async (_inode, offset, length) => (calls.push(`read ${offset}`), content.subarray(offset, offset + length)),
-      firstRead: (_inode, path) => void calls.push(`first ${path}`),
-    });
-    try {
-      assert.ok((await readFile(join(dir.path, 'hello.txt'))).equals(content));
-      assert.deepEqual(calls.slice(0, 2), ['read 0', 'first /hello.txt']);
-      assert.equal(calls.filter((c) => c.startsWith('first')).length, 1, 'told once');
-    } finally {
-      await fs.unmount();
-      await dir.remove();
-    }
-  });
-
   it('answers EIO when the tree never comes', async () => {
     const dir = await tempDir('pending-tree');
     const pending = deferred<MergedTree>();

@@ -205,6 +205,30 @@ describe('lazy layer reader', () => {
     assert.ok((await reader.read(2_000_000, 500_000)).equals(tar.subarray(2_000_000, 2_500_000)), 'later spans resume from the window the earlier ones left');
   });
 
+  it('fetches say who waits: the whole-file fetch of a first read goes out at once, read-aheads and prefetches may wait to share a request', async () => {
+    const { index, blob } = await setup('gzip');
+    const asked: { start: number; background: boolean }[] = [];
+    const source: RangeSource = {
+      read: async (_digest: Digest, start: number, end: number, options?: RangeReadOptions) => {
+        asked.push({ start, background: options?.background === true });
+        return blob.subarray(start, end);
+      },
+    };
+    const reader = new LayerReader(index, source, new SpanCache());
+    reader.prefetch(0, 300_000, false);
+    await reader.read(0, 300_000);
+    assert.ok(asked.length > 0 && asked.every((a) => !a.background), 'the whole-file fetch of a first read is not background');
+    asked.length = 0;
+    reader.prefetch(1_000_000, 300_000);
+    await reader.read(1_000_000, 300_000);
+    assert.ok(asked.length > 0 && asked.every((a) => a.background), 'a prefetch is');
+    asked.length = 0;
+    // Sequential reads past the middle of a span earn a read-ahead, in the background.
+    for (let at = 2_000_000; at < 2_600_000; at += 100_000) await reader.read(at, 100_000);
+    await new Promise((r) => setTimeout(r, 20));
+    assert.ok(asked.some((a) => a.background) && asked.some((a) => !a.background), 'reads wait, read-aheads do not');
+  });
+
   it('a sequential reader is read ahead, but not past the end of the file it reads', async () => {
     const small = busyboxBinary().subarray(0, 200 * 1024);
     const tar = buildTar([
