@@ -20,6 +20,8 @@ export const INDEX_WINDOWS_MEDIA_TYPE = 'application/vnd.krgo.layer-index-window
 export const ACCESS_PROFILE_MEDIA_TYPE = 'application/vnd.krgo.access-profile.v1+json';
 /** The seek windows an access profile names (profile-windows.ts): read by range, never fetched whole. */
 export const PROFILE_WINDOWS_MEDIA_TYPE = 'application/vnd.krgo.access-profile-windows.v1';
+/** A profile's windows blob larger than this is read by range, as the replay needs each window. */
+const MAX_WINDOWS_AHEAD_BYTES = 8 * 1024 * 1024;
 const LAYER_ANNOTATION = 'dev.krgo.layer.digest';
 const EMPTY_CONFIG = Buffer.from('{}');
 const EMPTY_MEDIA_TYPE = 'application/vnd.oci.empty.v1+json';
@@ -231,6 +233,12 @@ export async function fetchIndexArtifact(
   warn: (message: string) => void,
   options: {
     profileOnly?: boolean;
+    /**
+     * The profile is to be replayed: its seek windows blob (a few hundred kB) is fetched whole
+     * once the indexes are in, while the tree is built, instead of by range in the replay, where
+     * its answer would queue behind the runs it unlocks.
+     */
+    windowsAhead?: boolean;
     tagged?: Promise<Descriptor[]>;
     /** The layers the artifact has an index of, told before those are fetched. */
     onListed?: (layerDigests: ReadonlySet<string>) => void;
@@ -276,5 +284,13 @@ export async function fetchIndexArtifact(
       }
     }),
   );
+  // Once the indexes are in (not beside them: the link is theirs first), while the tree is built.
+  const windows = result.profile?.seekWindows;
+  if (options.windowsAhead && windows && windows.size <= MAX_WINDOWS_AHEAD_BYTES) {
+    windows.coming = client.getBlobBytes({ mediaType: PROFILE_WINDOWS_MEDIA_TYPE, digest: windows.digest, size: windows.size }, MAX_WINDOWS_AHEAD_BYTES).catch((err: unknown) => {
+      warn(`seek windows of the access profile not fetched whole (${(err as Error).message}); read by range instead`);
+      return undefined;
+    });
+  }
   return result;
 }

@@ -15,6 +15,8 @@ export interface ProfileWindows {
   digest: Digest;
   size: number;
   points: ProfileWindowPoint[];
+  /** The blob, fetched whole since the profile was read from the registry (a mount replays all of it). */
+  coming?: Promise<Buffer | undefined>;
 }
 
 export interface ProfileWindowPoint {
@@ -60,7 +62,12 @@ export function parseProfileWindows(raw: unknown, invalid: (why: string) => neve
 
 /** The windows as a table the seek-window reader takes (its refs in the order of `points`). */
 export function profileWindowTable(windows: ProfileWindows): WindowTable {
-  return { digest: windows.digest, size: windows.size, refs: windows.points.map((p) => ({ offset: p.offset, length: p.length, sha256: Buffer.from(p.sha256, 'hex') })) };
+  return {
+    digest: windows.digest,
+    size: windows.size,
+    refs: windows.points.map((p) => ({ offset: p.offset, length: p.length, sha256: Buffer.from(p.sha256, 'hex') })),
+    ...(windows.coming ? { coming: windows.coming } : {}),
+  };
 }
 
 /** For one layer: window number by the uncompressed offset it precedes. */

@@ -20,6 +20,8 @@ export interface WindowTable {
   refs: WindowRef[];
   /** The blob itself, when at hand (built here, or kept in the cache beside the index). */
   blob?: Buffer;
+  /** The whole blob on its way (undefined if it fails): windows are taken from it rather than fetched by range. */
+  coming?: Promise<Buffer | undefined>;
 }
 
 export interface WindowRef {

@@ -93,15 +93,20 @@ export async function mountImage(options: MountOptions): Promise<MountHandle> {
   let mounted: MountedFs | undefined;
   let prepared: PreparedImage;
   try {
-    prepared = await prepareImage(options, {
-      ...options.events,
-      indexesComing: mountEarly,
-      layerIndexed: (layer, source, index, bytes) => {
-        sources[layer] = source;
-        indexBytes[layer] = bytes;
-        options.events?.layerIndexed?.(layer, source, index, bytes);
+    prepared = await prepareImage(
+      options,
+      {
+        ...options.events,
+        indexesComing: mountEarly,
+        layerIndexed: (layer, source, index, bytes) => {
+          sources[layer] = source;
+          indexBytes[layer] = bytes;
+          options.events?.layerIndexed?.(layer, source, index, bytes);
+        },
       },
-    });
+      // The registry's profile is replayed unless prefetching is off or a profile file replaces it.
+      { replaysProfile: options.prefetch !== false && !options.profile },
+    );
   } catch (err) {
     pendingTree.reject(err);
     await early?.then((fs) => fs.unmount()).catch(() => undefined);
@@ -154,7 +159,7 @@ export async function mountImage(options: MountOptions): Promise<MountHandle> {
       if (known) replay(known);
       else if (!prepared.artifactRead) {
         // Every index came from the cache: the registry's profile is looked up without holding the mount up.
-        storedProfile(prepared, warn)
+        storedProfile(prepared, warn, { replays: true })
           .then((found) => {
             if (found && !stopping) replay(found);
           })

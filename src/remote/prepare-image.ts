@@ -56,7 +56,7 @@ async function buildIndex(client: RegistryClient, layer: Descriptor, warn: (mess
  * what the first requests need is imported up front (the builders when a layer needs one): a
  * mount loads the rest of its modules while these requests are on the wire.
  */
-export async function prepareImage(source: ImageSource, events: IndexEvents = {}): Promise<PreparedImage> {
+export async function prepareImage(source: ImageSource, events: IndexEvents = {}, options: { replaysProfile?: boolean } = {}): Promise<PreparedImage> {
   const warn = (message: string) => events.warn?.(message);
   const client = await readClientFor(source, warn);
   try {
@@ -82,7 +82,7 @@ export async function prepareImage(source: ImageSource, events: IndexEvents = {}
     const [image, artifact] = await Promise.all([
       client.withConfig(resolved),
       artifactRead
-        ? fetchIndexArtifact(client, resolved, warn, { onListed, ...(tagged ? { tagged } : {}) }).catch((err: unknown) => {
+        ? fetchIndexArtifact(client, resolved, warn, { onListed, windowsAhead: options.replaysProfile === true, ...(tagged ? { tagged } : {}) }).catch((err: unknown) => {
             warn(`could not look for index artifacts: ${(err as Error).message}`);
             return none;
           })
@@ -120,8 +120,8 @@ export async function prepareImage(source: ImageSource, events: IndexEvents = {}
  * The access profile stored for the image in the registry: the one found with the indexes, or,
  * when every index came from the cache (so the artifact was not read), looked up now.
  */
-export async function storedProfile(prepared: PreparedImage, warn: (message: string) => void): Promise<AccessProfile | undefined> {
+export async function storedProfile(prepared: PreparedImage, warn: (message: string) => void, options: { replays?: boolean } = {}): Promise<AccessProfile | undefined> {
   if (prepared.artifactRead) return prepared.profile;
   // The list asked for with the manifest names the artifact: no referrers lookup.
-  return (await fetchIndexArtifact(prepared.client, prepared.image, warn, { profileOnly: true, ...(prepared.tagged ? { tagged: prepared.tagged } : {}) })).profile;
+  return (await fetchIndexArtifact(prepared.client, prepared.image, warn, { profileOnly: true, windowsAhead: options.replays === true, ...(prepared.tagged ? { tagged: prepared.tagged } : {}) })).profile;
 }

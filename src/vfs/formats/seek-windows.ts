@@ -8,6 +8,11 @@ import type { SpanContext } from './span-format.js';
  */
 export function seekWindow(ctx: SpanContext, table: WindowTable, w: number, background = false): Promise<Buffer> {
   if (table.blob) return Promise.resolve(windowFromBlob(table, table.blob, w));
+  // The whole blob on its way (an access profile's): taken from it, by range only if it fails.
+  if (table.coming) {
+    const { coming, ...rest } = table;
+    return coming.then((blob) => (blob ? windowFromBlob(table, blob, w) : seekWindow(ctx, rest, w, background)));
+  }
   const key = `${table.digest}:w${w}`;
   const known = ctx.cache.lookup(key);
   if (known) return known;

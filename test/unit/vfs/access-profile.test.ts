@@ -260,6 +260,39 @@ describe("an access profile's seek windows", () => {
     assert.equal(calls.length, 2, 'the read was served by the replay');
   });
 
+  it('come from their whole blob when it is on its way (a mount fetches it while the tree is built), by range if that fails', async () => {
+    const files = [
+      { path: 'before', type: 'file' as const, content: randomBytes(400 * KiB) },
+      { path: 'wanted', type: 'file' as const, content: randomBytes(100 * KiB) },
+    ];
+    const blob = gzipSync(buildTar(files));
+    const index = await buildLayerIndex(Readable.from([blob]), sha256Of(blob), blob.length, { grid: 16 * KiB, windowSpacing: 1024 * KiB });
+    const blobs = new Map<string, Buffer>([[index.layerDigest, blob]]);
+    const calls: string[] = [];
+    const source: RangeSource = {
+      read: async (digest: Digest, start: number, end: number) => (calls.push(digest), blobs.get(digest)!.subarray(start, end)),
+    };
+    const tree = new MergedTree();
+    await tree.addLayerEntries(index.entries);
+    const profile = { version: 1 as const, files: [{ path: '/wanted' }] };
+    const built = (await buildProfileWindows({ tree, reader: new ImageReader(tree, [new LayerReader(index, source, new SpanCache())]) }, profile))!;
+    blobs.set(built.windows.digest, built.blob);
+    const wanted = tree.lookup('/wanted')!;
+    for (const coming of [Promise.resolve(built.blob), Promise.resolve(undefined)]) {
+      calls.length = 0;
+      const stored = parseProfile(encodeProfile({ ...profile, seekWindows: built.windows }).toString());
+      stored.seekWindows!.coming = coming;
+      const layer = new LayerReader(index, source, new SpanCache());
+      layer.addProfileWindows(stored.seekWindows!);
+      const image = new ImageReader(tree, [layer]);
+      await image.prefetchReads(planProfile(tree, stored).reads);
+      assert.ok((await image.read(wanted, 0, wanted.size)).equals(files[1]!.content));
+      const windowReads = calls.filter((d) => d === built.windows.digest).length;
+      assert.equal(windowReads, (await coming) ? 0 : 1, (await coming) ? 'no range read of the windows blob' : 'read by range when the whole blob did not come');
+      assert.equal(calls.filter((d) => d === index.layerDigest).length, 1, 'and one range of the layer either way');
+    }
+  });
+
   it('are refused when they do not hold together', () => {
     const good = { digest: `sha256:${'a'.repeat(64)}`, size: 100, points: [{ layer: `sha256:${'b'.repeat(64)}`, out: 65536, offset: 0, length: 100, sha256: 'c'.repeat(64) }] };
     const text = (seekWindows: unknown) => JSON.stringify({ version: 1, files: [{ path: '/x' }], seekWindows });
