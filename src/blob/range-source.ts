@@ -100,7 +100,7 @@ export class RegistryRangeSource implements RangeSource {
   }
 
   private async send(batch: QueuedRead[]): Promise<void> {
-    if (batch.length === 1 || this.singleRanges) {
+    if (batch.length === 1) {
       await Promise.all(batch.map((r) => this.readOne(r.digest, r.start, r.end, r.onProgress).then(r.result.resolve, r.result.reject)));
       return;
     }

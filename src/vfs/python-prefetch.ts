@@ -178,8 +178,7 @@ export class PythonPrefetcher {
   private scriptPath(path: string): string[] | undefined {
     const installs: string[] = [];
     for (const prefix of ['/usr/lib', '/usr/local/lib']) {
-      const dir = resolvePath(this.tree, prefix);
-      for (const name of dir?.type === 'dir' ? this.tree.readdir(dir) : []) {
+      for (const name of this.listing(prefix)?.names ?? []) {
         if (/^python3\.\d+$/.test(name) && this.isDir(`${prefix}/${name}`)) installs.push(`${prefix}/${name}/`);
       }
     }
