@@ -155,9 +155,22 @@ Examples:
       const say = (line: string) => {
         if (!flags.quiet && !json) process.stdout.write(`${line}\n`);
       };
+      // Listened to from the start: a signal before ready cancels the mount (nothing is left
+      // mounted), one after it unmounts; neither may kill the process with a mount up.
+      const cancel = new AbortController();
+      let stopSignal = '';
+      let stopMounted: ((why: string) => void) | undefined;
+      const onSignal = (signal: NodeJS.Signals) => () => {
+        if (stopMounted) return stopMounted(signal);
+        stopSignal = signal;
+        cancel.abort();
+      };
+      process.once('SIGINT', onSignal('SIGINT'));
+      process.once('SIGTERM', onSignal('SIGTERM'));
       const { mountImage } = await import('../mount/mount-image.js');
       let lost: () => void = () => undefined;
       const handle = await mountImage({
+        signal: cancel.signal,
         ...source,
         mountpoint,
         ...(flags.prefetchCommand ? { prefetchCommand: true } : {}),
@@ -182,16 +195,17 @@ Examples:
       if (json) json.ready(status);
       else process.stdout.write(`ready: ${status.reference} mounted on ${status.mountpoint} in ${formatDuration(status.readyMs ?? 0)}\n`);
       await new Promise<void>((done) => {
-        const stop = (signal: string) => {
-          say(`${signal}: unmounting ${status.mountpoint}`);
+        const stop = (why: string) => {
+          say(`${why}: unmounting ${status.mountpoint}`);
           handle.stop().then(done, (err: unknown) => {
             process.stderr.write(`krgo: unmount failed: ${(err as Error).message}\n`);
             done();
           });
         };
-        process.once('SIGINT', () => stop('SIGINT'));
-        process.once('SIGTERM', () => stop('SIGTERM'));
+        stopMounted = stop;
         lost = () => stop('unmounted from outside');
+        // A signal while the mount came up after its last cancellation point.
+        if (cancel.signal.aborted) stop(stopSignal);
       });
       const fetched = handle.status().layers.reduce((a, l) => a + l.fetched, 0);
       json?.unmounted(fetched, handle.status().requests);

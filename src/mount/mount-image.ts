@@ -8,6 +8,7 @@ import { formatReference, type ImageReference } from '../registry/reference.js';
 import type { MergedTree } from '../vfs/merged-tree.js';
 import type { FuseMountOptions, MountedFs } from '../fuse/fuse-adapter.js';
 import { deferred } from '../util/deferred.js';
+import { abortable } from '../util/abortable.js';
 import { AccessRecorder, encodeProfile, planProfile, type AccessProfile } from '../vfs/access-profile.js';
 import { prepareImage, storedProfile, type IndexEvents, type IndexSource, type PreparedImage } from '../remote/prepare-image.js';
 import type { ImageSource } from '../registry/image-source.js';
@@ -36,6 +37,8 @@ export interface MountOptions extends ImageSource {
   writable?: { upper?: string };
   /** Called when the mount disappears from under us (umount, fusermount -u by someone else). */
   onLost?: () => void;
+  /** Cancels a mount not yet ready: it fails with INTERRUPTED and leaves nothing mounted. */
+  signal?: AbortSignal;
   events?: IndexEvents;
 }
 
@@ -67,6 +70,8 @@ export async function mountImage(options: MountOptions): Promise<MountHandle> {
   const mountpoint = resolve(options.mountpoint);
   const warn = (message: string) => options.events?.warn?.(message);
   await assertMountpoint(mountpoint);
+  const cancelled = () => new KrgoError('INTERRUPTED', `interrupted: the mount of ${mountpoint} was cancelled before it was ready; nothing is left mounted`);
+  const unlessCancelled = <T>(work: Promise<T>) => abortable(work, options.signal, cancelled);
   // What serves the mount loads while the registry requests below are on the wire.
   const serving = Promise.all([import('../remote/lazy-image.js'), import('../fuse/fuse-adapter.js'), import('../vfs/library-prefetch.js'), import('../vfs/python-prefetch.js')]);
   serving.catch(() => undefined);
@@ -86,14 +91,15 @@ export async function mountImage(options: MountOptions): Promise<MountHandle> {
   });
   let early: Promise<MountedFs> | undefined;
   const mountEarly = (reference: ImageReference) => {
-    if (options.writable || early) return;
+    // Work a cancelled mount left running must not mount anything after its clean-up.
+    if (options.writable || early || options.signal?.aborted) return;
     early = serving.then(([, { mountTree }]) => mountTree(mountpoint, pendingTree.promise, fuseOptions(reference)));
     early.catch(() => undefined);
   };
   let mounted: MountedFs | undefined;
   let prepared: PreparedImage;
   try {
-    prepared = await prepareImage(
+    prepared = await unlessCancelled(prepareImage(
       options,
       {
         ...options.events,
@@ -106,7 +112,7 @@ export async function mountImage(options: MountOptions): Promise<MountHandle> {
       },
       // The registry's profile is replayed unless prefetching is off or a profile file replaces it.
       { replaysProfile: options.prefetch !== false && !options.profile },
-    );
+    ));
   } catch (err) {
     pendingTree.reject(err);
     await early?.then((fs) => fs.unmount()).catch(() => undefined);
@@ -127,8 +133,8 @@ export async function mountImage(options: MountOptions): Promise<MountHandle> {
       if (isMounted(overlay.lower)) await fusermountUnmount(overlay.lower, true);
     }
     const fuseMountpoint = overlay ? overlay.lower : mountpoint;
-    const [{ openLazyImage }, { mountTree }, { LibraryPrefetcher }, { PythonPrefetcher }] = await serving;
-    const { tree, reader: imageReader, layers, source: rangeSource, flush: flushSpans } = await openLazyImage(prepared, { ...options, warn });
+    const [{ openLazyImage }, { mountTree }, { LibraryPrefetcher }, { PythonPrefetcher }] = await unlessCancelled(serving);
+    const { tree, reader: imageReader, layers, source: rangeSource, flush: flushSpans } = await unlessCancelled(openLazyImage(prepared, { ...options, warn }));
     const libraries = new LibraryPrefetcher(tree, imageReader);
     const python = new PythonPrefetcher(
       tree,
@@ -205,8 +211,9 @@ export async function mountImage(options: MountOptions): Promise<MountHandle> {
       },
     };
     pendingTree.resolve(tree);
-    const fuse = early ? await early : await mountTree(fuseMountpoint, tree, fuseOptions(image.reference));
+    const fuse = await (early ?? mountTree(fuseMountpoint, tree, fuseOptions(image.reference)));
     mounted = fuse;
+    if (options.signal?.aborted) throw cancelled();
     if (overlay) {
       await mountOverlay(mountpoint, overlay, formatReference(image.reference));
       overlayUp = true;

@@ -319,7 +319,7 @@ describe('krgo mount: a lazy FUSE mount equal to umoci unpack', () => {
     await unmount(mp, cache());
   });
 
-  it('SIGTERM unmounts cleanly and exits 0; a SIGKILLed mount is cleared by krgo umount', async () => {
+  it('SIGTERM unmounts cleanly and exits 0, before ready it cancels and leaves nothing mounted; a SIGKILLed mount is cleared by krgo umount', async () => {
     const mp = join(work.path, 'mnt', 'signals');
     await mkdir(mp, { recursive: true });
     mounted.push({ mp, cacheDir: cache() });
@@ -338,6 +338,25 @@ describe('krgo mount: a lazy FUSE mount equal to umoci unpack', () => {
     child.kill('SIGTERM');
     assert.equal(await exited, 0);
     assert.equal(isMounted(mp), false, 'no mount left behind');
+
+    // SIGTERM before ready: the kernel mount made while the indexes come (debian's were pushed
+    // above) goes with the cancelled mount. Blobs never answer, so the mount cannot finish first.
+    proxy.setFaults((r) => (r.path.includes('/blobs/') ? { kind: 'no-answer' } : undefined));
+    const early = join(work.path, 'mnt', 'signals-early');
+    await mkdir(early, { recursive: true });
+    mounted.push({ mp: early, cacheDir: join(work.path, 'cache-signals') });
+    const cancelled = spawn(process.execPath, [KRGO_BIN, 'mount', `${proxy.host}/library/debian:bookworm`, early, '--cache-dir', join(work.path, 'cache-signals'), '-q'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let cancelledStderr = '';
+    cancelled.stderr.on('data', (d: Buffer) => (cancelledStderr += d.toString()));
+    const cancelledExit = new Promise<number | null>((r) => cancelled.once('exit', (code) => r(code)));
+    for (let i = 0; i < 600 && !isMounted(early); i++) await new Promise((r) => setTimeout(r, 50));
+    assert.ok(isMounted(early), 'mounted while the indexes come');
+    cancelled.kill('SIGTERM');
+    assert.equal(await cancelledExit, 130, cancelledStderr);
+    proxy.setFaults(() => undefined);
+    assert.match(cancelledStderr, /interrupted: the mount of .* was cancelled before it was ready; nothing is left mounted/);
+    assert.equal(isMounted(early), false, 'the early kernel mount went with it');
+    assert.equal(await readStatus(join(work.path, 'cache-signals'), early), undefined);
 
     const killed = spawn(process.execPath, [KRGO_BIN, 'mount', `${registry.host}/busybox:latest`, mp, '--cache-dir', cache(), '-q'], { stdio: 'ignore' });
     await waitReady(killed.pid);
