@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { Command, CommanderError } from 'commander';
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { registerPull } from './pull-command.js';
 import { registerMount } from './mount-command.js';
 import { registerUmount } from './umount-command.js';
@@ -16,9 +17,10 @@ import { registerCommit } from './commit-command.js';
 import { registerPush } from './push-command.js';
 import { registerCheckout } from './checkout-command.js';
 import { reportFailure } from './exit-codes.js';
+import { packageRoot } from '../util/package-root.js';
 
-/** The version of the package this CLI came with (dist/src/cli/ → the package root). */
-const version = (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+/** The version of the package this CLI came with. */
+const version = (JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { version: string }).version;
 
 const program = new Command()
   .name('krgo')
