@@ -40,17 +40,22 @@ type Cb = (...args: unknown[]) => void;
  */
 export function mountTree(mountpoint: string, treeOrPending: MergedTree | Promise<MergedTree>, options: FuseMountOptions): Promise<MountedFs> {
   let tree!: MergedTree;
-  let inodes = 0;
-  let bytes = 0;
   let treeReady = false;
   const ready = Promise.resolve(treeOrPending).then((built) => {
     tree = built;
+    treeReady = true;
+  });
+  /** statfs's totals: counted at the first call, not on the way to ready. */
+  let totals: { inodes: number; bytes: number } | undefined;
+  const countTotals = () => {
+    let inodes = 0;
+    let bytes = 0;
     for (const [, inode] of tree.walk()) {
       inodes++;
       bytes += inode.size;
     }
-    treeReady = true;
-  });
+    return { inodes, bytes };
+  };
   ready.catch(() => undefined);
   /** An operation that needs the tree: run now, or once the tree is there. */
   const withTree =
@@ -139,9 +144,10 @@ export function mountTree(mountpoint: string, treeOrPending: MergedTree | Promis
       }),
     ),
     listxattr: withTree((path: string, cb: Cb) => withInode(path, cb, (inode) => cb(0, Object.keys(inode.xattrs)))),
-    statfs: withTree((_path: string, cb: Cb) =>
-      cb(0, { bsize: 4096, frsize: 4096, blocks: Math.ceil(bytes / 4096), bfree: 0, bavail: 0, files: inodes, ffree: 0, favail: 0, fsid: 0, flag: 1, namemax: 255 }),
-    ),
+    statfs: withTree((_path: string, cb: Cb) => {
+      const { inodes, bytes } = (totals ??= countTotals());
+      cb(0, { bsize: 4096, frsize: 4096, blocks: Math.ceil(bytes / 4096), bfree: 0, bavail: 0, files: inodes, ffree: 0, favail: 0, fsid: 0, flag: 1, namemax: 255 });
+    }),
     write: readOnly, create: readOnly, unlink: readOnly, mkdir: readOnly, rmdir: readOnly, rename: readOnly,
     chmod: readOnly, chown: readOnly, truncate: readOnly, ftruncate: readOnly, utimens: readOnly,
     symlink: readOnly, link: readOnly, setxattr: readOnly, removexattr: readOnly, mknod: readOnly,

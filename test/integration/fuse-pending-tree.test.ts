@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir, readFile, statfs } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
@@ -35,6 +35,10 @@ describe('a FUSE mount whose tree is still coming', () => {
       pending.resolve(await treeOf(content));
       assert.deepEqual(await listing, ['hello.txt']);
       assert.ok((await readFile(join(dir.path, 'hello.txt'))).equals(content));
+      // Counted when first asked (not on the way to ready): the paths below the root, their bytes.
+      const totals = await statfs(dir.path);
+      assert.equal(totals.files, 1);
+      assert.equal(totals.blocks * totals.bsize, 4096);
     } finally {
       await fs.unmount();
       await dir.remove();
