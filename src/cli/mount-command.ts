@@ -46,12 +46,15 @@ async function daemonize(argv: string[], cacheDir: string, mountpoint: string, q
   };
   process.once('SIGINT', cancel);
   process.once('SIGTERM', cancel);
+  /** The child's own word on the cancel this process asked for: said once, by this process. */
+  const echoesCancel = (line: string) => cancelled && line.startsWith('krgo: interrupted: ');
   const follower = new LogFollower(logPath);
   try {
     for (;;) {
       const lines = await follower.newLines();
       for (const line of lines) {
         if (line.startsWith('ready: ') || line.startsWith('{"event":"ready"')) continue;
+        if (echoesCancel(line)) continue;
         if (line.startsWith('warning: ') || line.startsWith('krgo: ')) process.stderr.write(`${line}\n`);
         else if (!quiet || json) process.stdout.write(`${line}\n`);
       }
@@ -66,7 +69,7 @@ async function daemonize(argv: string[], cacheDir: string, mountpoint: string, q
       // Short: the time from the child's ready to this command's return is part of what a user waits.
       const code = await Promise.race([exited, new Promise<undefined>((r) => setTimeout(r, 20))]);
       if (code === undefined) continue;
-      for (const line of await follower.newLines()) process.stderr.write(`${line}\n`);
+      for (const line of await follower.newLines()) if (!echoesCancel(line)) process.stderr.write(`${line}\n`);
       if (cancelled) throw new KrgoError('INTERRUPTED', `interrupted: the mount of ${resolve(mountpoint)} was cancelled; run the same command again to mount it`);
       // The child said what went wrong (its last lines are above); its exit code is ours.
       await rm(logPath, { force: true });

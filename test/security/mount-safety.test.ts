@@ -1,6 +1,6 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mountDaemon, unmount } from '../support/mounts.js';
@@ -110,7 +110,7 @@ describe('mount safety: krgo acts only on its own mounts and processes', () => {
       assert.match(res.stdout, /^ready: /);
       assert.ok(isMounted(mp));
       const ps = await runOk('ps', ['-eo', 'args']);
-      const daemons = ps.stdout.split('\n').filter((l) => l.includes('main.js mount') && l.includes(mp));
+      const daemons = ps.stdout.split('\n').filter((l) => l.includes(`${basename(KRGO_BIN)} mount`) && l.includes(mp));
       assert.equal(daemons.length, 1, `one mount process, not a chain of them: ${daemons.join('\n')}`);
       await unmount(mp, cache());
     }
@@ -181,9 +181,10 @@ describe('mount safety: krgo acts only on its own mounts and processes', () => {
     parent.kill('SIGINT');
     assert.equal(await exited, 130, stderr);
     assert.match(stderr, /interrupted: the mount of .* was cancelled; run the same command again to mount it/);
+    assert.equal(stderr.match(/interrupted/g)?.length, 1, stderr);
     await new Promise((r) => setTimeout(r, 4000));
     assert.equal(isMounted(mp), false, 'the background process did not mount it later');
     const ps = await runOk('ps', ['-eo', 'args']);
-    assert.equal(ps.stdout.split('\n').filter((l) => l.includes('main.js mount') && l.includes(mp)).length, 0, 'no mount process left');
+    assert.equal(ps.stdout.split('\n').filter((l) => l.includes(`${basename(KRGO_BIN)} mount`) && l.includes(mp)).length, 0, 'no mount process left');
   });
 });
