@@ -1,4 +1,5 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
+import type { Stats } from 'node:fs';
 
 export interface RootedProcess {
   pid: number;
@@ -13,20 +14,25 @@ export interface RootedProcess {
  */
 export async function processesRootedAt(root: string): Promise<RootedProcess[]> {
   const target = await stat(root);
-  const found: RootedProcess[] = [];
-  const pids = (await readdir('/proc')).filter((name) => /^\d+$/.test(name) && Number(name) !== process.pid);
-  await Promise.all(
-    pids.map(async (name) => {
-      try {
-        const rootOf = await stat(`/proc/${name}/root`);
-        if (rootOf.dev !== target.dev || rootOf.ino !== target.ino) return;
-        const argv = (await readFile(`/proc/${name}/cmdline`, 'utf8')).split('\0');
-        if (argv[argv.length - 1] === '') argv.pop();
-        found.push({ pid: Number(name), argv });
-      } catch {
-        // Gone, or not ours to see.
-      }
-    }),
-  );
-  return found;
+  const pids = (await readdir('/proc')).filter((name) => /^\d+$/.test(name) && Number(name) !== process.pid).map(Number);
+  const argvs = await Promise.all(pids.map((pid) => commandLineIfRooted(target, pid)));
+  return pids.flatMap((pid, i) => (argvs[i] ? [{ pid, argv: argvs[i]! }] : []));
+}
+
+/** The command line of one process while its root is still `root` (undefined once it is gone, or elsewhere): a cheap look at a known pid. */
+export async function commandLineIfRootedAt(root: string, pid: number): Promise<string[] | undefined> {
+  return commandLineIfRooted(await stat(root), pid);
+}
+
+async function commandLineIfRooted(target: Stats, pid: number): Promise<string[] | undefined> {
+  try {
+    const rootOf = await stat(`/proc/${pid}/root`);
+    if (rootOf.dev !== target.dev || rootOf.ino !== target.ino) return undefined;
+    const argv = (await readFile(`/proc/${pid}/cmdline`, 'utf8')).split('\0');
+    if (argv[argv.length - 1] === '') argv.pop();
+    return argv;
+  } catch {
+    // Gone, or not ours to see.
+    return undefined;
+  }
 }

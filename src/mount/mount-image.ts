@@ -1,5 +1,6 @@
 import type { ImageConfigFile } from '../image/runtime-spec.js';
 import type { ImageConfig } from '../image/manifest.js';
+import { appendFileSync } from 'node:fs';
 import { readdir, rm, stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { writeFileAtomically } from '../util/atomic-write.js';
@@ -17,7 +18,7 @@ import { sweepCacheGarbage } from '../util/cache-garbage.js';
 import { announceMount, withdrawMount } from './mount-registry.js';
 import { fusermountUnmount, isKrgoMount, isMounted, mountAt } from './mount-table.js';
 import { mountOverlay, overlayDirs, unmountOverlay, type OverlayDirs } from './overlay.js';
-import { processesRootedAt } from '../hostfs/rooted-processes.js';
+import { commandLineIfRootedAt, processesRootedAt } from '../hostfs/rooted-processes.js';
 
 export interface MountOptions extends ImageSource {
   mountpoint: string;
@@ -144,6 +145,7 @@ export async function mountImage(options: MountOptions): Promise<MountHandle> {
         for (const inode of inodes) libraries.opened(inode);
       },
       () => processesRootedAt(mountpoint),
+      (pid) => commandLineIfRootedAt(mountpoint, pid),
     );
     let stopping: Promise<void> | undefined;
     let prefetch: { files: number; missing: number; done: boolean } | undefined;
@@ -196,8 +198,11 @@ export async function mountImage(options: MountOptions): Promise<MountHandle> {
       })),
     });
     let readyAt: number | undefined;
+    /** KRGO_TRACE_READS=FILE: one line per file's first read (ms since start, path, size), beside KRGO_TRACE_RANGES' requests. */
+    const readTrace = process.env['KRGO_TRACE_READS'];
     serve = {
       firstRead: (inode, path) => {
+        if (readTrace) appendFileSync(readTrace, `${performance.now().toFixed(0)} ${path} ${inode.size}\n`);
         if (planned.has(inode.ino)) return;
         // The read that follows waits on the file's head: the whole-file fetch goes out at once.
         imageReader.prefetch(inode, false);

@@ -10,6 +10,15 @@ export function isPythonProgram(argv: readonly string[]): boolean {
 }
 
 /**
+ * The CPython command line `argv` is, or ends with as a wrapper's command (`chroot DIR python3
+ * -c CODE`, `env X=1 python3 app.py`): what the process will run once it has exec'd.
+ */
+export function pythonCommandIn(argv: readonly string[]): string[] | undefined {
+  for (let i = 0; i < argv.length; i++) if (isPythonProgram(argv.slice(i))) return argv.slice(i);
+  return undefined;
+}
+
+/**
  * The modules a CPython command line will import first, as far as the line itself says:
  * the top-level imports of `-c CODE`, or the module of `-m MODULE`. A script (`python3 app.py`)
  * says nothing here: its imports are read from the script when it is opened. Anything that is

@@ -5,7 +5,7 @@ import { Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
 import { packageOf, pythonImports, searchPath } from '../../../src/vfs/python-imports.js';
 import { PythonPrefetcher } from '../../../src/vfs/python-prefetch.js';
-import { pythonCommandModules } from '../../../src/vfs/python-command.js';
+import { pythonCommandIn, pythonCommandModules } from '../../../src/vfs/python-command.js';
 import { MergedTree, type Inode } from '../../../src/vfs/merged-tree.js';
 import { buildLayerIndex } from '../../../src/index/layer-index.js';
 import { decodeIndex, encodeIndex, MAX_DEPS } from '../../../src/index/index-codec.js';
@@ -14,6 +14,17 @@ import { buildTar } from '../../../src/tar/tar-writer.js';
 import { sha256Of } from '../../../src/digest.js';
 
 const STDLIB = '/usr/lib/python3.11';
+
+/** A one-layer tree from a tar, through its index (hints included), and the path of each inode. */
+async function indexedTree(tar: Buffer): Promise<{ tree: MergedTree; pathOf: Map<number, string> }> {
+  const blob = gzipSync(tar);
+  const index = await buildLayerIndex(Readable.from([blob]), sha256Of(blob), blob.length);
+  const tree = new MergedTree();
+  await tree.addLayerEntries(index.entries);
+  const pathOf = new Map<number, string>();
+  for (const [path, inode] of tree.walk()) pathOf.set(inode.ino, path);
+  return { tree, pathOf };
+}
 
 /** The directories down to the stdlib, then `files` (path under the stdlib, source). */
 function stdlibTar(files: [string, string][], extra: Parameters<typeof buildTar>[0] = []): Buffer {
@@ -177,12 +188,7 @@ describe('python imports (what a module loads when it runs)', () => {
       ['ssl.py', ''],
       ['csv.py', ''],
     ]);
-    const blob = gzipSync(tar);
-    const index = await buildLayerIndex(Readable.from([blob]), sha256Of(blob), blob.length);
-    const tree = new MergedTree();
-    await tree.addLayerEntries(index.entries);
-    const pathOf = new Map<number, string>();
-    for (const [path, inode] of tree.walk()) pathOf.set(inode.ino, path);
+    const { tree, pathOf } = await indexedTree(tar);
     const fetched: string[] = [];
     let asked = 0;
     const processes = [
@@ -207,5 +213,46 @@ describe('python imports (what a module loads when it runs)', () => {
     prefetcher.opened(tree.lookup(`${STDLIB}/encodings/__init__.py`)!, `${STDLIB}/encodings/__init__.py`);
     await new Promise((r) => setTimeout(r, 10));
     assert.deepEqual(fetched.slice(3), [`${STDLIB}/csv.py`]);
+  });
+
+  it('when an interpreter binary is first read (its exec), its command line is read at once: from a wrapper, or once the exec shows', async () => {
+    const tar = stdlibTar(
+      [
+        ['json/__init__.py', 'from .decoder import JSONDecoder\n'],
+        ['json/decoder.py', ''],
+        ['ssl.py', ''],
+        ['csv.py', ''],
+      ],
+      [
+        { path: './usr/bin/', type: 'dir' },
+        { path: './usr/bin/python3.11', type: 'file', content: Buffer.from('\x7fELF') },
+      ],
+    );
+    const { tree, pathOf } = await indexedTree(tar);
+    const binary = tree.lookup('/usr/bin/python3.11')!;
+    const run = async (processes: { pid: number; argv: string[] }[], later: Map<number, string[]>) => {
+      const fetched: string[] = [];
+      let looks = 0;
+      const prefetcher = new PythonPrefetcher(
+        tree,
+        () => Promise.reject(new Error('hints make reads unnecessary')),
+        (inodes: Inode[]) => fetched.push(...inodes.map((inode) => pathOf.get(inode.ino)!)),
+        async () => processes,
+        async (pid) => (looks++ >= 3 ? later.get(pid) : processes.find((p) => p.pid === pid)?.argv),
+      );
+      prefetcher.opened(binary, '/usr/bin/python3.11');
+      for (let i = 0; i < 100 && fetched.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+      return { fetched: fetched.sort(), looks };
+    };
+    // chroot DIR python3 -c …: the wrapper's command line ends with the interpreter's; no waiting.
+    const wrapped = await run([{ pid: 20, argv: ['chroot', '/mnt', '/usr/bin/python3', '-c', 'import json, ssl'] }], new Map());
+    assert.deepEqual(wrapped.fetched, [`${STDLIB}/json/__init__.py`, `${STDLIB}/json/decoder.py`, `${STDLIB}/ssl.py`]);
+    assert.equal(wrapped.looks, 0);
+    // sh -c 'python3 -c …' names it in a string: the process is watched until its exec shows.
+    const shell = await run([{ pid: 21, argv: ['/bin/sh', '-c', 'python3 -c "import csv"'] }], new Map([[21, ['python3', '-c', 'import csv']]]));
+    assert.deepEqual(shell.fetched, [`${STDLIB}/csv.py`]);
+    assert.ok(shell.looks >= 4, 'looked at until its command line changed');
+    assert.deepEqual(pythonCommandIn(['env', 'A=1', 'python3.11', 'app.py']), ['python3.11', 'app.py']);
+    assert.equal(pythonCommandIn(['/bin/sh', '-c', 'python3 app.py']), undefined);
   });
 });
