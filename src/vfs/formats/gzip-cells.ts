@@ -29,9 +29,11 @@ export class GzipCells implements SpanFormat {
   }
 
   async fetch(run: readonly number[], deliver: (i: number, data: Buffer) => void, background: boolean): Promise<void> {
-    const { start, window } = await this.startOf(run[0]!, background);
+    const { start, window, windowRequested } = await this.startOf(run[0]!, background);
     const cells: number[] = [];
     for (let i = start; i <= run[run.length - 1]!; i++) cells.push(i);
+    // The window's request first: its answer is not queued behind the cells'.
+    await windowRequested;
     await this.inflateRun(cells, window, deliver, background);
   }
 
@@ -56,7 +58,7 @@ export class GzipCells implements SpanFormat {
   }
 
   /** Where a fetch reaching cell `first` starts, and how it gets its window there. */
-  private async startOf(first: number, background: boolean): Promise<{ start: number; window: Promise<Buffer> }> {
+  private async startOf(first: number, background: boolean): Promise<{ start: number; window: Promise<Buffer>; windowRequested?: Promise<void> }> {
     for (let start = first; ; start--) {
       const cell = this.spans[start]!;
       if (cell.outEnd - cell.out > MAX_SPAN_OUTPUT) {
@@ -67,7 +69,14 @@ export class GzipCells implements SpanFormat {
       const before = await this.cachedWindowBefore(start);
       if (before) return { start, window: Promise.resolve(before) };
       const keyed = this.windowAt(start);
-      if (keyed) return { start, window: seekWindow(this.ctx, keyed.table, keyed.w, background) };
+      if (keyed) {
+        let requested!: () => void;
+        const windowRequested = new Promise<void>((resolve) => (requested = resolve));
+        const window = seekWindow(this.ctx, keyed.table, keyed.w, background, requested);
+        // Its failure is the run's, seen once the run's range is asked for.
+        window.catch(() => undefined);
+        return { start, window, windowRequested };
+      }
     }
   }
 
