@@ -6,7 +6,7 @@ import { resolve } from 'node:path';
 import { writeFileAtomically } from '../util/atomic-write.js';
 import { KrgoError } from '../errors.js';
 import { formatReference, type ImageReference } from '../registry/reference.js';
-import type { MergedTree } from '../vfs/merged-tree.js';
+import type { Inode, MergedTree } from '../vfs/merged-tree.js';
 import type { FuseMountOptions, MountedFs } from '../fuse/fuse-adapter.js';
 import { deferred } from '../util/deferred.js';
 import { abortable } from '../util/abortable.js';
@@ -19,6 +19,7 @@ import { announceMount, withdrawMount } from './mount-registry.js';
 import { fusermountUnmount, isKrgoMount, isMounted, mountAt } from './mount-table.js';
 import { mountOverlay, overlayDirs, unmountOverlay, type OverlayDirs } from './overlay.js';
 import { commandLineIfRootedAt, processesRootedAt } from '../hostfs/rooted-processes.js';
+import type { TreeProcesses } from '../vfs/exec-watch.js';
 
 export interface MountOptions extends ImageSource {
   mountpoint: string;
@@ -74,7 +75,7 @@ export async function mountImage(options: MountOptions): Promise<MountHandle> {
   const cancelled = () => new KrgoError('INTERRUPTED', `interrupted: the mount of ${mountpoint} was cancelled before it was ready; nothing is left mounted`);
   const unlessCancelled = <T>(work: Promise<T>) => abortable(work, options.signal, cancelled);
   // What serves the mount loads while the registry requests below are on the wire.
-  const serving = Promise.all([import('../remote/lazy-image.js'), import('../fuse/fuse-adapter.js'), import('../vfs/library-prefetch.js'), import('../vfs/python-prefetch.js')]);
+  const serving = Promise.all([import('../remote/lazy-image.js'), import('../fuse/fuse-adapter.js'), import('../vfs/library-prefetch.js'), import('../vfs/python-prefetch.js'), import('../vfs/perl-prefetch.js')]);
   serving.catch(() => undefined);
   const sources: IndexSource[] = [];
   const indexBytes: number[] = [];
@@ -134,19 +135,17 @@ export async function mountImage(options: MountOptions): Promise<MountHandle> {
       if (isMounted(overlay.lower)) await fusermountUnmount(overlay.lower, true);
     }
     const fuseMountpoint = overlay ? overlay.lower : mountpoint;
-    const [{ openLazyImage }, { mountTree }, { LibraryPrefetcher }, { PythonPrefetcher }] = await unlessCancelled(serving);
+    const [{ openLazyImage }, { mountTree }, { LibraryPrefetcher }, { PythonPrefetcher }, { PerlPrefetcher }] = await unlessCancelled(serving);
     const { tree, reader: imageReader, layers, source: rangeSource, flush: flushSpans } = await unlessCancelled(openLazyImage(prepared, { ...options, warn }));
     const libraries = new LibraryPrefetcher(tree, imageReader);
-    const python = new PythonPrefetcher(
-      tree,
-      (inode, offset, length) => imageReader.read(inode, offset, length),
-      (inodes) => {
-        void imageReader.prefetchFiles(inodes);
-        for (const inode of inodes) libraries.opened(inode);
-      },
-      () => processesRootedAt(mountpoint),
-      (pid) => commandLineIfRootedAt(mountpoint, pid),
-    );
+    const processes: TreeProcesses = { commandLines: () => processesRootedAt(mountpoint), commandLineOf: (pid) => commandLineIfRootedAt(mountpoint, pid) };
+    // Modules found ahead: fetched as one batch, and the libraries of extensions among them looked at.
+    const fetchModules = (inodes: Inode[]) => {
+      void imageReader.prefetchFiles(inodes);
+      for (const inode of inodes) libraries.opened(inode);
+    };
+    const python = new PythonPrefetcher(tree, (inode, offset, length) => imageReader.read(inode, offset, length), fetchModules, processes);
+    const perl = new PerlPrefetcher(tree, fetchModules, processes);
     let stopping: Promise<void> | undefined;
     let prefetch: { files: number; missing: number; done: boolean } | undefined;
     /** Files a replayed profile fetches as recorded: their first read prefetches nothing more (the profile knows better). */
@@ -208,6 +207,7 @@ export async function mountImage(options: MountOptions): Promise<MountHandle> {
         imageReader.prefetch(inode, false);
         libraries.opened(inode);
         python.opened(inode, path);
+        perl.opened(inode, path);
       },
       readFile: (inode, offset, length, path) => {
         recorder?.read(path, inode, offset, length);

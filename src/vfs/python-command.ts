@@ -1,4 +1,5 @@
 import { importedModules } from './python-imports.js';
+import { commandEndingWith } from './exec-watch.js';
 
 /** CPython options that take the next argument as their value (`-W default`, `-X dev`). */
 const OPTIONS_WITH_VALUE = new Set(['W', 'X']);
@@ -14,8 +15,7 @@ export function isPythonProgram(argv: readonly string[]): boolean {
  * -c CODE`, `env X=1 python3 app.py`): what the process will run once it has exec'd.
  */
 export function pythonCommandIn(argv: readonly string[]): string[] | undefined {
-  for (let i = 0; i < argv.length; i++) if (isPythonProgram(argv.slice(i))) return argv.slice(i);
-  return undefined;
+  return commandEndingWith(argv, isPythonProgram);
 }
 
 /**

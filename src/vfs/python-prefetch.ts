@@ -2,13 +2,11 @@ import { importedModules, MAX_SOURCE_BYTES, packageOf, searchPath } from './pyth
 import { isPythonProgram, pythonCommandIn, pythonCommandModules } from './python-command.js';
 import { modulesFromDeps } from '../index/file-hints.js';
 import { resolvePath } from './resolve-path.js';
+import { NO_PROCESSES, watchExec, type TreeProcesses } from './exec-watch.js';
 import type { Inode, MergedTree } from './merged-tree.js';
 
 /** A CPython 3 binary in a bin directory, with the prefix and version its stdlib goes by. */
 const INTERPRETER = /^(.*)\/bin\/python(3\.\d+)$/;
-/** How often, and how long, the processes in the tree are looked at once an interpreter binary is first read. */
-const EXEC_POLL_MS = 10;
-const EXEC_WATCH_MS = 5000;
 
 /** Bounds on what one mount follows: nesting, and files. */
 const MAX_DEPTH = 16;
@@ -52,10 +50,8 @@ export class PythonPrefetcher {
     private readonly read: (inode: Inode, offset: number, length: number) => Promise<Buffer>,
     /** Fetches module files found ahead, as one batch (and looks at the libraries of extensions). */
     private readonly fetch: (inodes: Inode[]) => void,
-    /** The command lines of the processes running in the tree (pid, argv). */
-    private readonly commandLines: () => Promise<{ pid: number; argv: string[] }[]> = async () => [],
-    /** The command line of one of them (undefined once it is gone or out of the tree). */
-    private readonly commandLineOf: (pid: number) => Promise<string[] | undefined> = async () => undefined,
+    /** The processes running in the tree (their command lines). */
+    private readonly processes: TreeProcesses = NO_PROCESSES,
   ) {}
 
   opened(inode: Inode, path: string): void {
@@ -65,7 +61,7 @@ export class PythonPrefetcher {
       // The kernel reads the binary while it execs it: the process's new command line shows a
       // moment later, well before the interpreter reaches its first module.
       const roots = searchPath(`${interpreter[1]}/lib/python${interpreter[2]}/x.py`);
-      if (roots && this.isDir(roots[0]!)) this.watchExec(roots).catch(() => undefined);
+      if (roots && this.isDir(roots[0]!)) watchExec(this.processes, pythonCommandIn, (pid, argv) => this.interpreterFound(pid, argv, roots)).catch(() => undefined);
       return;
     }
     if (!path.endsWith('.py')) return;
@@ -79,31 +75,9 @@ export class PythonPrefetcher {
     this.follow(inode, path, roots, 0).catch(() => undefined);
   }
 
-  /**
-   * The process exec'ing the interpreter is among those in the tree now, its old command line
-   * still showing until the kernel has read the binary's head: each is looked at every few
-   * milliseconds (one /proc read, not a scan) until its command line changes or it is gone.
-   */
-  private async watchExec(roots: string[]): Promise<void> {
-    // A wrapper (chroot DIR python3 …, env …) shows the interpreter's command line at its end already.
-    let watched = (await this.commandLines())
-      .filter(({ pid, argv }) => {
-        const launched = pythonCommandIn(argv);
-        return !(launched && this.interpreterFound(pid, launched, roots));
-      })
-      .map(({ pid, argv }) => ({ pid, before: argv.join('\0') }));
-    for (const deadline = Date.now() + EXEC_WATCH_MS; watched.length > 0 && Date.now() < deadline; ) {
-      await new Promise((resolve) => setTimeout(resolve, EXEC_POLL_MS));
-      const looks = await Promise.all(watched.map(({ pid }) => this.commandLineOf(pid)));
-      // One binary read, one exec: the first process to show an interpreter ends the watch.
-      if (looks.some((argv, i) => argv && argv.join('\0') !== watched[i]!.before && this.interpreterFound(watched[i]!.pid, argv, roots))) return;
-      watched = watched.filter(({ before }, i) => looks[i]?.join('\0') === before);
-    }
-  }
-
   /** What the command lines of new interpreters name (-c CODE, -m MODULE), fetched with what it imports. */
   private async interpreterStarting(roots: string[]): Promise<void> {
-    for (const { pid, argv } of await this.commandLines()) this.interpreterFound(pid, argv, roots);
+    for (const { pid, argv } of await this.processes.commandLines()) this.interpreterFound(pid, argv, roots);
   }
 
   /** Follows what a command line names when it is an interpreter's not followed yet; whether it is one (new or not). */

@@ -199,7 +199,7 @@ describe('python imports (what a module loads when it runs)', () => {
       tree,
       () => Promise.reject(new Error('hints make reads unnecessary')),
       (inodes: Inode[]) => fetched.push(...inodes.map((inode) => pathOf.get(inode.ino)!)),
-      async () => (asked++, processes),
+      { commandLines: async () => (asked++, processes), commandLineOf: async () => undefined },
     );
     prefetcher.opened(tree.lookup(`${STDLIB}/encodings/__init__.py`)!, `${STDLIB}/encodings/__init__.py`);
     await new Promise((r) => setTimeout(r, 10));
@@ -237,8 +237,7 @@ describe('python imports (what a module loads when it runs)', () => {
         tree,
         () => Promise.reject(new Error('hints make reads unnecessary')),
         (inodes: Inode[]) => fetched.push(...inodes.map((inode) => pathOf.get(inode.ino)!)),
-        async () => processes,
-        async (pid) => (looks++ >= 3 ? later.get(pid) : processes.find((p) => p.pid === pid)?.argv),
+        { commandLines: async () => processes, commandLineOf: async (pid) => (looks++ >= 3 ? later.get(pid) : processes.find((p) => p.pid === pid)?.argv) },
       );
       prefetcher.opened(binary, '/usr/bin/python3.11');
       for (let i = 0; i < 100 && fetched.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
