@@ -25,7 +25,8 @@ export const NO_PROCESSES: TreeProcesses = { commandLines: async () => [], comma
  * kernel has read the binary's head. A wrapper's command line (chroot DIR prog …, env …) ends
  * with the program's already; the others are looked at every few milliseconds (one /proc read
  * each, not a scan) until one changes. `commandIn` picks the program's command line out of a
- * process's (undefined: not the program); `found` is told it, and says whether it was the one.
+ * process's (undefined: not the program); `found` is told it, and says whether it was new (a
+ * process already followed, another instance running, does not end the watch).
  */
 export async function watchExec(processes: TreeProcesses, commandIn: (argv: string[]) => string[] | undefined, found: (pid: number, argv: string[]) => boolean): Promise<void> {
   let watched: { pid: number; before: string }[] = [];

@@ -68,13 +68,12 @@ export class PerlPrefetcher {
     this.follow(modules, own ? [own] : []);
   }
 
-  /** A perl process not followed yet: what its command line loads. */
+  /** What a perl process's command line loads, followed once per process; whether it was new. */
   private perlFound(pid: number, argv: string[]): boolean {
     const key = `${pid}\0${argv.join('\0')}`;
-    if (!this.seenProcesses.has(key)) {
-      this.seenProcesses.add(key);
-      this.follow(perlCommandModules(argv));
-    }
+    if (this.seenProcesses.has(key)) return false;
+    this.seenProcesses.add(key);
+    this.follow(perlCommandModules(argv));
     return true;
   }
 

@@ -80,12 +80,12 @@ export class PythonPrefetcher {
     for (const { pid, argv } of await this.processes.commandLines()) this.interpreterFound(pid, argv, roots);
   }
 
-  /** Follows what a command line names when it is an interpreter's not followed yet; whether it is one (new or not). */
+  /** Follows what a command line names when it is an interpreter's not followed yet; whether it was. */
   private interpreterFound(pid: number, argv: string[], roots: string[]): boolean {
     if (!isPythonProgram(argv)) return false;
     // Only interpreters are remembered: a shell seen now may exec one later under its pid.
     const key = `${pid}\0${argv.join('\0')}`;
-    if (this.seenProcesses.has(key)) return true;
+    if (this.seenProcesses.has(key)) return false;
     this.seenProcesses.add(key);
     this.followModules(pythonCommandModules(argv), roots, 0);
     return true;
