@@ -4,8 +4,9 @@ import { resolvePath } from './resolve-path.js';
 import { NO_PROCESSES, watchExec, type TreeProcesses } from './exec-watch.js';
 import type { Inode, MergedTree } from './merged-tree.js';
 
-/** Files one mount follows, at most. */
+/** Files one mount follows, and module names it looks up, at most. */
 const MAX_FILES = 2000;
+const MAX_LOOKUPS = 20_000;
 /** A perl binary in a bin directory (`perl`, `perl5.36.0`). */
 const PERL_BINARY = /\/bin\/perl(?:5(?:\.\d+)*)?$/;
 /**
@@ -44,6 +45,7 @@ const INC_PATTERNS = [
 export class PerlPrefetcher {
   private readonly seen = new Set<number>();
   private readonly seenProcesses = new Set<string>();
+  private readonly looked = new Set<string>();
   private inc: string[] | undefined;
 
   constructor(
@@ -80,7 +82,11 @@ export class PerlPrefetcher {
   /** The files of `modules` and of all they load, by their hints, fetched as one batch. */
   private follow(modules: readonly string[], batch: Inode[] = []): void {
     const pending = [...modules];
-    for (let module = pending.shift(); module !== undefined && this.seen.size < MAX_FILES; module = pending.shift()) {
+    for (let next = 0; next < pending.length && this.seen.size < MAX_FILES && this.looked.size < MAX_LOOKUPS; next++) {
+      const module = pending[next]!;
+      // Each name is looked up once per mount: hints from elsewhere may name thousands.
+      if (this.looked.has(module)) continue;
+      this.looked.add(module);
       const file = this.locate(`${module.replaceAll('::', '/')}.pm`);
       if (!file || this.seen.has(file.ino)) continue;
       this.seen.add(file.ino);
