@@ -13,17 +13,31 @@ export interface RootedProcess {
  * this process may not look at, are left out.
  */
 export async function processesRootedAt(root: string): Promise<RootedProcess[]> {
-  const target = await stat(root);
-  const pids = (await readdir('/proc')).filter((name) => /^\d+$/.test(name) && Number(name) !== process.pid).map(Number);
-  const argvs = await Promise.all(pids.map((pid) => commandLineIfRooted(target, pid)));
-  return pids.flatMap((pid, i) => (argvs[i] ? [{ pid, argv: argvs[i]! }] : []));
+  return processesRootedIn(root).commandLines();
 }
 
-/** The command line of one process while its root is still `root` (undefined once it is gone, or elsewhere): a cheap look at a known pid. */
-export async function commandLineIfRootedAt(root: string, pid: number): Promise<string[] | undefined> {
-  return commandLineIfRooted(await stat(root), pid);
+/**
+ * The processes rooted at `root`, looked at again and again (a mount watching an exec): the
+ * root's identity is taken once, at the first look (a mountpoint's does not change while it is
+ * mounted), and one known process costs one /proc read, not a scan.
+ */
+export function processesRootedIn(root: string): { commandLines(): Promise<RootedProcess[]>; commandLineOf(pid: number): Promise<string[] | undefined> } {
+  let target: Promise<Stats> | undefined;
+  const identity = () => (target ??= stat(root));
+  return {
+    async commandLines() {
+      const rootStat = await identity();
+      const pids = (await readdir('/proc')).filter((name) => /^\d+$/.test(name) && Number(name) !== process.pid).map(Number);
+      const argvs = await Promise.all(pids.map((pid) => commandLineIfRooted(rootStat, pid)));
+      return pids.flatMap((pid, i) => (argvs[i] ? [{ pid, argv: argvs[i]! }] : []));
+    },
+    async commandLineOf(pid) {
+      return commandLineIfRooted(await identity(), pid);
+    },
+  };
 }
 
+/** The command line of one process while its root is still `target` (undefined once it is gone, or elsewhere). */
 async function commandLineIfRooted(target: Stats, pid: number): Promise<string[] | undefined> {
   try {
     const rootOf = await stat(`/proc/${pid}/root`);

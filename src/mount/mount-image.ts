@@ -18,7 +18,7 @@ import { sweepCacheGarbage } from '../util/cache-garbage.js';
 import { announceMount, withdrawMount } from './mount-registry.js';
 import { fusermountUnmount, isKrgoMount, isMounted, mountAt } from './mount-table.js';
 import { mountOverlay, overlayDirs, unmountOverlay, type OverlayDirs } from './overlay.js';
-import { commandLineIfRootedAt, processesRootedAt } from '../hostfs/rooted-processes.js';
+import { processesRootedIn } from '../hostfs/rooted-processes.js';
 import type { TreeProcesses } from '../vfs/exec-watch.js';
 
 export interface MountOptions extends ImageSource {
@@ -138,7 +138,7 @@ export async function mountImage(options: MountOptions): Promise<MountHandle> {
     const [{ openLazyImage }, { mountTree }, { LibraryPrefetcher }, { PythonPrefetcher }, { PerlPrefetcher }] = await unlessCancelled(serving);
     const { tree, reader: imageReader, layers, source: rangeSource, flush: flushSpans } = await unlessCancelled(openLazyImage(prepared, { ...options, warn }));
     const libraries = new LibraryPrefetcher(tree, imageReader);
-    const processes: TreeProcesses = { commandLines: () => processesRootedAt(mountpoint), commandLineOf: (pid) => commandLineIfRootedAt(mountpoint, pid) };
+    const processes: TreeProcesses = processesRootedIn(mountpoint);
     // Modules found ahead: fetched as one batch, and the libraries of extensions among them looked at.
     const fetchModules = (inodes: Inode[]) => {
       void imageReader.prefetchFiles(inodes);
