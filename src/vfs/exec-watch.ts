@@ -16,6 +16,23 @@ export function commandEndingWith(argv: readonly string[], isProgram: (argv: rea
   return undefined;
 }
 
+/**
+ * The program runs a prefetcher has followed, each once: a pid with its command line (a pid that
+ * execs again is another run). Only programs' runs are remembered: a shell seen now may exec one
+ * later under its pid.
+ */
+export class FollowedRuns {
+  private readonly runs = new Set<string>();
+
+  /** Whether this run is new (it is remembered from now on). */
+  add(pid: number, argv: readonly string[]): boolean {
+    const key = `${pid}\0${argv.join('\0')}`;
+    if (this.runs.has(key)) return false;
+    this.runs.add(key);
+    return true;
+  }
+}
+
 /** A tree no process runs in (tests, materialize). */
 export const NO_PROCESSES: TreeProcesses = { commandLines: async () => [], commandLineOf: async () => undefined };
 

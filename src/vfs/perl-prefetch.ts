@@ -1,7 +1,7 @@
 import { perlModulesFromDeps } from '../index/file-hints.js';
 import { perlCommandIn, perlCommandModules } from './perl-modules.js';
 import { resolvePath } from './resolve-path.js';
-import { NO_PROCESSES, watchExec, type TreeProcesses } from './exec-watch.js';
+import { FollowedRuns, NO_PROCESSES, watchExec, type TreeProcesses } from './exec-watch.js';
 import type { Inode, MergedTree } from './merged-tree.js';
 
 /** Files one mount follows, and module names it looks up, at most. */
@@ -44,7 +44,7 @@ const INC_PATTERNS = [
  */
 export class PerlPrefetcher {
   private readonly seen = new Set<number>();
-  private readonly seenProcesses = new Set<string>();
+  private readonly followedRuns = new FollowedRuns();
   private readonly looked = new Set<string>();
   private inc: string[] | undefined;
 
@@ -72,9 +72,7 @@ export class PerlPrefetcher {
 
   /** What a perl process's command line loads, followed once per process; whether it was new. */
   private perlFound(pid: number, argv: string[]): boolean {
-    const key = `${pid}\0${argv.join('\0')}`;
-    if (this.seenProcesses.has(key)) return false;
-    this.seenProcesses.add(key);
+    if (!this.followedRuns.add(pid, argv)) return false;
     this.follow(perlCommandModules(argv));
     return true;
   }

@@ -2,7 +2,7 @@ import { importedModules, MAX_SOURCE_BYTES, packageOf, searchPath } from './pyth
 import { isPythonProgram, pythonCommandIn, pythonCommandModules } from './python-command.js';
 import { modulesFromDeps } from '../index/file-hints.js';
 import { resolvePath } from './resolve-path.js';
-import { NO_PROCESSES, watchExec, type TreeProcesses } from './exec-watch.js';
+import { FollowedRuns, NO_PROCESSES, watchExec, type TreeProcesses } from './exec-watch.js';
 import type { Inode, MergedTree } from './merged-tree.js';
 
 /** A CPython 3 binary in a bin directory, with the prefix and version its stdlib goes by. */
@@ -41,8 +41,7 @@ interface Listing {
  */
 export class PythonPrefetcher {
   private readonly seen = new Set<number>();
-  /** Interpreter processes followed: pid and command line (a pid that execs again is another). */
-  private readonly seenProcesses = new Set<string>();
+  private readonly followedRuns = new FollowedRuns();
   private readonly listings = new Map<string, Listing | undefined>();
 
   constructor(
@@ -82,11 +81,7 @@ export class PythonPrefetcher {
 
   /** Follows what a command line names when it is an interpreter's not followed yet; whether it was. */
   private interpreterFound(pid: number, argv: string[], roots: string[]): boolean {
-    if (!isPythonProgram(argv)) return false;
-    // Only interpreters are remembered: a shell seen now may exec one later under its pid.
-    const key = `${pid}\0${argv.join('\0')}`;
-    if (this.seenProcesses.has(key)) return false;
-    this.seenProcesses.add(key);
+    if (!isPythonProgram(argv) || !this.followedRuns.add(pid, argv)) return false;
     this.followModules(pythonCommandModules(argv), roots, 0);
     return true;
   }
