@@ -1,7 +1,5 @@
 #!/usr/bin/env node
 import { Command, CommanderError } from 'commander';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { registerPull } from './pull-command.js';
 import { registerMount } from './mount-command.js';
 import { registerUmount } from './umount-command.js';
@@ -17,10 +15,10 @@ import { registerCommit } from './commit-command.js';
 import { registerPush } from './push-command.js';
 import { registerCheckout } from './checkout-command.js';
 import { reportFailure } from './exit-codes.js';
-import { packageRoot } from '../util/package-root.js';
+import { krgoPackage } from '../util/package-root.js';
 
 /** The version of the package this CLI came with. */
-const version = (JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { version: string }).version;
+const { version } = krgoPackage();
 
 const program = new Command()
   .name('krgo')

@@ -161,13 +161,8 @@ Examples:
       // Listened to from the start: a signal before ready cancels the mount (nothing is left
       // mounted), one after it unmounts; neither may kill the process with a mount up.
       const cancel = new AbortController();
-      let stopSignal = '';
       let stopMounted: ((why: string) => void) | undefined;
-      const onSignal = (signal: NodeJS.Signals) => () => {
-        if (stopMounted) return stopMounted(signal);
-        stopSignal = signal;
-        cancel.abort();
-      };
+      const onSignal = (signal: NodeJS.Signals) => () => (stopMounted ? stopMounted(signal) : cancel.abort(signal));
       process.once('SIGINT', onSignal('SIGINT'));
       process.once('SIGTERM', onSignal('SIGTERM'));
       const { mountImage } = await import('../mount/mount-image.js');
@@ -208,7 +203,7 @@ Examples:
         stopMounted = stop;
         lost = () => stop('unmounted from outside');
         // A signal while the mount came up after its last cancellation point.
-        if (cancel.signal.aborted) stop(stopSignal);
+        if (cancel.signal.aborted) stop(String(cancel.signal.reason));
       });
       const fetched = handle.status().layers.reduce((a, l) => a + l.fetched, 0);
       json?.unmounted(fetched, handle.status().requests);

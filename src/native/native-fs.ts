@@ -1,6 +1,6 @@
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
-import { packageRoot } from '../util/package-root.js';
+import { krgoPackage } from '../util/package-root.js';
 
 /** The syscalls Node lacks and zran-style gzip access (see native-notes/); the only importer of the addon. */
 /** A path as a string, or as its bytes (names that are not UTF-8, see tar/name-bytes.ts). */
@@ -25,7 +25,7 @@ interface NativeFs {
 export type GzipIndexerHandle = { readonly __gzipIndexer: unique symbol };
 
 function load(): NativeFs {
-  return createRequire(import.meta.url)(join(packageRoot(), 'build', 'Release', 'krgo_native.node')) as NativeFs;
+  return createRequire(import.meta.url)(join(krgoPackage().root, 'build', 'Release', 'krgo_native.node')) as NativeFs;
 }
 
 export const nativeFs: NativeFs = load();
