@@ -2,23 +2,25 @@ import { createHash } from 'node:crypto';
 import { brotliCompressSync, brotliDecompressSync, constants as zlibConstants } from 'node:zlib';
 import { KrgoError } from '../errors.js';
 import { parseDigest, type Digest } from '../digest.js';
-import type { EntryType, TarEntry } from '../tar/tar-entry.js';
+import type { TarEntry } from '../tar/tar-entry.js';
 import type { WindowRef } from './window-table.js';
-import { INDEX_FORMAT_VERSION, LEGACY_INDEX_VERSION, type IndexPoint, type LayerIndex, type LayerFormat } from './index-format.js';
+import { INDEX_FORMAT_VERSION, READABLE_INDEX_VERSIONS, type IndexPoint, type LayerIndex, type LayerFormat } from './index-format.js';
+import { ENTRY_TYPES, entriesOf, entryColumns, NO_XATTRS, pointColumns, pointsOf, type EntryColumns, type PointColumns } from './entry-columns.js';
 
 /*
- * On-disk layout, version 4:
+ * On-disk layout, version 5:
  *   "KRGOIDX\0" | u32 version | u32 header length | header JSON | brotli(body) | sha256 of all before
- * body: u32 entries length | entries JSON (tuples) | per seek point: f64 in, u8 bits, f64 out,
- * i32 window number (-1: none) | per window: f64 offset, u32 length, 32-byte sha256 of the
- * window. The windows themselves are a blob of their own (window-table.ts), named by the
- * header's windowsDigest. Version 3 had one window per point, its ref inline: per point f64 in,
- * u8 bits, f64 out, f64 window offset, u32 window length, sha256; it is still read.
+ * body: u32 JSON length | JSON {entries, points} in columns (entry-columns.ts) | per window:
+ * f64 offset, u32 length, 32-byte sha256 of the window. The windows themselves are a blob of
+ * their own (window-table.ts), named by the header's windowsDigest.
+ * Still read: version 4, whose body was u32 entries length | entries JSON (one tuple per entry) |
+ * per seek point: f64 in, u8 bits, f64 out, i32 window number (-1: none) | the windows as in 5;
+ * and version 3, with one window per point, its ref inline: per point f64 in, u8 bits, f64 out,
+ * f64 window offset, u32 window length, sha256.
  */
 const MAGIC = Buffer.from('KRGOIDX\0', 'latin1');
 /** Dependency hints kept per file (file-hints.ts); a real file has a few dozen at most. */
 export const MAX_DEPS = 256;
-const TYPES: EntryType[] = ['file', 'dir', 'symlink', 'hardlink', 'char', 'block', 'fifo'];
 
 interface Header {
   layerDigest: string;
@@ -42,22 +44,16 @@ const POINT_BYTES = 8 + 1 + 8 + 4;
 const WINDOW_REF_BYTES = 8 + 4 + 32;
 
 type ChunkTuple = [number, number, number, number, string?];
+/** An entry as versions 3 and 4 wrote it. */
 type EntryTuple = [string, number, number, number, number, number, number, number, string, number, number, number, number, Record<string, string> | 0, (number | null)?, (number | null)?, (ChunkTuple[] | null)?, string[]?];
 
-function toTuple(e: TarEntry): EntryTuple {
-  const xattrs = Object.keys(e.xattrs).length ? Object.fromEntries(Object.entries(e.xattrs).map(([k, v]) => [k, v.toString('base64')])) : 0;
-  const tuple: EntryTuple = [e.path, TYPES.indexOf(e.type), e.mode, e.uid, e.gid, e.size, e.mtime, e.mtimeNsec, e.linkname, e.devmajor, e.devminor, e.dataOffset, e.headerOffset, xattrs];
-  if (e.atime !== undefined || e.chunks || e.deps) tuple.push(e.atime ?? null, e.atime !== undefined ? (e.atimeNsec ?? 0) : null);
-  if (e.chunks || e.deps) tuple.push(e.chunks ? e.chunks.map((c) => [c.fileOffset, c.size, c.memberOffset, c.innerOffset, ...(c.digest ? [c.digest] : [])] as ChunkTuple) : null);
-  if (e.deps) tuple.push(e.deps);
-  return tuple;
+interface BodyJson {
+  entries: EntryColumns;
+  points: PointColumns;
 }
 
-/** The xattrs of the many entries that have none: one shared, frozen object (a mount decodes thousands). */
-const NO_XATTRS: Record<string, Buffer> = Object.freeze({}) as Record<string, Buffer>;
-
 function fromTuple(t: EntryTuple): TarEntry {
-  const type = TYPES[t[1]];
+  const type = ENTRY_TYPES[t[1]];
   if (!type) throw new KrgoError('INDEX_INVALID', `index entry ${JSON.stringify(t[0])} has an unknown type`);
   const entry: TarEntry = {
     path: t[0], type, mode: t[2], uid: t[3], gid: t[4], size: t[5], mtime: t[6], mtimeNsec: t[7], linkname: t[8], devmajor: t[9], devminor: t[10],
@@ -83,16 +79,10 @@ export function encodeIndex(index: LayerIndex): Buffer {
     ...(index.tocOffset !== undefined ? { tocOffset: index.tocOffset } : {}),
   };
   const headerBytes = Buffer.from(JSON.stringify(header));
-  const entriesBytes = Buffer.from(JSON.stringify(index.entries.map(toTuple)));
-  const points = Buffer.alloc(POINT_BYTES * index.checkpoints.length);
   index.checkpoints.forEach((cp, i) => {
     if (cp.window >= index.windows.refs.length) throw new KrgoError('INDEX_INVALID', `seek point ${i} names window ${cp.window}, the index has ${index.windows.refs.length}`);
-    const at = i * POINT_BYTES;
-    points.writeDoubleLE(cp.compressedOffset, at);
-    points.writeUInt8(cp.bits, at + 8);
-    points.writeDoubleLE(cp.uncompressedOffset, at + 9);
-    points.writeInt32LE(cp.window, at + 17);
   });
+  const json = Buffer.from(JSON.stringify({ entries: entryColumns(index.entries), points: pointColumns(index.checkpoints) } satisfies BodyJson));
   const refs = Buffer.alloc(WINDOW_REF_BYTES * index.windows.refs.length);
   index.windows.refs.forEach((ref, i) => {
     const at = i * WINDOW_REF_BYTES;
@@ -100,7 +90,7 @@ export function encodeIndex(index: LayerIndex): Buffer {
     refs.writeUInt32LE(ref.length, at + 8);
     ref.sha256.copy(refs, at + 12);
   });
-  const prefix = Buffer.concat([MAGIC, u32(INDEX_FORMAT_VERSION), u32(headerBytes.length), headerBytes, compressBody(Buffer.concat([u32(entriesBytes.length), entriesBytes, points, refs]))]);
+  const prefix = Buffer.concat([MAGIC, u32(INDEX_FORMAT_VERSION), u32(headerBytes.length), headerBytes, compressBody(Buffer.concat([u32(json.length), json, refs]))]);
   return Buffer.concat([prefix, createHash('sha256').update(prefix).digest()]);
 }
 
@@ -120,8 +110,6 @@ function u32(n: number): Buffer {
   return b;
 }
 
-/** Versions this krgo reads: its own, and the one before (every point keyed). */
-const READABLE_VERSIONS = [LEGACY_INDEX_VERSION, INDEX_FORMAT_VERSION];
 
 const invalidIndex = (why: string): never => {
   throw new KrgoError('INDEX_INVALID', `layer index is not usable: ${why}`);
@@ -131,7 +119,7 @@ const invalidIndex = (why: string): never => {
 function openEnvelope(file: Buffer): { version: number; header: Header; headerLength: number; prefix: Buffer } {
   if (file.length < MAGIC.length + 8 + 32 || !file.subarray(0, MAGIC.length).equals(MAGIC)) invalidIndex('not a krgo index');
   const version = file.readUInt32LE(8);
-  if (!READABLE_VERSIONS.includes(version)) invalidIndex(`format version ${version}, this krgo reads ${READABLE_VERSIONS.join(' and ')}`);
+  if (!READABLE_INDEX_VERSIONS.includes(version)) invalidIndex(`format version ${version}, this krgo reads ${READABLE_INDEX_VERSIONS.join(', ')}`);
   const prefix = file.subarray(0, file.length - 32);
   if (!createHash('sha256').update(prefix).digest().equals(file.subarray(file.length - 32))) invalidIndex('checksum mismatch (corrupt or truncated)');
   try {
@@ -161,18 +149,16 @@ export function decodeIndex(file: Buffer): LayerIndex {
   const { version, header, headerLength, prefix } = openEnvelope(file);
   try {
     const body = brotliDecompressSync(prefix.subarray(16 + headerLength));
-    const entriesLength = body.readUInt32LE(0);
-    const tuples = JSON.parse(body.toString('utf8', 4, 4 + entriesLength)) as EntryTuple[];
-    const pointsAt = 4 + entriesLength;
-    const { checkpoints, refs } = version === LEGACY_INDEX_VERSION ? decodeV3Points(body, pointsAt, header, invalidIndex) : decodePoints(body, pointsAt, header, invalidIndex);
-    if (tuples.length !== header.entries) invalidIndex('counts do not match the header');
+    const jsonLength = body.readUInt32LE(0);
+    const json: unknown = JSON.parse(body.toString('utf8', 4, 4 + jsonLength));
+    const { entries, checkpoints, refs } = version === INDEX_FORMAT_VERSION ? decodeBody(json as BodyJson, body, 4 + jsonLength, header) : decodeTupleBody(version, json as EntryTuple[], body, 4 + jsonLength, header);
     for (const [i, ref] of refs.entries()) {
       if (!Number.isSafeInteger(ref.offset) || ref.offset < 0 || ref.offset + ref.length > header.windowsSize) invalidIndex(`window ${i} lies outside its blob`);
     }
     const grid = header.grid ?? header.span ?? 0;
     return {
       version: INDEX_FORMAT_VERSION, layerDigest: parseDigest(header.layerDigest), compressedSize: header.compressedSize,
-      uncompressedSize: header.uncompressedSize, format: header.format, grid, windowSpacing: header.windowSpacing ?? grid, entries: tuples.map(fromTuple), checkpoints,
+      uncompressedSize: header.uncompressedSize, format: header.format, grid, windowSpacing: header.windowSpacing ?? grid, entries, checkpoints,
       windows: { digest: parseDigest(header.windowsDigest), size: header.windowsSize, refs },
       ...(header.tocOffset !== undefined ? { tocOffset: header.tocOffset } : {}),
     };
@@ -183,6 +169,21 @@ export function decodeIndex(file: Buffer): LayerIndex {
 }
 
 type Invalid = (why: string) => never;
+type Body = { entries: TarEntry[]; checkpoints: IndexPoint[]; refs: WindowRef[] };
+
+function decodeBody(json: BodyJson, body: Buffer, refsAt: number, header: Header): Body {
+  const windows = header.windows ?? 0;
+  if (body.length !== refsAt + WINDOW_REF_BYTES * windows) invalidIndex('counts do not match the header');
+  if (typeof json !== 'object' || json === null) invalidIndex('no entries');
+  return { entries: entriesOf(json.entries, header.entries, MAX_DEPS, invalidIndex), checkpoints: pointsOf(json.points, header.checkpoints, windows, invalidIndex), refs: decodeRefs(body, refsAt, windows) };
+}
+
+/** Versions 3 and 4: one tuple per entry, seek points in binary. */
+function decodeTupleBody(version: number, tuples: EntryTuple[], body: Buffer, pointsAt: number, header: Header): Body {
+  const { checkpoints, refs } = version === 3 ? decodeV3Points(body, pointsAt, header, invalidIndex) : decodePoints(body, pointsAt, header, invalidIndex);
+  if (!Array.isArray(tuples) || tuples.length !== header.entries) invalidIndex('counts do not match the header');
+  return { entries: tuples.map(fromTuple), checkpoints, refs };
+}
 
 function decodePoints(body: Buffer, at: number, header: Header, invalid: Invalid): { checkpoints: IndexPoint[]; refs: WindowRef[] } {
   const windows = header.windows ?? 0;
@@ -195,12 +196,16 @@ function decodePoints(body: Buffer, at: number, header: Header, invalid: Invalid
     if (window < -1 || window >= windows) invalid(`seek point ${i} names window ${window} of ${windows}`);
     checkpoints.push({ compressedOffset: body.readDoubleLE(p), bits: body.readUInt8(p + 8), uncompressedOffset: body.readDoubleLE(p + 9), window });
   }
+  return { checkpoints, refs: decodeRefs(body, refsAt, windows) };
+}
+
+function decodeRefs(body: Buffer, at: number, windows: number): WindowRef[] {
   const refs: WindowRef[] = [];
   for (let i = 0; i < windows; i++) {
-    const r = refsAt + i * WINDOW_REF_BYTES;
+    const r = at + i * WINDOW_REF_BYTES;
     refs.push({ offset: body.readDoubleLE(r), length: body.readUInt32LE(r + 8), sha256: Buffer.from(body.subarray(r + 12, r + WINDOW_REF_BYTES)) });
   }
-  return { checkpoints, refs };
+  return refs;
 }
 
 function decodeV3Points(body: Buffer, at: number, header: Header, invalid: Invalid): { checkpoints: IndexPoint[]; refs: WindowRef[] } {

@@ -4,13 +4,17 @@ import type { TarEntry } from '../tar/tar-entry.js';
 import type { WindowTable } from './window-table.js';
 
 /**
- * 4: seek points on a fine grid, windows for some of them only (3 had a window for every point,
- * about 1 MiB apart; 2 had the windows in the body, 1 a gzip body). Version 3 files are still
- * read (as an index whose every point is keyed); older ones are rebuilt.
+ * 5: entries and seek points in columns (entry-columns.ts). 4 had one tuple per entry, and seek
+ * points on a fine grid with windows for some of them only; 3 a window for every point, about
+ * 1 MiB apart; 2 the windows in the body, 1 a gzip body. Versions 3 and 4 are still read (3 as
+ * an index whose every point is keyed); older ones are rebuilt.
  */
-export const INDEX_FORMAT_VERSION = 4;
-/** The format of the krgo before, still read (from registries, and converted when met in a cache). */
-export const LEGACY_INDEX_VERSION = 3;
+export const INDEX_FORMAT_VERSION = 5;
+/** Formats of krgo before, still read (from registries, and converted when met in a cache), newest first. */
+export const LEGACY_INDEX_VERSIONS: readonly number[] = [4, 3];
+export const READABLE_INDEX_VERSIONS: readonly number[] = [INDEX_FORMAT_VERSION, ...LEGACY_INDEX_VERSIONS];
+/** Cache files of an older format than this are garbage. */
+export const OLDEST_READABLE_INDEX_VERSION = Math.min(...READABLE_INDEX_VERSIONS);
 
 /** A seek point of an index: `window` is its window's number in the index's WindowTable, -1 when it has none. */
 export interface IndexPoint extends SeekPoint {

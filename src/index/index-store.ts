@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { KrgoError } from '../errors.js';
 import { digestAlgorithm, digestHex, sha256Of, type Digest } from '../digest.js';
 import { decodeIndex, encodeIndex, peekIndex } from './index-codec.js';
-import { INDEX_FORMAT_VERSION, LEGACY_INDEX_VERSION, type LayerIndex } from './index-format.js';
+import { INDEX_FORMAT_VERSION, LEGACY_INDEX_VERSIONS, type LayerIndex } from './index-format.js';
 import { writeFileAtomically } from '../util/atomic-write.js';
 
 /** A layer index as files to pass on (pushed as they are: the same bytes, the same digests). */
@@ -53,14 +53,17 @@ export class IndexStore {
   async load(digest: Digest, size: number, onInvalid: (why: string) => void = () => undefined): Promise<{ index: LayerIndex; bytes: number; encoded?: Buffer } | undefined> {
     const found = await this.loadVersion(digest, size, INDEX_FORMAT_VERSION, onInvalid);
     if (found) return found;
-    // A cache from the krgo before (version 3, still readable): converted once, so an upgrade
-    // does not scan every layer again; its files are removed.
-    const legacy = await this.loadVersion(digest, size, LEGACY_INDEX_VERSION, onInvalid);
-    if (!legacy) return undefined;
-    const bytes = await this.save(legacy.index);
-    await rm(this.pathFor(digest, LEGACY_INDEX_VERSION), { force: true });
-    await rm(this.windowsPathFor(digest, LEGACY_INDEX_VERSION), { force: true });
-    return { index: legacy.index, bytes };
+    // A cache from a krgo before (a format still read): converted once, so an upgrade does not
+    // scan every layer again; its files are removed.
+    for (const version of LEGACY_INDEX_VERSIONS) {
+      const legacy = await this.loadVersion(digest, size, version, onInvalid);
+      if (!legacy) continue;
+      const bytes = await this.save(legacy.index);
+      await rm(this.pathFor(digest, version), { force: true });
+      await rm(this.windowsPathFor(digest, version), { force: true });
+      return { index: legacy.index, bytes };
+    }
+    return undefined;
   }
 
   /**

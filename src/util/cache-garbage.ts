@@ -1,7 +1,7 @@
 import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { processAlive } from './process-identity.js';
-import { LEGACY_INDEX_VERSION } from '../index/index-format.js';
+import { OLDEST_READABLE_INDEX_VERSION } from '../index/index-format.js';
 
 /** A temp file of writeFileAtomically: `<name>.tmp-<pid>-<8 hex>`. */
 const TEMP_FILE = /\.tmp-(\d+)-[0-9a-f]{8}$/;
@@ -16,7 +16,7 @@ const INDEX_FILE = /\.v(\d+)\.(idx|windows)$/;
 function isGarbage(name: string): boolean {
   if (name.endsWith('.corrupt')) return true;
   const index = INDEX_FILE.exec(name);
-  if (index && Number(index[1]) < LEGACY_INDEX_VERSION) return true;
+  if (index && Number(index[1]) < OLDEST_READABLE_INDEX_VERSION) return true;
   const temp = TEMP_FILE.exec(name);
   return temp !== null && !processAlive(Number(temp[1]));
 }

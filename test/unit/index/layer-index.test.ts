@@ -150,36 +150,92 @@ describe('layer index', () => {
     }
   });
 
-  it('reads format 3 (every point keyed, as krgo before pushed it) and converts a cached one once', async () => {
-    const blob = gzipSync(edgeCaseLayers()[0]!);
-    const index = await indexOf(blob);
-    assert.ok(index.checkpoints.every((p, i) => p.window === i), 'fixture: every point keyed');
-    const v3 = encodeV3(index);
-    const { blob: windows, ...windowTable } = index.windows;
-    assert.deepEqual(decodeIndex(v3), { ...index, windows: windowTable });
-    const tmp = await tempDir('store-v3');
-    try {
-      const store = new IndexStore(tmp.path);
-      const legacyPath = store.pathFor(index.layerDigest, 3);
-      await mkdir(dirname(legacyPath), { recursive: true });
-      await writeFile(legacyPath, v3);
-      await writeFile(legacyPath.replace(/\.idx$/, '.windows'), windows!);
-      const loaded = await store.load(index.layerDigest, index.compressedSize);
-      assert.deepEqual(loaded?.index, index, 'with its windows');
-      await assert.rejects(stat(legacyPath), 'the format 3 file is gone');
-      assert.ok((await stat(store.pathFor(index.layerDigest))).isFile(), 'converted to the current format');
-    } finally {
-      await tmp.remove();
-    }
+  for (const [version, encodeLegacy] of [
+    [3, encodeV3],
+    [4, encodeV4],
+  ] as const) {
+    it(`reads format ${version} (as krgo before pushed it) and converts a cached one once`, async () => {
+      const blob = gzipSync(edgeCaseLayers()[0]!);
+      const index = await indexOf(blob);
+      // Format 3 keyed every point; the fixture is such a layer, so both formats hold it whole.
+      assert.ok(index.checkpoints.every((p, i) => p.window === i), 'fixture: every point keyed');
+      const legacy = encodeLegacy(index);
+      const { blob: windows, ...windowTable } = index.windows;
+      assert.deepEqual(decodeIndex(legacy), { ...index, windows: windowTable });
+      const tmp = await tempDir(`store-v${version}`);
+      try {
+        const store = new IndexStore(tmp.path);
+        const legacyPath = store.pathFor(index.layerDigest, version);
+        await mkdir(dirname(legacyPath), { recursive: true });
+        await writeFile(legacyPath, legacy);
+        await writeFile(legacyPath.replace(/\.idx$/, '.windows'), windows!);
+        const loaded = await store.load(index.layerDigest, index.compressedSize);
+        assert.deepEqual(loaded?.index, index, 'with its windows');
+        await assert.rejects(stat(legacyPath), `the format ${version} file is gone`);
+        assert.ok((await stat(store.pathFor(index.layerDigest))).isFile(), 'converted to the current format');
+      } finally {
+        await tmp.remove();
+      }
+    });
+  }
+
+  it('format 5 stores entries in columns: smaller than one tuple per entry, and the same index back', async () => {
+    const index = await indexOf(gzipSync(edgeCaseLayers()[0]!));
+    const current = encodeIndex(index);
+    assert.deepEqual(decodeIndex(current), { ...index, windows: (({ blob: _b, ...t }) => t)(index.windows) });
+    assert.ok(decodeBody(current).length < decodeBody(encodeV4(index)).length, 'columns take less than tuples');
   });
 });
 
+/** Entries as formats 3 and 4 wrote them: one JSON tuple each. */
+function entryTuples(index: LayerIndex): Buffer {
+  const types = ['file', 'dir', 'symlink', 'hardlink', 'char', 'block', 'fifo'];
+  const tuples = index.entries.map((e) => {
+    const xattrs = Object.keys(e.xattrs).length ? Object.fromEntries(Object.entries(e.xattrs).map(([k, v]) => [k, v.toString('base64')])) : 0;
+    const tuple: unknown[] = [e.path, types.indexOf(e.type), e.mode, e.uid, e.gid, e.size, e.mtime, e.mtimeNsec, e.linkname, e.devmajor, e.devminor, e.dataOffset, e.headerOffset, xattrs];
+    if (e.atime !== undefined || e.chunks || e.deps) tuple.push(e.atime ?? null, e.atime !== undefined ? (e.atimeNsec ?? 0) : null);
+    if (e.chunks || e.deps) tuple.push(e.chunks ? e.chunks.map((c) => [c.fileOffset, c.size, c.memberOffset, c.innerOffset, ...(c.digest ? [c.digest] : [])]) : null);
+    if (e.deps) tuple.push(e.deps);
+    return tuple;
+  });
+  const json = Buffer.from(JSON.stringify(tuples));
+  return Buffer.concat([u32(json.length), json]);
+}
+
+function u32(n: number): Buffer {
+  const b = Buffer.alloc(4);
+  b.writeUInt32LE(n);
+  return b;
+}
+
+function legacyFile(version: number, header: object, body: Buffer): Buffer {
+  const headerBytes = Buffer.from(JSON.stringify(header));
+  const prefix = Buffer.concat([Buffer.from('KRGOIDX\0', 'latin1'), u32(version), u32(headerBytes.length), headerBytes, brotliCompressSync(body)]);
+  return Buffer.concat([prefix, createHash('sha256').update(prefix).digest()]);
+}
+
+/** Format 4 as krgo wrote it: tuples, then per point f64 in, u8 bits, f64 out, i32 window; per window f64 offset, u32 length, sha256. */
+function encodeV4(index: LayerIndex): Buffer {
+  const header = { layerDigest: index.layerDigest, compressedSize: index.compressedSize, uncompressedSize: index.uncompressedSize, format: index.format, grid: index.grid, windowSpacing: index.windowSpacing, entries: index.entries.length, checkpoints: index.checkpoints.length, windows: index.windows.refs.length, windowsDigest: index.windows.digest, windowsSize: index.windows.size };
+  const points = Buffer.alloc(21 * index.checkpoints.length);
+  index.checkpoints.forEach((cp, i) => {
+    points.writeDoubleLE(cp.compressedOffset, i * 21);
+    points.writeUInt8(cp.bits, i * 21 + 8);
+    points.writeDoubleLE(cp.uncompressedOffset, i * 21 + 9);
+    points.writeInt32LE(cp.window, i * 21 + 17);
+  });
+  const refs = Buffer.alloc(44 * index.windows.refs.length);
+  index.windows.refs.forEach((ref, i) => {
+    refs.writeDoubleLE(ref.offset, i * 44);
+    refs.writeUInt32LE(ref.length, i * 44 + 8);
+    ref.sha256.copy(refs, i * 44 + 12);
+  });
+  return legacyFile(4, header, Buffer.concat([entryTuples(index), points, refs]));
+}
+
 /** Format 3 as krgo wrote it: per point f64 in, u8 bits, f64 out, f64 window offset, u32 window length, sha256. */
 function encodeV3(index: LayerIndex): Buffer {
-  const header = Buffer.from(JSON.stringify({ layerDigest: index.layerDigest, compressedSize: index.compressedSize, uncompressedSize: index.uncompressedSize, format: index.format, span: index.grid, entries: index.entries.length, checkpoints: index.checkpoints.length, windowsDigest: index.windows.digest, windowsSize: index.windows.size }));
-  // The entries as the current encoder writes them (unchanged since format 3).
-  const current = decodeBody(encodeIndex(index));
-  const entries = current.subarray(0, 4 + current.readUInt32LE(0));
+  const header = { layerDigest: index.layerDigest, compressedSize: index.compressedSize, uncompressedSize: index.uncompressedSize, format: index.format, span: index.grid, entries: index.entries.length, checkpoints: index.checkpoints.length, windowsDigest: index.windows.digest, windowsSize: index.windows.size };
   const points = Buffer.alloc(61 * index.checkpoints.length);
   index.checkpoints.forEach((cp, i) => {
     const ref = index.windows.refs[i]!;
@@ -190,13 +246,7 @@ function encodeV3(index: LayerIndex): Buffer {
     points.writeUInt32LE(ref.length, i * 61 + 25);
     ref.sha256.copy(points, i * 61 + 29);
   });
-  const u32 = (n: number) => {
-    const b = Buffer.alloc(4);
-    b.writeUInt32LE(n);
-    return b;
-  };
-  const prefix = Buffer.concat([Buffer.from('KRGOIDX\0', 'latin1'), u32(3), u32(header.length), header, brotliCompressSync(Buffer.concat([entries, points]))]);
-  return Buffer.concat([prefix, createHash('sha256').update(prefix).digest()]);
+  return legacyFile(3, header, Buffer.concat([entryTuples(index), points]));
 }
 
 function decodeBody(file: Buffer): Buffer {
