@@ -38,23 +38,6 @@ const SUBJECT_ANNOTATION = 'dev.krgo.subject';
 const MAX_TAGGED = 8;
 /** Longest tag the distribution spec allows. */
 const MAX_TAG_LENGTH = 128;
-/**
- * An image's indexes ride in the artifact manifest as well (descriptor `data`, OCI image-spec
- * descriptor.md) when small enough, so a mount gets them with the tag-keyed list in one round
- * trip instead of a blob request after it. Embedded twice over (the list embeds the artifact
- * manifest), they cost 16/9 of their size on the wire. Kept within what a mount should fetch up
- * front (0.5% of the image's layers) and 512 KiB (~400 kB more than the blobs, ~32 ms at
- * 100 Mbit/s, against a round trip, or more where blobs redirect to a CDN).
- */
-export function embedsIndexes(indexBytes: number, imageBytes: number): boolean {
-  const onTheWire = (indexBytes * 16) / 9;
-  return indexBytes <= 512 * 1024 && onTheWire <= imageBytes * 0.005;
-}
-/**
- * A tag-keyed list larger than this keeps only the newest entries' manifests embedded: registries
- * need accept no manifest above 4 MB (distribution-spec, "Pushing Manifests").
- */
-export const MAX_LIST_BYTES = 3 * 1024 * 1024;
 
 /**
  * The tag beside an image's tag that lists its index artifacts (each one embedded): a mount by
@@ -130,8 +113,6 @@ export interface ArtifactExtras {
    * say); without it they are fetched from the target's repository.
    */
   placeWindows?: (descriptor: Descriptor) => Promise<void>;
-  /** The image's layer bytes: indexes small beside them are embedded (embedsIndexes). */
-  imageBytes?: number;
 }
 
 /**
@@ -139,22 +120,13 @@ export interface ArtifactExtras {
  * at once: they need no image manifest yet, so a push sends them beside the image's own layers.
  */
 export async function uploadIndexBlobs(client: RegistryClient, indexes: readonly IndexFiles[], extras: ArtifactExtras = {}): Promise<UploadedIndexBlobs> {
-  const { profile, profileWindows, placeWindows, imageBytes = 0 } = extras;
+  const { profile, profileWindows, placeWindows } = extras;
   // Mostly HEADs of blobs the registry has (a derived image's base indexes): many at once.
   const limit = limitConcurrency(8);
-  // All or none: one index left to fetch costs the round trip the others saved.
-  const embed = embedsIndexes(indexes.reduce((sum, index) => sum + index.encoded.length, 0), imageBytes);
   const perIndex = indexes.map((index) => {
     const annotations = { [LAYER_ANNOTATION]: index.layerDigest };
     const data = index.encoded;
-    const indexBlob = limit(async (): Promise<ArtifactLayer> => ({
-      mediaType: LAYER_INDEX_MEDIA_TYPE,
-      // Pushed as a blob as well: for readers that do not look at `data`, and for re-pushes.
-      digest: await pushBlob(client, data),
-      size: data.length,
-      annotations,
-      ...(embed ? { data: data.toString('base64') } : {}),
-    }));
+    const indexBlob = limit(async (): Promise<ArtifactLayer> => ({ mediaType: LAYER_INDEX_MEDIA_TYPE, digest: await pushBlob(client, data), size: data.length, annotations }));
     const windowsBlob = limit(async (): Promise<ArtifactLayer> => {
       const descriptor = { mediaType: INDEX_WINDOWS_MEDIA_TYPE, digest: index.windows.digest, size: index.windows.size };
       if (!index.windows.blob && placeWindows) {
@@ -193,8 +165,7 @@ export async function pushIndexArtifact(
   indexes: LayerIndex[],
   extras: ArtifactExtras = {},
 ): Promise<Digest> {
-  const imageBytes = image.manifest.layers.reduce((sum, layer) => sum + layer.size, 0);
-  return publishIndexArtifact(client, image, await uploadIndexBlobs(client, indexes.map((index) => indexFilesOf(index)), { imageBytes, ...extras }));
+  return publishIndexArtifact(client, image, await uploadIndexBlobs(client, indexes.map((index) => indexFilesOf(index)), extras));
 }
 
 /** The artifact manifest over uploaded blobs, and the referrers tag that lists it. */
@@ -223,8 +194,8 @@ export async function publishIndexArtifact(client: RegistryClient, image: Pick<R
   // Other platforms' artifacts under the same tag stay listed (the newest few).
   const others = tagged.filter((d) => d.annotations?.[SUBJECT_ANNOTATION] !== image.manifestDigest).slice(-(MAX_TAGGED - 1));
   await Promise.all([
-    putManifest(client, fallbackTag(image.manifestDigest), MediaType.ociIndex, indexOf([...existing.map(withoutData), entry])),
-    taggedName ? putManifest(client, taggedName, MediaType.ociIndex, encodeTaggedList([...others, { ...entry, annotations: { [SUBJECT_ANNOTATION]: image.manifestDigest } }])) : undefined,
+    putManifest(client, fallbackTag(image.manifestDigest), MediaType.ociIndex, indexOf([...existing.map(({ data: _old, ...d }) => d), entry])),
+    taggedName ? putManifest(client, taggedName, MediaType.ociIndex, indexOf([...others, { ...entry, annotations: { [SUBJECT_ANNOTATION]: image.manifestDigest } }])) : undefined,
   ]);
   return digest;
 }
@@ -236,19 +207,6 @@ function indexedLayerOf(member: ArtifactLayer): string | undefined {
 
 function indexOf(manifests: Descriptor[]): Buffer {
   return Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.ociIndex, manifests }));
-}
-
-const withoutData = ({ data: _dropped, ...descriptor }: Descriptor): Descriptor => descriptor;
-
-/** The tag-keyed list, its oldest entries' embedded manifests dropped while it is over MAX_LIST_BYTES (they are fetched by digest then). */
-export function encodeTaggedList(entries: Descriptor[]): Buffer {
-  const kept = [...entries];
-  let list = indexOf(kept);
-  for (let i = 0; list.length > MAX_LIST_BYTES && i < kept.length - 1; i++) {
-    kept[i] = withoutData(kept[i]!);
-    list = indexOf(kept);
-  }
-  return list;
 }
 
 /** A descriptor's embedded content, when it is there and is what the descriptor names (else it is fetched). */
@@ -297,7 +255,7 @@ export async function fetchIndexArtifact(
   const result: FetchedArtifact = { indexes: found };
   const isIndexArtifact = (d: Descriptor) => (d as { artifactType?: string }).artifactType === INDEX_ARTIFACT_TYPE;
   // The tag-keyed list, when it names this very manifest (the tag may have moved since).
-  const fromTag = (await options.tagged)?.filter((d) => isIndexArtifact(d) && d.annotations?.[SUBJECT_ANNOTATION] === image.manifestDigest);
+  const fromTag = (await options.tagged)?.filter((d) => isIndexArtifact(d) && typeof d.data === 'string' && d.annotations?.[SUBJECT_ANNOTATION] === image.manifestDigest);
   const candidates = fromTag?.length ? fromTag : (await referrers(client, image.manifestDigest)).filter(isIndexArtifact);
   const newest = candidates[candidates.length - 1];
   if (!newest) return result;
@@ -323,8 +281,7 @@ export async function fetchIndexArtifact(
       // Windows blobs are not fetched: the index names its own, read by range on demand.
       if (options.profileOnly || !layerDigest || !sizes.has(layerDigest)) return;
       try {
-        const descriptor = { ...layer, digest: parseDigest(layer.digest) };
-        const encoded = embeddedContent(descriptor) ?? (await client.getBlobBytes(descriptor, 256 * 1024 * 1024));
+        const encoded = await client.getBlobBytes({ ...layer, digest: parseDigest(layer.digest) }, 256 * 1024 * 1024);
         const index = decodeIndex(encoded);
         if (index.layerDigest !== layerDigest || index.compressedSize !== sizes.get(layerDigest)) throw new KrgoError('INDEX_INVALID', 'it describes another layer');
         found.set(index.layerDigest, { index, encoded });

@@ -5,7 +5,7 @@ import { readdir, rm, stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { writeFileAtomically } from '../util/atomic-write.js';
 import { KrgoError } from '../errors.js';
-import { formatReference, parseReference, type ImageReference } from '../registry/reference.js';
+import { formatReference, type ImageReference } from '../registry/reference.js';
 import type { Inode, MergedTree } from '../vfs/merged-tree.js';
 import type { FuseMountOptions, MountedFs } from '../fuse/fuse-adapter.js';
 import { deferred } from '../util/deferred.js';
@@ -79,11 +79,9 @@ export async function mountImage(options: MountOptions): Promise<MountHandle> {
   serving.catch(() => undefined);
   const sources: IndexSource[] = [];
   const indexBytes: number[] = [];
-  // Read-only: the kernel mount is made at once, while the first requests are on the wire (its
-  // calls wait for the tree). libfuse forks fusermount for it (auto_unmount), which holds this
-  // thread ~50 ms: made later, that would hold up the indexes. A layer to scan first (seconds)
-  // takes it down again and mounts when ready, as a writable mount does (its lower tree's place
-  // is known once the image is: overlay.ts).
+  // Read-only, every index cached or on its way: the kernel mount is made while they come (its
+  // calls wait for the tree). A layer to scan first (seconds) mounts afterwards, as does a
+  // writable mount (its lower tree's place is known once the image is: overlay.ts).
   const pendingTree = deferred<MergedTree>();
   pendingTree.promise.catch(() => undefined);
   let serve: Pick<FuseMountOptions, 'firstRead' | 'readFile'> | undefined;
@@ -100,17 +98,6 @@ export async function mountImage(options: MountOptions): Promise<MountHandle> {
     early = serving.then(([, { mountTree }]) => mountTree(mountpoint, pendingTree.promise, fuseOptions(reference)));
     early.catch(() => undefined);
   };
-  let dropped: Promise<unknown> = Promise.resolve();
-  const dropEarly = () => {
-    const gone = early;
-    early = undefined;
-    if (gone) dropped = gone.then((fs) => fs.unmount()).catch(() => undefined);
-  };
-  try {
-    mountEarly(parseReference(options.image));
-  } catch {
-    // A reference that does not parse: prepareImage below reports it.
-  }
   let mounted: MountedFs | undefined;
   let prepared: PreparedImage;
   try {
@@ -119,10 +106,6 @@ export async function mountImage(options: MountOptions): Promise<MountHandle> {
       {
         ...options.events,
         indexesComing: mountEarly,
-        layerIndexing: (layer, digest, size) => {
-          dropEarly();
-          options.events?.layerIndexing?.(layer, digest, size);
-        },
         layerIndexed: (layer, source, index, bytes) => {
           sources[layer] = source;
           indexBytes[layer] = bytes;
@@ -135,7 +118,6 @@ export async function mountImage(options: MountOptions): Promise<MountHandle> {
   } catch (err) {
     pendingTree.reject(err);
     await early?.then((fs) => fs.unmount()).catch(() => undefined);
-    await dropped;
     throw err;
   }
   const { client, image } = prepared;
@@ -234,7 +216,6 @@ export async function mountImage(options: MountOptions): Promise<MountHandle> {
       },
     };
     pendingTree.resolve(tree);
-    await dropped;
     const fuse = await (early ?? mountTree(fuseMountpoint, tree, fuseOptions(image.reference)));
     mounted = fuse;
     if (options.signal?.aborted) throw cancelled();
@@ -296,7 +277,6 @@ export async function mountImage(options: MountOptions): Promise<MountHandle> {
     pendingTree.reject(err);
     if (overlayUp) await unmountOverlay(mountpoint, true).catch(() => undefined);
     await (mounted ?? (await early?.catch(() => undefined)))?.unmount().catch(() => undefined);
-    await dropped;
     await client.close();
     throw err;
   }

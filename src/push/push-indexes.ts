@@ -51,7 +51,7 @@ export async function uploadIndexes(
     const missing = distinct.find((_, i) => !found[i]);
     if (missing) return { ok: false, reason: `no index of layer ${missing.descriptor.digest} here (\`krgo index --push\` makes one)` };
     const indexes = found as IndexFiles[];
-    return { ok: true, blobs: await uploadIndexBlobs(client, indexes, { imageBytes: layers.reduce((sum, layer) => sum + layer.descriptor.size, 0), ...(options.placeWindows ? { placeWindows: options.placeWindows } : {}) }), built };
+    return { ok: true, blobs: await uploadIndexBlobs(client, indexes, options.placeWindows ? { placeWindows: options.placeWindows } : {}), built };
   } catch (err) {
     return { ok: false, reason: (err as Error).message };
   }
