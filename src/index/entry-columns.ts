@@ -4,18 +4,17 @@ import type { IndexPoint } from './index-format.js';
 /**
  * Index format 5's body as one JSON document of columns: each field of every entry (and of every
  * seek point) in one array. A tar lists neighbours with like values (a directory's files, their
- * owners, times and modes), and offsets only grow, so paths are front-coded and offsets and times
- * stored as differences: brotli then packs the body ~30% smaller than one tuple per entry, and
- * JSON.parse makes a few dozen arrays instead of one per entry (less for a mount to collect).
+ * owners, times and modes), and offsets only grow, so offsets and times are stored as
+ * differences: brotli then packs the body ~23% smaller than one tuple per entry. Paths stay
+ * whole: front-coded, the body was 4% smaller still, but a mount decoded them into rope strings,
+ * ~13 ms slower (native-notes/gzip-random-access.md).
  */
 export const ENTRY_TYPES: readonly EntryType[] = ['file', 'dir', 'symlink', 'hardlink', 'char', 'block', 'fifo'];
 
 type ChunkTuple = [number, number, number, number, string?];
 
 export interface EntryColumns {
-  /** Characters each path shares with the one before, and the rest of it. */
-  shared: number[];
-  rest: string[];
+  path: string[];
   type: number[];
   mode: number[];
   uid: number[];
@@ -31,8 +30,9 @@ export interface EntryColumns {
   dataOffset: number[];
   /** dataOffset minus headerOffset (512 for most entries). */
   headerLength: number[];
-  /** The few entries that have them: [entry number, value]. */
+  /** The few entries that have them: [entry number, value], in entry order. */
   xattrs: [number, Record<string, string>][];
+  /** [entry number, atime, atimeNsec]: PAX headers often give every entry one. */
   atime: [number, number, number][];
   chunks: [number, ChunkTuple[]][];
   deps: [number, string[]][];
@@ -48,14 +48,10 @@ export interface PointColumns {
 }
 
 export function entryColumns(entries: readonly TarEntry[]): EntryColumns {
-  const columns: EntryColumns = { shared: [], rest: [], type: [], mode: [], uid: [], gid: [], size: [], mtime: [], mtimeNsec: [], linkname: [], devmajor: [], devminor: [], dataOffset: [], headerLength: [], xattrs: [], atime: [], chunks: [], deps: [] };
-  let previous = { path: '', mtime: 0, dataOffset: 0 };
+  const columns: EntryColumns = { path: [], type: [], mode: [], uid: [], gid: [], size: [], mtime: [], mtimeNsec: [], linkname: [], devmajor: [], devminor: [], dataOffset: [], headerLength: [], xattrs: [], atime: [], chunks: [], deps: [] };
+  let previous = { mtime: 0, dataOffset: 0 };
   entries.forEach((e, i) => {
-    // A pair split here is still exact: JSON.stringify writes a lone surrogate as an escape.
-    let shared = 0;
-    while (shared < e.path.length && shared < previous.path.length && e.path.charCodeAt(shared) === previous.path.charCodeAt(shared)) shared++;
-    columns.shared.push(shared);
-    columns.rest.push(e.path.slice(shared));
+    columns.path.push(e.path);
     columns.type.push(ENTRY_TYPES.indexOf(e.type));
     columns.mode.push(e.mode);
     columns.uid.push(e.uid);
@@ -104,30 +100,36 @@ const isArrayOf = (value: unknown, length: number): value is unknown[] => Array.
  * (an index from elsewhere is never trusted). Hints past `maxDeps` per file are dropped.
  */
 export function entriesOf(columns: EntryColumns, count: number, maxDeps: number, invalid: Invalid): TarEntry[] {
-  const dense = ['shared', 'rest', 'type', 'mode', 'uid', 'gid', 'size', 'mtime', 'mtimeNsec', 'linkname', 'devmajor', 'devminor', 'dataOffset', 'headerLength'] as const;
+  const dense = ['path', 'type', 'mode', 'uid', 'gid', 'size', 'mtime', 'mtimeNsec', 'linkname', 'devmajor', 'devminor', 'dataOffset', 'headerLength'] as const;
   for (const name of dense) if (!isArrayOf(columns[name], count)) invalid(`entry column ${name} does not have ${count} values`);
-  const { shared, rest, type, mode, uid, gid, size, mtime, mtimeNsec, linkname, devmajor, devminor, dataOffset, headerLength } = columns;
+  const { path, type, mode, uid, gid, size, mtime, mtimeNsec, linkname, devmajor, devminor, dataOffset, headerLength } = columns;
+  const atimes = columns.atime ?? [];
   const entries: TarEntry[] = new Array<TarEntry>(count);
-  let path = '';
   let lastMtime = 0;
   let lastOffset = 0;
+  let nextAtime = 0;
   for (let i = 0; i < count; i++) {
     const kind = ENTRY_TYPES[type[i]!];
     if (!kind) invalid(`entry ${i} has an unknown type`);
-    const keep = shared[i]!;
-    const tail = rest[i];
-    if (typeof tail !== 'string' || !(keep >= 0 && keep <= path.length)) invalid(`entry ${i} has a malformed path`);
-    path = keep === 0 ? tail! : path.slice(0, keep) + tail!;
+    if (typeof path[i] !== 'string') invalid(`entry ${i} has a malformed path`);
     lastMtime += mtime[i]!;
     lastOffset += dataOffset[i]!;
-    entries[i] = {
-      path, type: kind!, mode: mode[i]!, uid: uid[i]!, gid: gid[i]!, size: size[i]!, mtime: lastMtime, mtimeNsec: mtimeNsec[i]!, linkname: linkname[i]!, devmajor: devmajor[i]!, devminor: devminor[i]!,
+    const entry: TarEntry = {
+      path: path[i]!, type: kind!, mode: mode[i]!, uid: uid[i]!, gid: gid[i]!, size: size[i]!, mtime: lastMtime, mtimeNsec: mtimeNsec[i]!, linkname: linkname[i]!, devmajor: devmajor[i]!, devminor: devminor[i]!,
       dataOffset: lastOffset, headerOffset: lastOffset - headerLength[i]!, xattrs: NO_XATTRS,
     };
+    // Set here, not in a pass after: a second pass over thousands of entries cost ~18 ms of a mount's start.
+    const timed = atimes[nextAtime];
+    if (timed?.[0] === i) {
+      entry.atime = timed[1];
+      entry.atimeNsec = timed[2];
+      nextAtime++;
+    }
+    entries[i] = entry;
   }
+  if (nextAtime !== atimes.length) invalid('the atime column is not in entry order');
   const at = (i: unknown): TarEntry => (Number.isInteger(i) && (i as number) >= 0 && (i as number) < count ? entries[i as number]! : invalid(`a sparse column names entry ${String(i)} of ${count}`));
   for (const [i, record] of columns.xattrs ?? []) at(i).xattrs = Object.fromEntries(Object.entries(record).map(([k, v]) => [k, Buffer.from(v, 'base64')]));
-  for (const [i, atime, atimeNsec] of columns.atime ?? []) Object.assign(at(i), { atime, atimeNsec });
   for (const [i, chunks] of columns.chunks ?? []) at(i).chunks = chunks.map(([fileOffset, chunkSize, memberOffset, innerOffset, digest]): StargzChunk => ({ fileOffset, size: chunkSize, memberOffset, innerOffset, ...(digest ? { digest } : {}) }));
   // Hints only feed prefetching: an index from elsewhere gets no more than maxDeps per file.
   for (const [i, deps] of columns.deps ?? []) if (Array.isArray(deps)) at(i).deps = deps.filter((d): d is string => typeof d === 'string').slice(0, maxDeps);

@@ -185,6 +185,36 @@ describe('layer index', () => {
     assert.deepEqual(decodeIndex(current), { ...index, windows: (({ blob: _b, ...t }) => t)(index.windows) });
     assert.ok(decodeBody(current).length < decodeBody(encodeV4(index)).length, 'columns take less than tuples');
   });
+
+  it('format 5 columns that do not add up are INDEX_INVALID, never trusted', async () => {
+    const built = await indexOf(gzipSync(edgeCaseLayers()[0]!));
+    // Two entries with an atime (as PAX headers give), the rest without.
+    const index = { ...built, entries: built.entries.map((e, i) => (i === 1 || i === 3 ? { ...e, atime: 1_700_000_000 + i, atimeNsec: 5 } : e)) };
+    const file = encodeIndex(index);
+    type Columns = { entries: Record<string, unknown[]>; points: Record<string, unknown[]> };
+    /** The same file with its body's JSON changed (the checksum made right again). */
+    const withColumns = (change: (columns: Columns) => void): Buffer => {
+      const body = decodeBody(file);
+      const length = body.readUInt32LE(0);
+      const columns = JSON.parse(body.toString('utf8', 4, 4 + length)) as Columns;
+      change(columns);
+      const json = Buffer.from(JSON.stringify(columns));
+      const header = file.subarray(16, 16 + file.readUInt32LE(12));
+      return legacyFile(5, JSON.parse(header.toString('utf8')) as object, Buffer.concat([u32(json.length), json, body.subarray(4 + length)]));
+    };
+    assert.deepEqual(decodeIndex(withColumns(() => undefined)).entries, index.entries, 'fixture: unchanged, it decodes');
+    const atimes = (c: Columns) => c.entries['atime'] as [number, number, number][];
+    for (const [why, change] of [
+      ['a column short of a value', (c: Columns) => c.entries['mode']!.pop()],
+      ['an unknown type', (c: Columns) => (c.entries['type']![0] = 99)],
+      ['a path that is not a string', (c: Columns) => (c.entries['path']![0] = 7)],
+      ['atimes out of entry order', (c: Columns) => atimes(c).reverse()],
+      ['a hint column naming no entry', (c: Columns) => c.entries['deps']!.push([1e9, ['py:os']])],
+      ['a seek point naming no window', (c: Columns) => (c.points['window']![0] = 1e6)],
+    ] as const) {
+      assert.throws(() => decodeIndex(withColumns(change)), (err: Error & { code?: string }) => err.code === 'INDEX_INVALID', why);
+    }
+  });
 });
 
 /** Entries as formats 3 and 4 wrote them: one JSON tuple each. */
