@@ -9,6 +9,7 @@ import { KrgoError } from '../errors.js';
 import type { Digest } from '../digest.js';
 import { encodeHeader, END_OF_ARCHIVE, padding, type WriteEntry } from '../tar/tar-writer.js';
 import { fsPath } from '../tar/name-bytes.js';
+import { xattrsFromBase64 } from '../tar/tar-entry.js';
 import { splitNanoseconds } from '../hostfs/special-files.js';
 import { memberName, type LayerChange } from './layer-diff.js';
 import { ChunkQueue } from '../util/chunk-queue.js';
@@ -43,7 +44,7 @@ function headerOf(change: LayerChange): WriteEntry {
   if (r.linkedTo) entry.linkname = r.linkedTo.slice(1);
   else if (r.type === 'symlink') entry.linkname = r.link!;
   if (r.rdev) [entry.devmajor, entry.devminor] = r.rdev;
-  if (r.xattrs) entry.xattrs = Object.fromEntries(Object.entries(r.xattrs).map(([k, v]) => [k, Buffer.from(v, 'base64')]));
+  if (r.xattrs) entry.xattrs = xattrsFromBase64(r.xattrs);
   return entry;
 }
 

@@ -1,4 +1,4 @@
-import type { EntryType, StargzChunk, TarEntry } from '../tar/tar-entry.js';
+import { xattrsFromBase64, type EntryType, type StargzChunk, type TarEntry } from '../tar/tar-entry.js';
 import type { IndexPoint } from './index-format.js';
 
 /**
@@ -11,7 +11,8 @@ import type { IndexPoint } from './index-format.js';
  */
 export const ENTRY_TYPES: readonly EntryType[] = ['file', 'dir', 'symlink', 'hardlink', 'char', 'block', 'fifo'];
 
-type ChunkTuple = [number, number, number, number, string?];
+/** An eStargz chunk as indexes store it: fileOffset, size, memberOffset, innerOffset, digest. */
+export type ChunkTuple = [number, number, number, number, string?];
 
 export interface EntryColumns {
   path: string[];
@@ -129,11 +130,22 @@ export function entriesOf(columns: EntryColumns, count: number, maxDeps: number,
   }
   if (nextAtime !== atimes.length) invalid('the atime column is not in entry order');
   const at = (i: unknown): TarEntry => (Number.isInteger(i) && (i as number) >= 0 && (i as number) < count ? entries[i as number]! : invalid(`a sparse column names entry ${String(i)} of ${count}`));
-  for (const [i, record] of columns.xattrs ?? []) at(i).xattrs = Object.fromEntries(Object.entries(record).map(([k, v]) => [k, Buffer.from(v, 'base64')]));
-  for (const [i, chunks] of columns.chunks ?? []) at(i).chunks = chunks.map(([fileOffset, chunkSize, memberOffset, innerOffset, digest]): StargzChunk => ({ fileOffset, size: chunkSize, memberOffset, innerOffset, ...(digest ? { digest } : {}) }));
-  // Hints only feed prefetching: an index from elsewhere gets no more than maxDeps per file.
-  for (const [i, deps] of columns.deps ?? []) if (Array.isArray(deps)) at(i).deps = deps.filter((d): d is string => typeof d === 'string').slice(0, maxDeps);
+  for (const [i, record] of columns.xattrs ?? []) at(i).xattrs = xattrsFromBase64(record);
+  for (const [i, chunks] of columns.chunks ?? []) at(i).chunks = chunksFrom(chunks);
+  for (const [i, deps] of columns.deps ?? []) {
+    const hints = hintsFrom(deps, maxDeps);
+    if (hints) at(i).deps = hints;
+  }
   return entries;
+}
+
+export function chunksFrom(tuples: ChunkTuple[]): StargzChunk[] {
+  return tuples.map(([fileOffset, size, memberOffset, innerOffset, digest]) => ({ fileOffset, size, memberOffset, innerOffset, ...(digest ? { digest } : {}) }));
+}
+
+/** A file's hints; they only feed prefetching, so an index from elsewhere gets no more than `max` per file. */
+export function hintsFrom(deps: unknown, max: number): string[] | undefined {
+  return Array.isArray(deps) ? deps.filter((d): d is string => typeof d === 'string').slice(0, max) : undefined;
 }
 
 export function pointsOf(columns: PointColumns, count: number, windows: number, invalid: Invalid): IndexPoint[] {

@@ -5,7 +5,7 @@ import { KrgoError } from '../errors.js';
 import type { Digest } from '../digest.js';
 import type { Descriptor } from '../image/manifest.js';
 import { parseTar } from '../tar/tar-parser.js';
-import type { EntryType, StargzChunk, TarEntry } from '../tar/tar-entry.js';
+import { xattrsFromBase64, type EntryType, type StargzChunk, type TarEntry } from '../tar/tar-entry.js';
 import { INDEX_FORMAT_VERSION, type LayerIndex } from './index-format.js';
 import { packWindows } from './window-table.js';
 
@@ -65,7 +65,7 @@ function toEntry(e: TocEntry, type: EntryType): TarEntry {
   const entry: TarEntry = {
     path: e.name, type, mode: (e.mode ?? 0) & 0o7777, uid: e.uid ?? 0, gid: e.gid ?? 0, size, mtime: time.sec, mtimeNsec: time.nsec,
     linkname: e.linkName ?? '', devmajor: e.devMajor ?? 0, devminor: e.devMinor ?? 0,
-    xattrs: Object.fromEntries(Object.entries(e.xattrs ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64')])),
+    xattrs: xattrsFromBase64(e.xattrs ?? {}),
     ...(e.userName ? { uname: e.userName } : {}), ...(e.groupName ? { gname: e.groupName } : {}),
     headerOffset: -1, dataOffset: -1,
   };

@@ -2,10 +2,10 @@ import { createHash } from 'node:crypto';
 import { brotliCompressSync, brotliDecompressSync, constants as zlibConstants } from 'node:zlib';
 import { KrgoError } from '../errors.js';
 import { parseDigest, type Digest } from '../digest.js';
-import type { TarEntry } from '../tar/tar-entry.js';
+import { xattrsFromBase64, type TarEntry } from '../tar/tar-entry.js';
 import type { WindowRef } from './window-table.js';
 import { INDEX_FORMAT_VERSION, READABLE_INDEX_VERSIONS, type IndexPoint, type LayerIndex, type LayerFormat } from './index-format.js';
-import { ENTRY_TYPES, entriesOf, entryColumns, NO_XATTRS, pointColumns, pointsOf, type EntryColumns, type PointColumns } from './entry-columns.js';
+import { chunksFrom, ENTRY_TYPES, entriesOf, entryColumns, hintsFrom, NO_XATTRS, pointColumns, pointsOf, type ChunkTuple, type EntryColumns, type PointColumns } from './entry-columns.js';
 
 /*
  * On-disk layout, version 5:
@@ -43,7 +43,6 @@ const V3_POINT_BYTES = 8 + 1 + 8 + 8 + 4 + 32;
 const POINT_BYTES = 8 + 1 + 8 + 4;
 const WINDOW_REF_BYTES = 8 + 4 + 32;
 
-type ChunkTuple = [number, number, number, number, string?];
 /** An entry as versions 3 and 4 wrote it. */
 type EntryTuple = [string, number, number, number, number, number, number, number, string, number, number, number, number, Record<string, string> | 0, (number | null)?, (number | null)?, (ChunkTuple[] | null)?, string[]?];
 
@@ -58,16 +57,16 @@ function fromTuple(t: EntryTuple): TarEntry {
   const entry: TarEntry = {
     path: t[0], type, mode: t[2], uid: t[3], gid: t[4], size: t[5], mtime: t[6], mtimeNsec: t[7], linkname: t[8], devmajor: t[9], devminor: t[10],
     dataOffset: t[11], headerOffset: t[12],
-    xattrs: t[13] ? Object.fromEntries(Object.entries(t[13]).map(([k, v]) => [k, Buffer.from(v, 'base64')])) : NO_XATTRS,
+    xattrs: t[13] ? xattrsFromBase64(t[13]) : NO_XATTRS,
   };
   // Optional fields are set only when present (no temporary objects per entry: decoding is on a mount's critical path).
   if (t[14] !== undefined && t[14] !== null) {
     entry.atime = t[14];
     entry.atimeNsec = t[15] ?? 0;
   }
-  if (t[16]) entry.chunks = t[16].map(([fileOffset, size, memberOffset, innerOffset, digest]) => ({ fileOffset, size, memberOffset, innerOffset, ...(digest ? { digest } : {}) }));
-  // Hints only feed prefetching: an index from elsewhere gets no more than MAX_DEPS per file.
-  if (Array.isArray(t[17])) entry.deps = t[17].filter((d): d is string => typeof d === 'string').slice(0, MAX_DEPS);
+  if (t[16]) entry.chunks = chunksFrom(t[16]);
+  const hints = hintsFrom(t[17], MAX_DEPS);
+  if (hints) entry.deps = hints;
   return entry;
 }
 
@@ -109,7 +108,6 @@ function u32(n: number): Buffer {
   b.writeUInt32LE(n);
   return b;
 }
-
 
 const invalidIndex = (why: string): never => {
   throw new KrgoError('INDEX_INVALID', `layer index is not usable: ${why}`);

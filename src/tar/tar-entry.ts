@@ -39,6 +39,11 @@ export interface TarEntry {
   deps?: string[];
 }
 
+/** Xattrs kept as text (an index, an eStargz TOC, a tree record): name → base64 of the value. */
+export function xattrsFromBase64(record: Record<string, string>): Record<string, Buffer> {
+  return Object.fromEntries(Object.entries(record).map(([name, value]) => [name, Buffer.from(value, 'base64')]));
+}
+
 export interface StargzChunk {
   /** Offset of the chunk in the file. */
   fileOffset: number;
