@@ -26,6 +26,13 @@ export class DiskSpanStore {
   private total: number | undefined;
   /** Puts run one after another: the count and the bound hold even under a flood of writes. */
   private queue: Promise<void> = Promise.resolve();
+  /**
+   * Per layer (or windows blob): whether its directory was there when first asked. A cold cache
+   * then answers every lookup of the blob without a file system call each (a replay looks up
+   * hundreds of spans at once, each open a turn of the event loop away). Cleared by this
+   * process's first write there; spans another process writes meanwhile are only fetched again.
+   */
+  private readonly present = new Map<string, Promise<boolean>>();
 
   constructor(
     readonly dir: string,
@@ -38,6 +45,10 @@ export class DiskSpanStore {
 
   /** The span's data, if a file sealed for exactly this layer, span and binding is here. */
   async get(digest: Digest, span: number, binding: string): Promise<Buffer | undefined> {
+    const hex = digestHex(digest);
+    let present = this.present.get(hex);
+    if (!present) this.present.set(hex, (present = stat(join(this.dir, hex)).then(() => true, () => false)));
+    if (!(await present)) return undefined;
     const path = this.pathFor(digest, span);
     let file: Buffer;
     try {
@@ -69,6 +80,7 @@ export class DiskSpanStore {
   private async write(digest: Digest, span: number, binding: string, data: Buffer): Promise<void> {
     this.total ??= await this.measure();
     await writeFileAtomically(this.pathFor(digest, span), Buffer.concat([sealOf(digest, span, binding, data), data]));
+    this.present.set(digestHex(digest), Promise.resolve(true));
     this.total += data.length + HASH_BYTES;
     if (this.total > this.maxBytes) await this.evict();
   }
