@@ -136,7 +136,9 @@ export async function mountImage(options: MountOptions): Promise<MountHandle> {
     }
     const fuseMountpoint = overlay ? overlay.lower : mountpoint;
     const [{ openLazyImage }, { mountTree }, { LibraryPrefetcher }, { PythonPrefetcher }, { PerlPrefetcher }] = await unlessCancelled(serving);
-    const { tree, reader: imageReader, layers, source: rangeSource, flush: flushSpans } = await unlessCancelled(openLazyImage(prepared, { ...options, warn }));
+    const replaying = options.prefetch !== false ? (options.profile ?? prepared.profile) : undefined;
+    const lazy = await unlessCancelled(openLazyImage(prepared, { ...options, warn, ...(replaying ? { profile: replaying } : {}) }));
+    const { tree, reader: imageReader, layers, source: rangeSource, flush: flushSpans } = lazy;
     const libraries = new LibraryPrefetcher(tree, imageReader);
     const processes: TreeProcesses = processesRootedIn(mountpoint);
     // Modules found ahead: fetched as one batch, and the libraries of extensions among them looked at.
@@ -151,19 +153,19 @@ export async function mountImage(options: MountOptions): Promise<MountHandle> {
     /** Files a replayed profile fetches as recorded: their first read prefetches nothing more (the profile knows better). */
     const planned = new Set<number>();
     const replay = (profile: AccessProfile) => {
-      // Its windows first: they change where the replay's fetches start (and what they cost).
-      if (profile.seekWindows) for (const layer of new Set(layers)) layer.addProfileWindows(profile.seekWindows);
+      // Its windows first (openLazyImage took those of the profile it was given): they change where the replay's fetches start (and what they cost).
+      if (profile.seekWindows && profile !== replaying) for (const layer of new Set(layers)) layer.addProfileWindows(profile.seekWindows);
       const plan = planProfile(tree, profile);
       for (const read of plan.reads) planned.add(read.inode.ino);
       const state = { files: profile.files.length, missing: plan.missing, done: false };
       prefetch = state;
       if (plan.missing) warn(`${plan.missing} of the ${profile.files.length} files of the access profile are not files in this image`);
-      void imageReader.prefetchReads(plan.reads).finally(() => (state.done = true));
+      // What the early fetches placed is in flight already: only what they missed is fetched here.
+      void Promise.all([profile === replaying ? lazy.profileFetched : undefined, imageReader.prefetchReads(plan.reads)]).finally(() => (state.done = true));
     };
     if (options.prefetch !== false) {
       // Started before the FUSE mount is up: its requests are on their way while the kernel mounts.
-      const known = options.profile ?? prepared.profile;
-      if (known) replay(known);
+      if (replaying) replay(replaying);
       else if (!prepared.artifactRead) {
         // Every index came from the cache: the registry's profile is looked up without holding the mount up.
         storedProfile(prepared, warn, { replays: true })

@@ -3,7 +3,8 @@ import { RegistryRangeSource } from '../blob/range-source.js';
 import { DiskSpanStore } from '../cache/disk-span-store.js';
 import { MergedTree } from '../vfs/merged-tree.js';
 import { LayerReader, SpanCache } from '../vfs/layer-reader.js';
-import { ImageReader } from '../vfs/image-reader.js';
+import { ImageReader, prefetchProfileInLayers } from '../vfs/image-reader.js';
+import type { AccessProfile } from '../vfs/access-profile.js';
 import type { PreparedImage } from './prepare-image.js';
 
 export interface LazyImage {
@@ -14,7 +15,12 @@ export interface LazyImage {
   source: RegistryRangeSource;
   /** Waits for the span cache's disk writes (they follow the reads in the background). */
   flush(): Promise<void>;
+  /** The fetches of the profile given, started before the tree was built; settles when all have. */
+  profileFetched?: Promise<void>;
 }
+
+/** Turns of the event loop that see a profile's first requests sent (measured: three). */
+const SEND_TURNS = 3;
 
 /**
  * The read side shared by mount and materialize: the layers stacked in memory, and file bytes
@@ -22,10 +28,15 @@ export interface LazyImage {
  */
 export async function openLazyImage(
   prepared: PreparedImage,
-  options: { cacheDir: string; memoryCacheBytes?: number; diskCacheBytes?: number; warn: (message: string) => void },
+  options: {
+    cacheDir: string;
+    memoryCacheBytes?: number;
+    diskCacheBytes?: number;
+    warn: (message: string) => void;
+    /** A profile to replay: its fetches, as the layer indexes place its files, start before the tree is built. */
+    profile?: AccessProfile;
+  },
 ): Promise<LazyImage> {
-  const tree = new MergedTree(options.warn);
-  for (const index of prepared.indexes) await tree.addLayerEntries(index.entries);
   const source = new RegistryRangeSource(prepared.client);
   const disk = new DiskSpanStore(join(options.cacheDir, 'spans'), options.diskCacheBytes);
   const cache = new SpanCache(options.memoryCacheBytes, disk);
@@ -37,5 +48,16 @@ export async function openLazyImage(
     if (!reader) byDigest.set(index.layerDigest, (reader = new LayerReader(index, source, cache, background)));
     return reader;
   });
-  return { tree, reader: new ImageReader(tree, readers), layers: readers, source, flush: () => disk.flush() };
+  let profileFetched: Promise<void> | undefined;
+  if (options.profile) {
+    // Its windows first: they change where the fetches start (and what they cost).
+    if (options.profile.seekWindows) for (const reader of byDigest.values()) reader.addProfileWindows(options.profile.seekWindows);
+    profileFetched = prefetchProfileInLayers(readers, prepared.indexes, options.profile);
+    // Building the tree holds the thread ~100 ms: a few turns of the event loop first let the
+    // requests go out (the span cache's lookups, the batching of background reads, the writes).
+    for (let turn = 0; turn < SEND_TURNS; turn++) await new Promise<void>((resolve) => setImmediate(resolve));
+  }
+  const tree = new MergedTree(options.warn);
+  for (const index of prepared.indexes) await tree.addLayerEntries(index.entries);
+  return { tree, reader: new ImageReader(tree, readers), layers: readers, source, flush: () => disk.flush(), ...(profileFetched ? { profileFetched } : {}) };
 }

@@ -1,6 +1,8 @@
 import type { Inode, MergedTree, ReadSpan } from './merged-tree.js';
 import type { LayerReader, SpanRun } from './layer-reader.js';
-import type { PlannedRead } from './access-profile.js';
+import type { AccessProfile, PlannedRead } from './access-profile.js';
+import { profileInLayers, type LayerRange } from './profile-in-layers.js';
+import type { LayerIndex } from '../index/layer-index.js';
 import { limitConcurrency } from '../util/concurrency.js';
 
 export const FIRST_READ_PREFETCH_BYTES = 32 * 1024 * 1024;
@@ -54,27 +56,11 @@ export class ImageReader {
    * `parallel` in flight, earliest-wanted first; resolves when all is loaded or has failed
    * (failures are left to the reads that will meet them).
    */
-  async prefetchReads(reads: readonly PlannedRead[], parallel = this.readers.some((r) => r.batchesReads) ? Number.POSITIVE_INFINITY : 6): Promise<void> {
+  async prefetchReads(reads: readonly PlannedRead[], parallel = defaultParallel(this.readers)): Promise<void> {
     const { ranges, chunked } = this.layerRanges(reads);
-    const runs: { reader: LayerReader; run: SpanRun }[] = [];
-    for (const [reader, wanted] of ranges) {
-      for (const run of reader.spanRuns(wanted)) runs.push({ reader, run });
-    }
-    runs.sort((a, b) => a.run.order - b.run.order);
-    const limit = limitConcurrency(parallel);
-    const queued = runs.map(({ reader, run }) => {
-      let started: Promise<void> | undefined;
-      const start = (background: boolean) => {
-        if (started) return started;
-        reader.unplan(run);
-        return (started = reader.loadRun(run, background));
-      };
-      // A read reaching a queued run starts it ahead of its turn (LayerReader.plan).
-      reader.plan(run, (background) => void start(background).catch(() => undefined));
-      return limit(() => start(true)).catch(() => undefined);
-    });
+    const runs = fetchLayerRanges(ranges, parallel);
     const byChunks = chunked.map(({ reader, span }) => reader.readChunks(span.chunks!, span.offset, span.length).catch(() => undefined));
-    await Promise.all([...byChunks, ...queued]);
+    await Promise.all([...byChunks, runs]);
   }
 
   /**
@@ -82,8 +68,8 @@ export class ImageReader {
    * it), their ranges tagged with their place in `reads`; eStargz reads apart, as they are read
    * by their chunks.
    */
-  layerRanges(reads: readonly PlannedRead[]): { ranges: Map<LayerReader, { offset: number; length: number; order: number }[]>; chunked: { reader: LayerReader; span: ReadSpan }[] } {
-    const ranges = new Map<LayerReader, { offset: number; length: number; order: number }[]>();
+  layerRanges(reads: readonly PlannedRead[]): { ranges: Map<LayerReader, LayerRange[]>; chunked: { reader: LayerReader; span: ReadSpan }[] } {
+    const ranges = new Map<LayerReader, LayerRange[]>();
     const chunked: { reader: LayerReader; span: ReadSpan }[] = [];
     reads.forEach((r, order) => {
       const span = this.tree.readPlan(r.inode, r.offset, r.length);
@@ -96,4 +82,49 @@ export class ImageReader {
     });
     return { ranges, chunked };
   }
+}
+
+/** All at once when the source batches background reads into shared requests, else six runs at a time. */
+function defaultParallel(readers: readonly LayerReader[]): number {
+  return readers.some((r) => r.batchesReads) ? Number.POSITIVE_INFINITY : 6;
+}
+
+/**
+ * Fetches uncompressed ranges of layers as runs of spans (as few requests as adjacency allows),
+ * at most `parallel` in flight, earliest-wanted first. A read reaching a run still queued starts
+ * it ahead of its turn. Resolves when all is loaded or has failed (failures are left to the
+ * reads that will meet them).
+ */
+export async function fetchLayerRanges(ranges: ReadonlyMap<LayerReader, readonly LayerRange[]>, parallel = defaultParallel([...ranges.keys()])): Promise<void> {
+  const runs: { reader: LayerReader; run: SpanRun }[] = [];
+  for (const [reader, wanted] of ranges) {
+    for (const run of reader.spanRuns(wanted)) runs.push({ reader, run });
+  }
+  runs.sort((a, b) => a.run.order - b.run.order);
+  const limit = limitConcurrency(parallel);
+  await Promise.all(
+    runs.map(({ reader, run }) => {
+      let started: Promise<void> | undefined;
+      const start = (background: boolean) => {
+        if (started) return started;
+        reader.unplan(run);
+        return (started = reader.loadRun(run, background));
+      };
+      reader.plan(run, (background) => void start(background).catch(() => undefined));
+      return limit(() => start(true)).catch(() => undefined);
+    }),
+  );
+}
+
+/**
+ * A profile's fetches as the layer indexes alone place its files (profileInLayers), for a mount
+ * to start before its tree is built; `readers` and `indexes` by manifest position.
+ */
+export function prefetchProfileInLayers(readers: readonly LayerReader[], indexes: readonly LayerIndex[], profile: AccessProfile): Promise<void> {
+  const ranges = new Map<LayerReader, LayerRange[]>();
+  profileInLayers(indexes, profile).forEach((found, layer) => {
+    const reader = readers[layer]!;
+    if (found.length) ranges.set(reader, [...(ranges.get(reader) ?? []), ...found]);
+  });
+  return fetchLayerRanges(ranges);
 }

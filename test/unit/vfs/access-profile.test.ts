@@ -3,9 +3,9 @@ import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
 import { randomBytes } from 'node:crypto';
-import { AccessRecorder, encodeProfile, parseProfile, planProfile } from '../../../src/vfs/access-profile.js';
+import { AccessRecorder, encodeProfile, parseProfile, planProfile, type AccessProfile } from '../../../src/vfs/access-profile.js';
 import { MergedTree } from '../../../src/vfs/merged-tree.js';
-import { ImageReader } from '../../../src/vfs/image-reader.js';
+import { ImageReader, prefetchProfileInLayers } from '../../../src/vfs/image-reader.js';
 import { LayerReader, SpanCache } from '../../../src/vfs/layer-reader.js';
 import { buildLayerIndex } from '../../../src/index/layer-index.js';
 import { buildProfileWindows } from '../../../src/index/build-profile-windows.js';
@@ -187,6 +187,32 @@ describe('files found ahead, fetched together', () => {
     assert.ok(calls.length <= 2, `${calls.length} requests for ${files.length} files`);
     for (const f of files) assert.ok((await reader.read(tree.lookup(`/${f.path}`)!, 0, f.content.length)).equals(f.content));
     assert.ok(calls.length <= 2, 'and the reads found them fetched');
+  });
+});
+
+describe('a profile fetched before the tree is built', () => {
+  it('places its files by the layer index alone: the replay through the tree then fetches nothing more, and reads are true', async () => {
+    const files = [
+      { path: 'bin/app', type: 'file' as const, content: randomBytes(300 * KiB) },
+      { path: 'gap', type: 'file' as const, content: randomBytes(900 * KiB) },
+      { path: 'lib/libx.so', type: 'file' as const, content: randomBytes(200 * KiB) },
+      { path: 'unread', type: 'file' as const, content: randomBytes(400 * KiB) },
+    ];
+    const { index, calls, layer, tree, reader } = await servedLayer(files, { grid: 16 * KiB, windowSpacing: 64 * KiB }, 5);
+    const profile: AccessProfile = { version: 1, files: [{ path: '/lib/libx.so' }, { path: '/bin/app', ranges: [[0, 64 * KiB]] }, { path: '/nowhere' }] };
+    await prefetchProfileInLayers([layer], [index], profile);
+    const early = calls.length;
+    assert.ok(early >= 1, 'the profile was fetched');
+    const unread = tree.lookup('/unread')!;
+    // The cell holding its first bytes (and libx.so's last) ends where the next point's byte does.
+    const afterUnreadStart = index.checkpoints.find((p) => p.uncompressedOffset > unread.content!.offset)!;
+    assert.ok(calls.every(([, end]) => end <= afterUnreadStart.compressedOffset + 1), `nothing more of the file no one reads: ${JSON.stringify(calls)}`);
+    await reader.prefetchReads(planProfile(tree, profile).reads);
+    assert.equal(calls.length, early, 'the replay through the tree found everything in flight or cached');
+    const lib = tree.lookup('/lib/libx.so')!;
+    assert.ok((await reader.read(lib, 0, lib.size, false)).equals(files[2]!.content));
+    assert.ok((await reader.read(tree.lookup('/bin/app')!, 0, 64 * KiB, false)).equals(files[0]!.content.subarray(0, 64 * KiB)));
+    assert.equal(calls.length, early, 'and the reads were served by it');
   });
 });
 
