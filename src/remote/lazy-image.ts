@@ -52,7 +52,8 @@ export async function openLazyImage(
   if (options.profile) {
     // Its windows first: they change where the fetches start (and what they cost).
     if (options.profile.seekWindows) for (const reader of byDigest.values()) reader.addProfileWindows(options.profile.seekWindows);
-    profileFetched = prefetchProfileInLayers(readers, prepared.indexes, options.profile);
+    // A hint: what fails here is fetched (or fails) again when the replay or a read needs it.
+    profileFetched = prefetchProfileInLayers(readers, prepared.indexes, options.profile).catch((err: unknown) => options.warn(`the access profile's early fetches failed: ${(err as Error).message}`));
     // Building the tree holds the thread ~100 ms: a few turns of the event loop first let the
     // requests go out (the span cache's lookups, the batching of background reads, the writes).
     for (let turn = 0; turn < SEND_TURNS; turn++) await new Promise<void>((resolve) => setImmediate(resolve));
