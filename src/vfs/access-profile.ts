@@ -126,6 +126,16 @@ export function parseProfile(text: string): AccessProfile {
   return { version: 1, files, ...(doc.seekWindows !== undefined ? { seekWindows: parseProfileWindows(doc.seekWindows, invalid) } : {}) };
 }
 
+/** The [offset, length] ranges a profile asks of one of its files, clipped to the file's size (the whole file when it names none). */
+export function rangesOf(file: ProfileFile, size: number): [number, number][] {
+  const clipped: [number, number][] = [];
+  for (const [offset, length] of file.ranges ?? [[0, size]]) {
+    const inFile = Math.min(length, size - offset);
+    if (inFile > 0) clipped.push([offset, inFile]);
+  }
+  return clipped;
+}
+
 export interface PlannedRead {
   inode: Inode;
   offset: number;
@@ -146,10 +156,7 @@ export function planProfile(tree: MergedTree, profile: AccessProfile): { reads: 
       missing++;
       continue;
     }
-    for (const [offset, length] of file.ranges ?? [[0, inode.size]]) {
-      const clipped = Math.min(length, inode.size - offset);
-      if (clipped > 0) reads.push({ inode, offset, length: clipped });
-    }
+    for (const [offset, length] of rangesOf(file, inode.size)) reads.push({ inode, offset, length });
   }
   return { reads, missing };
 }

@@ -1,6 +1,6 @@
 import type { TarEntry } from '../tar/tar-entry.js';
 import { entryPlace } from '../tar/entry-path.js';
-import type { AccessProfile } from './access-profile.js';
+import { rangesOf, type AccessProfile } from './access-profile.js';
 
 /** Uncompressed bytes of one layer a profile wants, tagged with the place of its file in the profile. */
 export interface LayerRange {
@@ -43,10 +43,7 @@ export function profileInLayers(layers: readonly { entries: readonly TarEntry[] 
     const links = new Map<string, number[]>();
     const take = (entry: TarEntry, order: number) => {
       if (entry.type !== 'file' || entry.chunks) return;
-      for (const [offset, length] of profile.files[order]!.ranges ?? [[0, entry.size]]) {
-        const clipped = Math.min(length, entry.size - offset);
-        if (clipped > 0) found[layer]!.push({ offset: entry.dataOffset + offset, length: clipped, order });
-      }
+      for (const [offset, length] of rangesOf(profile.files[order]!, entry.size)) found[layer]!.push({ offset: entry.dataOffset + offset, length, order });
     };
     for (const [key, entry] of here) {
       // This layer decides the path, whatever it holds there: lower layers are hidden under it.
