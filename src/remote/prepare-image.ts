@@ -35,6 +35,11 @@ export interface PreparedImage {
   profile?: AccessProfile;
   /** The tag-keyed list of index artifacts, asked for with the manifest (by tag only). */
   tagged?: Promise<Descriptor[]>;
+  /**
+   * With `deferSaves`: settles when the indexes that came from the registry are in the cache
+   * (a failed write is warned: the next run fetches that index again). Otherwise settled.
+   */
+  indexesSaved: Promise<void>;
 }
 
 /**
@@ -56,7 +61,18 @@ async function buildIndex(client: RegistryClient, layer: Descriptor, warn: (mess
  * what the first requests need is imported up front (the builders when a layer needs one): a
  * mount loads the rest of its modules while these requests are on the wire.
  */
-export async function prepareImage(source: ImageSource, events: IndexEvents = {}, options: { replaysProfile?: boolean } = {}): Promise<PreparedImage> {
+export async function prepareImage(
+  source: ImageSource,
+  events: IndexEvents = {},
+  options: {
+    replaysProfile?: boolean;
+    /**
+     * Indexes from the registry are returned before they are written to the cache (a mount:
+     * the writes, ~30 ms on the way to ready, then run while its tree is built).
+     */
+    deferSaves?: boolean;
+  } = {},
+): Promise<PreparedImage> {
   const warn = (message: string) => events.warn?.(message);
   const client = await readClientFor(source, warn);
   try {
@@ -88,13 +104,19 @@ export async function prepareImage(source: ImageSource, events: IndexEvents = {}
           })
         : none,
     ]);
+    const saves: Promise<void>[] = [];
     const byDigest = new Map<string, Promise<{ index: LayerIndex; source: IndexSource; bytes: number }>>();
     const indexOf = (layer: Descriptor) =>
       limit(async () => {
         const inCache = cached.get(layer.digest);
         if (inCache) return { index: inCache.index, source: 'cache' as const, bytes: inCache.bytes };
         const pushed = artifact.indexes.get(layer.digest);
-        if (pushed) return { index: pushed.index, source: 'registry' as const, bytes: await store.save(pushed.index, pushed.encoded) };
+        if (pushed) {
+          const saved = store.save(pushed.index, pushed.encoded);
+          if (!options.deferSaves) await saved;
+          else saves.push(saved.then(() => undefined, (err: unknown) => warn(`could not cache the index of layer ${layer.digest}: ${(err as Error).message}`)));
+          return { index: pushed.index, source: 'registry' as const, bytes: pushed.encoded.length };
+        }
         const position = image.manifest.layers.findIndex((l) => l.digest === layer.digest);
         events.layerIndexing?.(position, layer.digest, layer.size);
         const index = await buildIndex(client, layer, warn);
@@ -109,7 +131,8 @@ export async function prepareImage(source: ImageSource, events: IndexEvents = {}
         return index;
       }),
     );
-    return { client, image, indexes, artifactRead, ...(artifact.profile ? { profile: artifact.profile } : {}), ...(tagged ? { tagged } : {}) };
+    const indexesSaved = Promise.all(saves).then(() => undefined);
+    return { client, image, indexes, artifactRead, indexesSaved, ...(artifact.profile ? { profile: artifact.profile } : {}), ...(tagged ? { tagged } : {}) };
   } catch (err) {
     await client.close();
     throw err;

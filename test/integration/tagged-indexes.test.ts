@@ -1,10 +1,12 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { readFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, stat } from 'node:fs/promises';
 import { startBusyboxRegistry, type BusyboxSetup } from '../support/busybox-registry.js';
 import { skopeoPush } from '../support/oci-layout.js';
 import { krgo } from '../support/krgo-cli.js';
+import { mountDaemon, unmount } from '../support/mounts.js';
+import { runOk } from '../support/run.js';
 
 const MANIFEST_ACCEPT = 'application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json';
 
@@ -87,5 +89,34 @@ describe('index artifacts listed under a tag beside the image tag', () => {
     const fresh = await indexFromEmptyCache('fresh', setup.image);
     assert.ok(fresh.sources.every((s) => s === 'registry'));
     assert.deepEqual(viaReferrers(fresh.requests), []);
+  });
+
+  it('a mount caches the indexes it fetched without waiting for the writes: a cache that cannot take them mounts all the same', async () => {
+    const mountpoint = join(setup.work, 'mnt-cached');
+    const cacheDir = join(setup.work, 'cache-mount');
+    await mountDaemon(setup.image, mountpoint, cacheDir);
+    assert.ok((await stat(join(mountpoint, 'bin/busybox'))).size > 0);
+    await unmount(mountpoint, cacheDir);
+    // Written by the time the mount is gone, at the latest.
+    const cached = await readdir(join(cacheDir, 'index/sha256'));
+    assert.ok(cached.some((name) => name.endsWith('.idx')) && !cached.some((name) => name.includes('.tmp-')), cached.join(', '));
+
+    // A read-only index directory (a bind mount: root writes anywhere else): every write fails.
+    const readOnly = join(setup.work, 'cache-ro');
+    const indexDir = join(readOnly, 'index/sha256');
+    await mkdir(indexDir, { recursive: true });
+    await runOk('mount', ['--bind', indexDir, indexDir]);
+    const roMountpoint = join(setup.work, 'mnt-ro');
+    try {
+      await runOk('mount', ['-o', 'remount,bind,ro', indexDir]);
+      await mountDaemon(setup.image, roMountpoint, readOnly);
+      const fromMount = await readFile(join(roMountpoint, 'bin/busybox'));
+      assert.ok(fromMount.length > 0, 'a file reads through the mount');
+      await unmount(roMountpoint, readOnly);
+      assert.deepEqual(await readdir(indexDir), []);
+    } finally {
+      await unmount(roMountpoint, readOnly).catch(() => undefined);
+      await runOk('umount', [indexDir]);
+    }
   });
 });
