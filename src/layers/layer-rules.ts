@@ -8,6 +8,8 @@ const MAX_SYMLINK_HOPS = 40;
 /** Warnings per layer before the rest are only counted: a crafted layer can hold millions of bad entries. */
 const MAX_WARNINGS_PER_LAYER = 50;
 const MAX_PATH_IN_MESSAGE = 160;
+/** Directories held by the resolved parents a layer reuses (a debootstrap layer: ~4,000). */
+const MAX_PARENTS_HELD = 65_536;
 
 /** An entry's path as a message shows it: quoted, and cut when a crafted one is huge. */
 export function describeEntryPath(path: string): string {
@@ -88,11 +90,15 @@ export class LayerRules<N> {
   private upperAncestors = new Set<N>();
   private warnings = 0;
   /**
-   * The directory the last entry was created in, with its path as the key: a tar lists a
-   * directory's entries together, so most entries resolve to it again. Its chain is marked upper
-   * already. Any removal can change what a path resolves to, so every removal drops it.
+   * The directories entries of this layer were created in, by path: a tar lists a directory's
+   * entries together, and comes back to it after each subdirectory. Their chains are marked
+   * upper already. Only a removal can change what a path resolves to (a name that resolved is
+   * never made anew without one), so every removal drops them all. Bounded: a crafted layer's
+   * deep directories would otherwise hold a chain each.
    */
-  private lastParent: { key: string; resolved: Resolved<N> } | undefined;
+  private readonly parents = new Map<string, Resolved<N>>();
+  /** The directories the chains in `parents` hold, together. */
+  private parentsHeld = 0;
 
   constructor(
     private readonly ops: TreeOps<N>,
@@ -142,7 +148,7 @@ export class LayerRules<N> {
   private startLayer(): ApplyStats {
     this.upper = new Set();
     this.upperAncestors = new Set();
-    this.lastParent = undefined;
+    this.forgetParents();
     return { entries: 0, skipped: 0, bytes: 0 };
   }
 
@@ -190,19 +196,27 @@ export class LayerRules<N> {
   }
 
   private remove(dir: N, name: string): void {
-    this.lastParent = undefined;
+    this.forgetParents();
     this.ops.remove(dir, name);
+  }
+
+  private forgetParents(): void {
+    this.parents.clear();
+    this.parentsHeld = 0;
   }
 
   /** The directory an entry goes in, made (and marked upper) when missing. */
   private parentFor(place: EntryPlace): Resolved<N> {
     const key = place.parent;
-    if (this.lastParent?.key === key) return this.lastParent.resolved;
+    const known = this.parents.get(key);
+    if (known) return known;
     const created: N[] = [];
     const resolved = resolveDir(this.ops, parentParts(place), true, (node) => created.push(node))!;
     for (const node of created) this.upper.add(node);
     for (const ancestor of resolved.chain) this.upperAncestors.add(ancestor);
-    this.lastParent = { key, resolved };
+    if (this.parentsHeld + resolved.chain.length > MAX_PARENTS_HELD) this.forgetParents();
+    this.parents.set(key, resolved);
+    this.parentsHeld += resolved.chain.length;
     return resolved;
   }
 

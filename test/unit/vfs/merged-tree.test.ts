@@ -48,6 +48,26 @@ describe('merged tree (pure, in memory)', () => {
     });
   }
 
+  it('puts entries where their parent is now: a directory the layer replaced since is not reused, one it came back to is', async () => {
+    const { buildTar } = await import('../../../src/tar/tar-writer.js');
+    const layer = buildTar([
+      { path: 'e', type: 'dir' },
+      { path: 'd', type: 'dir' },
+      { path: 'd/f1', type: 'file', content: '1' },
+      { path: 'd/sub', type: 'dir' },
+      { path: 'd/sub/s', type: 'file', content: 's' },
+      { path: 'd/f2', type: 'file', content: '2' },
+      { path: 'd', type: 'symlink', linkname: 'e' },
+      { path: 'd/f3', type: 'file', content: '3' },
+    ]);
+    const { diffs, tree } = await compareWithDisk([layer]);
+    assert.deepEqual(diffs, []);
+    assert.equal(tree.lookup('/d')!.type, 'symlink');
+    assert.ok(tree.lookup('/e/f3'), 'd/f3 went through the new symlink');
+    assert.equal(tree.lookup('/d/f2'), undefined);
+    assert.deepEqual(tree.readdir(tree.lookup('/e')!), ['f3']);
+  });
+
   it('plans reads inside a file and nothing past its end', async () => {
     const tree = new MergedTree();
     const { buildTar } = await import('../../../src/tar/tar-writer.js');
