@@ -113,7 +113,7 @@ export async function mountImage(options: MountOptions): Promise<MountHandle> {
         },
       },
       // The registry's profile is replayed unless prefetching is off or a profile file replaces it.
-      { replaysProfile: options.prefetch !== false && !options.profile, deferSaves: true },
+      { replaysProfile: options.prefetch !== false && !options.profile, uncachedIsFine: true },
     ));
   } catch (err) {
     pendingTree.reject(err);
@@ -266,7 +266,6 @@ export async function mountImage(options: MountOptions): Promise<MountHandle> {
               await writeFileAtomically(resolve(options.recordProfile), encodeProfile(recorder.profile())).catch((err: unknown) => warn(`could not write the access profile ${options.recordProfile}: ${(err as Error).message}`));
             }
             await flushSpans().catch(() => undefined);
-            await prepared.indexesSaved;
             await removeStatus(options.cacheDir, mountpoint);
             await withdrawMount(mountpoint);
             // The log of a `mount -d` background process is of no use once it unmounted cleanly.
@@ -280,7 +279,6 @@ export async function mountImage(options: MountOptions): Promise<MountHandle> {
     pendingTree.reject(err);
     if (overlayUp) await unmountOverlay(mountpoint, true).catch(() => undefined);
     await (mounted ?? (await early?.catch(() => undefined)))?.unmount().catch(() => undefined);
-    await prepared.indexesSaved;
     await client.close();
     throw err;
   }

@@ -35,11 +35,6 @@ export interface PreparedImage {
   profile?: AccessProfile;
   /** The tag-keyed list of index artifacts, asked for with the manifest (by tag only). */
   tagged?: Promise<Descriptor[]>;
-  /**
-   * With `deferSaves`: settles when the indexes that came from the registry are in the cache
-   * (a failed write is warned: the next run fetches that index again). Otherwise settled.
-   */
-  indexesSaved: Promise<void>;
 }
 
 /**
@@ -67,10 +62,11 @@ export async function prepareImage(
   options: {
     replaysProfile?: boolean;
     /**
-     * Indexes from the registry are returned before they are written to the cache (a mount:
-     * the writes, ~30 ms on the way to ready, then run while its tree is built).
+     * An index from the registry that cannot be written to the cache (a full or read-only disk)
+     * is warned about and used from memory; the next run fetches it again. (A mount: it reads
+     * the index only once, and the cache is not what it is for.)
      */
-    deferSaves?: boolean;
+    uncachedIsFine?: boolean;
   } = {},
 ): Promise<PreparedImage> {
   const warn = (message: string) => events.warn?.(message);
@@ -104,7 +100,6 @@ export async function prepareImage(
           })
         : none,
     ]);
-    const saves: Promise<void>[] = [];
     const byDigest = new Map<string, Promise<{ index: LayerIndex; source: IndexSource; bytes: number }>>();
     const indexOf = (layer: Descriptor) =>
       limit(async () => {
@@ -112,9 +107,10 @@ export async function prepareImage(
         if (inCache) return { index: inCache.index, source: 'cache' as const, bytes: inCache.bytes };
         const pushed = artifact.indexes.get(layer.digest);
         if (pushed) {
-          const saved = store.save(pushed.index, pushed.encoded);
-          if (!options.deferSaves) await saved;
-          else saves.push(saved.then(() => undefined, (err: unknown) => warn(`could not cache the index of layer ${layer.digest}: ${(err as Error).message}`)));
+          await store.save(pushed.index, pushed.encoded).catch((err: unknown) => {
+            if (!options.uncachedIsFine) throw err;
+            warn(`the index of layer ${layer.digest} is not cached (${(err as Error).message}); the next run fetches it again`);
+          });
           return { index: pushed.index, source: 'registry' as const, bytes: pushed.encoded.length };
         }
         const position = image.manifest.layers.findIndex((l) => l.digest === layer.digest);
@@ -131,8 +127,7 @@ export async function prepareImage(
         return index;
       }),
     );
-    const indexesSaved = Promise.all(saves).then(() => undefined);
-    return { client, image, indexes, artifactRead, indexesSaved, ...(artifact.profile ? { profile: artifact.profile } : {}), ...(tagged ? { tagged } : {}) };
+    return { client, image, indexes, artifactRead, ...(artifact.profile ? { profile: artifact.profile } : {}), ...(tagged ? { tagged } : {}) };
   } catch (err) {
     await client.close();
     throw err;
