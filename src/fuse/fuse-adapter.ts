@@ -5,8 +5,11 @@ import { Errno, errnoForRead } from './errno.js';
 import { fromLatin1, toLatin1 } from '../tar/name-bytes.js';
 
 export interface FuseMountOptions {
-  /** Reads `length` bytes of a file at `offset`; may fetch from the registry. */
-  readFile(inode: Inode, offset: number, length: number, path: string): Promise<Buffer>;
+  /**
+   * Reads `length` bytes of a file at `offset`; may fetch from the registry. The bytes come
+   * whole or in pieces in order, and are copied into the kernel's buffer, never kept.
+   */
+  readFile(inode: Inode, offset: number, length: number, path: string): Promise<Buffer | readonly Buffer[]>;
   /** Told when a file is first read, so the rest of its bytes (and what it needs) can be fetched ahead. */
   firstRead?(inode: Inode, path: string): void;
   log(message: string): void;
@@ -128,8 +131,9 @@ export function mountTree(mountpoint: string, treeOrPending: MergedTree | Promis
       }
       options.readFile(inode, pos, len, path).then(
         (data) => {
-          data.copy(buf);
-          cb(data.length);
+          let filled = 0;
+          for (const part of Buffer.isBuffer(data) ? [data] : data) filled += part.copy(buf, filled);
+          cb(filled);
         },
         (err: unknown) => {
           options.log(`read of ${path} at ${pos} failed: ${(err as Error).message}`);

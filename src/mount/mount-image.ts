@@ -214,7 +214,7 @@ export async function mountImage(options: MountOptions): Promise<MountHandle> {
       readFile: (inode, offset, length, path) => {
         recorder?.read(path, inode, offset, length);
         // A file a replayed profile planned was fetched as recorded: no read-ahead past it.
-        return imageReader.read(inode, offset, length, !planned.has(inode.ino));
+        return imageReader.readParts(inode, offset, length, !planned.has(inode.ino));
       },
     };
     pendingTree.resolve(tree);

@@ -15,13 +15,19 @@ export class ImageReader {
   ) {}
 
   /** `readAhead: false`: nothing past the read is wanted (a replayed profile fetched what the file needs). */
-  read(inode: Inode, offset: number, length: number, readAhead = true): Promise<Buffer> {
+  async read(inode: Inode, offset: number, length: number, readAhead = true): Promise<Buffer> {
+    const parts = await this.readParts(inode, offset, length, readAhead);
+    return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+  }
+
+  /** read()'s bytes in pieces, views of cached spans (LayerReader.readParts): not to be written to. */
+  async readParts(inode: Inode, offset: number, length: number, readAhead = true): Promise<Buffer[]> {
     const plan = this.tree.readPlan(inode, offset, length);
-    if (!plan) return Promise.resolve(Buffer.alloc(0));
+    if (!plan) return [];
     const reader = this.readers[plan.layer]!;
-    if (plan.chunks) return reader.readChunks(plan.chunks, plan.offset, plan.length);
+    if (plan.chunks) return [await reader.readChunks(plan.chunks, plan.offset, plan.length)];
     // A sequential reader's read-ahead stops at the end of its file.
-    return reader.read(plan.offset, plan.length, readAhead ? plan.offset - offset + inode.size : 0);
+    return reader.readParts(plan.offset, plan.length, readAhead ? plan.offset - offset + inode.size : 0);
   }
 
   /**
