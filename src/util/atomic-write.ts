@@ -5,8 +5,9 @@ import { dirname } from 'node:path';
 /**
  * Writes a file whole or not at all: a temp file beside it (unique per process and call, so
  * concurrent writers never share one), renamed over the target. Makes the directory if needed.
+ * Pieces are written one after another, never joined in memory first.
  */
-export async function writeFileAtomically(path: string, data: Buffer | string): Promise<void> {
+export async function writeFileAtomically(path: string, data: Buffer | string | readonly Buffer[]): Promise<void> {
   await mkdir(dirname(path), { recursive: true });
   const tmp = `${path}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
   try {
