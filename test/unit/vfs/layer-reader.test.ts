@@ -102,6 +102,21 @@ describe('lazy layer reader', () => {
     });
   }
 
+  it('reads in pieces: views of the spans in order, no copies; an empty read has none', async () => {
+    const { tar, reader } = await setup('gzip');
+    const inOne = await reader.readParts(1000, 100);
+    assert.equal(inOne.length, 1);
+    assert.ok(inOne[0]!.equals(tar.subarray(1000, 1100)));
+    const across = await reader.readParts(200_000, 700_000);
+    assert.ok(across.length >= 2, `spans of ${reader.spanCount} over ${tar.length} bytes`);
+    assert.ok(Buffer.concat(across).equals(tar.subarray(200_000, 900_000)));
+    // A view: the cached span itself, so a second read shares its memory.
+    const again = await reader.readParts(1000, 100);
+    assert.equal(again[0]!.buffer, inOne[0]!.buffer);
+    assert.equal(again[0]!.byteOffset, inOne[0]!.byteOffset);
+    assert.deepEqual(await reader.readParts(tar.length, 10), []);
+  });
+
   it('concurrent readers of one span cause one fetch (single flight); a multi-span read is one request', async () => {
     const { tar, reader, source } = await setup('gzip');
     const results = await Promise.all(Array.from({ length: 20 }, () => reader.read(1000, 100)));
