@@ -159,9 +159,9 @@ export function mountTree(mountpoint: string, treeOrPending: MergedTree | Promis
 
   const root = process.getuid?.() === 0;
   const fuse = new Fuse(mountpoint, ops as unknown as Record<string, (...args: never[]) => void>, {
-    // fuse-native has no use_ino or ro flags; its option string is joined verbatim, so they ride
-    // in the subtype value (see native-notes/fuse.md).
-    subtype: 'krgo,use_ino,ro',
+    // fuse-native has no use_ino, ro or negative_timeout flags; its option string is joined
+    // verbatim, so they ride in the subtype value (see native-notes/fuse.md).
+    subtype: 'krgo,use_ino,ro,negative_timeout=3600',
     fsname: options.fsname.replace(/[^A-Za-z0-9@:/._-]/g, '_'),
     kernelCache: true,
     entryTimeout: 3600,

@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdir, readFile, statfs } from 'node:fs/promises';
+import { readdir, readFile, stat, statfs } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
@@ -53,6 +53,32 @@ describe('a FUSE mount whose tree is still coming', () => {
       const listing = readdir(dir.path);
       pending.reject(new Error('the registry went away'));
       await assert.rejects(listing, (err: NodeJS.ErrnoException) => err.code === 'EIO');
+    } finally {
+      await fs.unmount();
+      await dir.remove();
+    }
+  });
+});
+
+/** An image never changes: the kernel keeps what it learnt, missing names included. */
+describe("a FUSE mount's answers kept by the kernel", () => {
+  it('a name the image lacks is asked for once: the kernel keeps the ENOENT (negative_timeout)', async () => {
+    const dir = await tempDir('negative-cache');
+    const blob = gzipSync(buildTar([{ path: 'present.txt', type: 'file', content: 'here\n' }]));
+    const index = await buildLayerIndex(Readable.from([blob]), sha256Of(blob), blob.length);
+    const tree = new MergedTree();
+    await tree.addLayerEntries(index.entries);
+    const asked = new Map<string, number>();
+    const lookup = tree.lookup.bind(tree);
+    tree.lookup = (path: string) => {
+      asked.set(path, (asked.get(path) ?? 0) + 1);
+      return lookup(path);
+    };
+    const fs = await mountTree(dir.path, tree, { fsname: 'krgo:test', log: () => undefined, readFile: async () => Buffer.from('here\n') });
+    try {
+      for (let i = 0; i < 3; i++) await assert.rejects(stat(join(dir.path, 'missing.so')), (err: NodeJS.ErrnoException) => err.code === 'ENOENT');
+      assert.equal(asked.get('/missing.so'), 1, `lookups: ${JSON.stringify([...asked])}`);
+      assert.equal(await readFile(join(dir.path, 'present.txt'), 'utf8'), 'here\n');
     } finally {
       await fs.unmount();
       await dir.remove();
