@@ -14,7 +14,10 @@ export class ImageReader {
     private readonly readers: LayerReader[],
   ) {}
 
-  /** `readAhead: false`: nothing past the read is wanted (a replayed profile fetched what the file needs). */
+  /**
+   * `readAhead: false`: nothing past the read is wanted (a replayed profile fetched what the file
+   * needs). Within one span, a view of the cached span: not to be written to.
+   */
   async read(inode: Inode, offset: number, length: number, readAhead = true): Promise<Buffer> {
     const parts = await this.readParts(inode, offset, length, readAhead);
     return parts.length === 1 ? parts[0]! : Buffer.concat(parts);

@@ -85,6 +85,7 @@ export class LayerReader {
   /**
    * Bytes [offset, offset+length) of the layer. A sequential reader earns a read-ahead, up to
    * `readAheadEnd` at most (the end of the file it reads: what lies beyond is another file).
+   * Within one span, a view of the cached span: not to be written to.
    */
   async read(offset: number, length: number, readAheadEnd = this.index.uncompressedSize): Promise<Buffer> {
     const parts = await this.readParts(offset, length, readAheadEnd);
