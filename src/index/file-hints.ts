@@ -6,6 +6,7 @@ import { importedModules, MAX_SOURCE_BYTES, packageOf, searchPath } from '../vfs
 import { RUNTIME_SYMBOLS } from '../vfs/runtime-files.js';
 import { MAX_PERL_SOURCE_BYTES, perlModules } from '../vfs/perl-modules.js';
 import { MAX_DEPS } from './index-codec.js';
+import { joinPieces } from '../util/join-pieces.js';
 
 /*
  * Dependency hints kept in a layer's index (TarEntry.deps), one string each:
@@ -80,7 +81,7 @@ function rangeReader(chunks: readonly Buffer[]): (offset: number, length: number
       const to = from + chunks[i]!.length;
       if (to > offset) parts.push(chunks[i]!.subarray(Math.max(0, offset - from), Math.min(chunks[i]!.length, end - from)));
     }
-    return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+    return joinPieces(parts);
   };
 }
 

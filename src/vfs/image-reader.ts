@@ -4,6 +4,7 @@ import type { AccessProfile, PlannedRead } from './access-profile.js';
 import { profileInLayers, type LayerRange } from './profile-in-layers.js';
 import type { LayerIndex } from '../index/layer-index.js';
 import { limitConcurrency } from '../util/concurrency.js';
+import { joinPieces } from '../util/join-pieces.js';
 
 export const FIRST_READ_PREFETCH_BYTES = 32 * 1024 * 1024;
 
@@ -20,7 +21,7 @@ export class ImageReader {
    */
   async read(inode: Inode, offset: number, length: number, readAhead = true): Promise<Buffer> {
     const parts = await this.readParts(inode, offset, length, readAhead);
-    return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+    return joinPieces(parts);
   }
 
   /** read()'s bytes in pieces, views of cached spans (LayerReader.readParts): not to be written to. */

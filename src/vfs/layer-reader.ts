@@ -10,6 +10,7 @@ import { TarSlices } from './formats/tar-slices.js';
 import { ZstdWhole } from './formats/zstd-whole.js';
 import { StargzChunks } from './formats/stargz-chunks.js';
 import { deferred } from '../util/deferred.js';
+import { joinPieces } from '../util/join-pieces.js';
 import { profileWindowsOf, profileWindowTable, type ProfileWindows } from '../index/profile-windows.js';
 
 export { SpanCache } from '../cache/span-cache.js';
@@ -89,7 +90,7 @@ export class LayerReader {
    */
   async read(offset: number, length: number, readAheadEnd = this.index.uncompressedSize): Promise<Buffer> {
     const parts = await this.readParts(offset, length, readAheadEnd);
-    return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+    return joinPieces(parts);
   }
 
   /**

@@ -4,6 +4,7 @@ import type { LayerIndex } from '../../index/index-format.js';
 import { seekWindow } from './seek-windows.js';
 import { WINDOW_BYTES } from '../../index/window-table.js';
 import { MAX_SPAN_OUTPUT, type ExtraWindow, type Span, type SpanContext, type SpanFormat } from './span-format.js';
+import { joinPieces } from '../../util/join-pieces.js';
 
 /** The last `n` bytes of `a` followed by `b`. */
 function lastBytes(a: Buffer, b: Buffer, n: number): Buffer {
@@ -93,7 +94,7 @@ export class GzipCells implements SpanFormat {
       parts.unshift(cell);
       have += cell.length;
     }
-    const joined = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+    const joined = joinPieces(parts);
     return joined.subarray(Math.max(0, joined.length - WINDOW_BYTES));
   }
 
