@@ -61,7 +61,7 @@ export function registerCache(program: Command): void {
       `
 Layout of the cache dir:
   blobs/sha256/<hex>[.partial]   layer downloads: kept by pull --keep-blobs; a .partial resumes
-  index/sha256/<hex>.v5.idx      layer indexes (tar offsets, gzip seek points), and .windows
+  index/sha256/<hex>.v6.idx      layer indexes (tar offsets, gzip seek points), and .windows
   spans/<hex>/<n>                decompressed spans, sealed to their layer and byte range;
                                  at most 2 GiB, least recently used dropped first
   mounts/<id>.json, <path>.log   status of running mounts, logs of mount -d

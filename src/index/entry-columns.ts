@@ -33,10 +33,21 @@ export interface EntryColumns {
   headerLength: number[];
   /** The few entries that have them: [entry number, value], in entry order. */
   xattrs: [number, Record<string, string>][];
-  /** [entry number, atime, atimeNsec]: PAX headers often give every entry one. */
-  atime: [number, number, number][];
+  /**
+   * The entries with an access time (PAX headers often give every entry one), in columns:
+   * format 6. Format 5 had one [entry number, atime, atimeNsec] tuple each, ~2× the bytes.
+   */
+  atime: AtimeColumns | [number, number, number][];
   chunks: [number, ChunkTuple[]][];
   deps: [number, string[]][];
+}
+
+export interface AtimeColumns {
+  /** Entry numbers, as differences from the one before. */
+  entry: number[];
+  /** Differences from the access time before. */
+  time: number[];
+  nsec: number[];
 }
 
 export interface PointColumns {
@@ -49,8 +60,10 @@ export interface PointColumns {
 }
 
 export function entryColumns(entries: readonly TarEntry[]): EntryColumns {
-  const columns: EntryColumns = { path: [], type: [], mode: [], uid: [], gid: [], size: [], mtime: [], mtimeNsec: [], linkname: [], devmajor: [], devminor: [], dataOffset: [], headerLength: [], xattrs: [], atime: [], chunks: [], deps: [] };
+  const atime: AtimeColumns = { entry: [], time: [], nsec: [] };
+  const columns: EntryColumns = { path: [], type: [], mode: [], uid: [], gid: [], size: [], mtime: [], mtimeNsec: [], linkname: [], devmajor: [], devminor: [], dataOffset: [], headerLength: [], xattrs: [], atime, chunks: [], deps: [] };
   let previous = { mtime: 0, dataOffset: 0 };
+  let previousAtime = { entry: 0, time: 0 };
   entries.forEach((e, i) => {
     columns.path.push(e.path);
     columns.type.push(ENTRY_TYPES.indexOf(e.type));
@@ -66,7 +79,12 @@ export function entryColumns(entries: readonly TarEntry[]): EntryColumns {
     columns.dataOffset.push(e.dataOffset - previous.dataOffset);
     columns.headerLength.push(e.dataOffset - e.headerOffset);
     if (Object.keys(e.xattrs).length) columns.xattrs.push([i, Object.fromEntries(Object.entries(e.xattrs).map(([k, v]) => [k, v.toString('base64')]))]);
-    if (e.atime !== undefined) columns.atime.push([i, e.atime, e.atimeNsec ?? 0]);
+    if (e.atime !== undefined) {
+      atime.entry.push(i - previousAtime.entry);
+      atime.time.push(e.atime - previousAtime.time);
+      atime.nsec.push(e.atimeNsec ?? 0);
+      previousAtime = { entry: i, time: e.atime };
+    }
     if (e.chunks) columns.chunks.push([i, e.chunks.map((c) => [c.fileOffset, c.size, c.memberOffset, c.innerOffset, ...(c.digest ? [c.digest] : [])] as ChunkTuple)]);
     if (e.deps) columns.deps.push([i, e.deps]);
     previous = e;
@@ -104,7 +122,7 @@ export function entriesOf(columns: EntryColumns, count: number, maxDeps: number,
   const dense = ['path', 'type', 'mode', 'uid', 'gid', 'size', 'mtime', 'mtimeNsec', 'linkname', 'devmajor', 'devminor', 'dataOffset', 'headerLength'] as const;
   for (const name of dense) if (!isArrayOf(columns[name], count)) invalid(`entry column ${name} does not have ${count} values`);
   const { path, type, mode, uid, gid, size, mtime, mtimeNsec, linkname, devmajor, devminor, dataOffset, headerLength } = columns;
-  const atimes = columns.atime ?? [];
+  const atimes = atimeColumns(columns.atime ?? [], invalid);
   const entries: TarEntry[] = new Array<TarEntry>(count);
   let lastMtime = 0;
   let lastOffset = 0;
@@ -120,15 +138,14 @@ export function entriesOf(columns: EntryColumns, count: number, maxDeps: number,
       dataOffset: lastOffset, headerOffset: lastOffset - headerLength[i]!, xattrs: NO_XATTRS,
     };
     // Set here, not in a pass after: a second pass over thousands of entries cost ~18 ms of a mount's start.
-    const timed = atimes[nextAtime];
-    if (timed?.[0] === i) {
-      entry.atime = timed[1];
-      entry.atimeNsec = timed[2];
+    if (atimes.entry[nextAtime] === i) {
+      entry.atime = atimes.time[nextAtime];
+      entry.atimeNsec = atimes.nsec[nextAtime];
       nextAtime++;
     }
     entries[i] = entry;
   }
-  if (nextAtime !== atimes.length) invalid('the atime column is not in entry order');
+  if (nextAtime !== atimes.entry.length) invalid('the atime column is not in entry order');
   const at = (i: unknown): TarEntry => (Number.isInteger(i) && (i as number) >= 0 && (i as number) < count ? entries[i as number]! : invalid(`a sparse column names entry ${String(i)} of ${count}`));
   for (const [i, record] of columns.xattrs ?? []) at(i).xattrs = xattrsFromBase64(record);
   for (const [i, chunks] of columns.chunks ?? []) at(i).chunks = chunksFrom(chunks);
@@ -137,6 +154,16 @@ export function entriesOf(columns: EntryColumns, count: number, maxDeps: number,
     if (hints) at(i).deps = hints;
   }
   return entries;
+}
+
+/** Access times as absolute entry numbers and times, from either format's column. */
+function atimeColumns(column: EntryColumns['atime'], invalid: Invalid): AtimeColumns {
+  if (Array.isArray(column)) return { entry: column.map((t) => t[0]), time: column.map((t) => t[1]), nsec: column.map((t) => t[2]) };
+  const { entry, time, nsec } = column;
+  if (!Array.isArray(entry) || !isArrayOf(time, entry.length) || !isArrayOf(nsec, entry.length)) invalid('the atime columns do not have one value per entry each');
+  let at = 0;
+  let t = 0;
+  return { entry: entry.map((d) => (at += d)), time: time.map((d) => (t += d)), nsec };
 }
 
 export function chunksFrom(tuples: ChunkTuple[]): StargzChunk[] {

@@ -12,9 +12,9 @@ import type { LayerIndex } from './layer-index.js';
 import { encodeProfile, MAX_PROFILE_BYTES, parseProfile, type AccessProfile } from '../vfs/access-profile.js';
 
 export const INDEX_ARTIFACT_TYPE = 'application/vnd.krgo.layer-indexes.v1';
-export const LAYER_INDEX_MEDIA_TYPE = 'application/vnd.krgo.layer-index.v5';
-/** What krgo before pushed (index formats 4 and 3): still read. */
-const LEGACY_LAYER_INDEX_MEDIA_TYPES = ['application/vnd.krgo.layer-index.v4', 'application/vnd.krgo.layer-index.v3'];
+export const LAYER_INDEX_MEDIA_TYPE = 'application/vnd.krgo.layer-index.v6';
+/** What krgo before pushed (index formats 5, 4 and 3): still read. */
+const LEGACY_LAYER_INDEX_MEDIA_TYPES = ['application/vnd.krgo.layer-index.v5', 'application/vnd.krgo.layer-index.v4', 'application/vnd.krgo.layer-index.v3'];
 /** A layer index's seek windows (window-table.ts): read by range, never fetched whole by a mount. */
 export const INDEX_WINDOWS_MEDIA_TYPE = 'application/vnd.krgo.layer-index-windows.v1';
 export const ACCESS_PROFILE_MEDIA_TYPE = 'application/vnd.krgo.access-profile.v1+json';

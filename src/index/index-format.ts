@@ -4,14 +4,15 @@ import type { TarEntry } from '../tar/tar-entry.js';
 import type { WindowTable } from './window-table.js';
 
 /**
+ * 6: as 5, with access times in columns and windows named by length and a 128-bit hash.
  * 5: entries and seek points in columns (entry-columns.ts). 4 had one tuple per entry, and seek
  * points on a fine grid with windows for some of them only; 3 a window for every point, about
  * 1 MiB apart; 2 the windows in the body, 1 a gzip body. Versions 3 and 4 are still read (3 as
  * an index whose every point is keyed); older ones are rebuilt.
  */
-export const INDEX_FORMAT_VERSION = 5;
+export const INDEX_FORMAT_VERSION = 6;
 /** Formats of krgo before, still read (from registries, and converted when met in a cache), newest first. */
-export const LEGACY_INDEX_VERSIONS: readonly number[] = [4, 3];
+export const LEGACY_INDEX_VERSIONS: readonly number[] = [5, 4, 3];
 export const READABLE_INDEX_VERSIONS: readonly number[] = [INDEX_FORMAT_VERSION, ...LEGACY_INDEX_VERSIONS];
 /** Cache files of an older format than this are garbage. */
 export const OLDEST_READABLE_INDEX_VERSION = Math.min(...READABLE_INDEX_VERSIONS);

@@ -2,7 +2,7 @@ import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { KrgoError } from '../errors.js';
 import { digestAlgorithm, digestHex, sha256Of, type Digest } from '../digest.js';
-import { decodeIndex, encodeIndex, peekIndex } from './index-codec.js';
+import { decodeIndex, encodeIndex, isCurrentFormat, peekIndex } from './index-codec.js';
 import { INDEX_FORMAT_VERSION, LEGACY_INDEX_VERSIONS, type LayerIndex } from './index-format.js';
 import { writeFileAtomically } from '../util/atomic-write.js';
 
@@ -39,11 +39,14 @@ export class IndexStore {
    * Writes the index (and its windows, when at hand) atomically; returns the index's size in
    * bytes. `encoded` is its file when already at hand (fetched from the registry): written as is.
    */
-  async save(index: LayerIndex, encoded: Buffer = encodeIndex(index)): Promise<number> {
+  async save(index: LayerIndex, encoded?: Buffer): Promise<number> {
+    // A file of a format before (an artifact an older krgo pushed) is stored in this one: the
+    // cache holds one format, and what a push passes on from it is of that format.
+    const file = encoded && isCurrentFormat(encoded) ? encoded : encodeIndex(index);
     // Windows first: an index on disk finds its windows there, or knows to fetch them.
     if (index.windows.blob) await writeFileAtomically(this.windowsPathFor(index.layerDigest), index.windows.blob);
-    await writeFileAtomically(this.pathFor(index.layerDigest), encoded);
-    return encoded.length;
+    await writeFileAtomically(this.pathFor(index.layerDigest), file);
+    return file.length;
   }
 
   /**

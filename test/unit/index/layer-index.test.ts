@@ -6,7 +6,8 @@ import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { brotliCompressSync, brotliDecompressSync, deflateRawSync, gzipSync } from 'node:zlib';
 import { buildLayerIndex, type LayerIndex } from '../../../src/index/layer-index.js';
-import { encodeIndex, decodeIndex } from '../../../src/index/index-codec.js';
+import { encodeIndex, decodeIndex, isCurrentFormat } from '../../../src/index/index-codec.js';
+import { INDEX_FORMAT_VERSION } from '../../../src/index/index-format.js';
 import { IndexStore } from '../../../src/index/index-store.js';
 import { planGzipRead, extractGzipRange } from '../../../src/gzip/gzip-index.js';
 import { tableOf, unpackWindow, windowFromBlob } from '../../../src/index/window-table.js';
@@ -105,8 +106,8 @@ describe('layer index', () => {
     const blob = gzipSync(edgeCaseLayers()[0]!);
     const index = await indexOf(blob);
     const encoded = encodeIndex(index);
-    const { blob: windows, ...windowTable } = index.windows;
-    assert.deepEqual(decodeIndex(encoded), { ...index, windows: windowTable }, 'the index file names its windows; they are kept apart');
+    const { blob: windows, ...windowTable } = stored(index).windows;
+    assert.deepEqual(decodeIndex(encoded), { ...stored(index), windows: windowTable }, 'the index file names its windows (by 128-bit hashes); they are kept apart');
     assert.ok(windows && windows.length === index.windows.size);
     assert.ok(encoded.length < blob.length / 10, `index ${encoded.length} bytes (+ ${windows.length} of windows) for a ${blob.length}-byte layer at a 64 KiB span`);
     const tmp = await tempDir('store');
@@ -114,7 +115,7 @@ describe('layer index', () => {
       const store = new IndexStore(tmp.path);
       const bytes = await store.save(index);
       const path = store.pathFor(index.layerDigest);
-      assert.deepEqual(await store.load(index.layerDigest, index.compressedSize), { index, bytes, encoded }, 'with its windows from beside it, and the file as stored (the same bytes: the same digest)');
+      assert.deepEqual(await store.load(index.layerDigest, index.compressedSize), { index: stored(index), bytes, encoded }, 'with its windows from beside it, and the file as stored (the same bytes: the same digest)');
       // For a push: the files as stored, checked but not decoded.
       assert.deepEqual(await store.files(index.layerDigest, index.compressedSize), { layerDigest: index.layerDigest, encoded, windows: { digest: index.windows.digest, size: index.windows.size, blob: windows } });
       assert.equal(await store.files(index.layerDigest, index.compressedSize + 1), undefined, 'another layer of the same digest? not this index');
@@ -129,7 +130,7 @@ describe('layer index', () => {
       await store.save(index);
       await rm(path.replace(/\.idx$/, '.windows'));
       assert.equal((await store.files(index.layerDigest, index.compressedSize))?.windows.blob, undefined, 'no windows file: the push places them from the registry');
-      assert.deepEqual(await store.load(index.layerDigest, index.compressedSize), { index: { ...index, windows: windowTable }, bytes, encoded }, 'no windows file (an index from the registry): windows come by range');
+      assert.deepEqual(await store.load(index.layerDigest, index.compressedSize), { index: { ...stored(index), windows: windowTable }, bytes, encoded }, 'no windows file (an index from the registry): windows come by range');
       assert.equal(await store.load(index.layerDigest, index.compressedSize + 1, (r) => reasons.push(r)), undefined, 'foreign: another size');
       await store.save(index);
       const corrupt = Buffer.from(encoded);
@@ -153,6 +154,7 @@ describe('layer index', () => {
   for (const [version, encodeLegacy] of [
     [3, encodeV3],
     [4, encodeV4],
+    [5, encodeV5],
   ] as const) {
     it(`reads format ${version} (as krgo before pushed it) and converts a cached one once`, async () => {
       const blob = gzipSync(edgeCaseLayers()[0]!);
@@ -173,20 +175,36 @@ describe('layer index', () => {
         assert.deepEqual(loaded?.index, index, 'with its windows');
         await assert.rejects(stat(legacyPath), `the format ${version} file is gone`);
         assert.ok((await stat(store.pathFor(index.layerDigest))).isFile(), 'converted to the current format');
+        assert.deepEqual((await store.load(index.layerDigest, index.compressedSize))?.index, stored(index), 'and read back from it');
+        // A file of this format fetched from a registry is stored in the current one too.
+        const other = new IndexStore(join(tmp.path, 'fetched'));
+        await other.save(decodeIndex(legacy), legacy);
+        assert.ok(isCurrentFormat(await readFile(other.pathFor(index.layerDigest))), 'stored as the current format');
       } finally {
         await tmp.remove();
       }
     });
   }
 
-  it('format 5 stores entries in columns: smaller than one tuple per entry, and the same index back', async () => {
-    const index = await indexOf(gzipSync(edgeCaseLayers()[0]!));
+  it('format 6 stores entries in columns and windows by length and cut hash: smaller than formats 5 and 4, and the same index back', async () => {
+    const built = await indexOf(gzipSync(edgeCaseLayers()[0]!));
+    const index = { ...built, entries: built.entries.map((e, i) => ({ ...e, atime: 1_700_000_000 + i * 7, atimeNsec: i })) };
     const current = encodeIndex(index);
-    assert.deepEqual(decodeIndex(current), { ...index, windows: (({ blob: _b, ...t }) => t)(index.windows) });
-    assert.ok(decodeBody(current).length < decodeBody(encodeV4(index)).length, 'columns take less than tuples');
+    assert.deepEqual(decodeIndex(current), { ...stored(index), windows: (({ blob: _b, ...t }) => t)(stored(index).windows) });
+    assert.ok(decodeBody(current).length < decodeBody(encodeV5(index)).length, 'format 6 takes less than 5');
+    assert.ok(decodeBody(encodeV5(index)).length < decodeBody(encodeV4(index)).length, 'columns take less than tuples');
   });
 
-  it('format 5 columns that do not add up are INDEX_INVALID, never trusted', async () => {
+  it('a window table not packed in order is refused, in any format', async () => {
+    const index = await indexOf(gzipSync(edgeCaseLayers()[0]!));
+    assert.ok(index.windows.refs.length >= 2, 'fixture: two windows at least');
+    const [first, second, ...rest] = index.windows.refs;
+    const swapped = { ...index, windows: { ...index.windows, refs: [{ ...first!, offset: second!.length }, { ...second!, offset: 0 }, ...rest] } };
+    assert.throws(() => encodeIndex(swapped), (err: Error & { code?: string }) => err.code === 'INDEX_INVALID');
+    assert.throws(() => decodeIndex(encodeV5(swapped)), (err: Error & { code?: string }) => err.code === 'INDEX_INVALID' && /does not follow/.test(err.message));
+  });
+
+  it('format 6 columns that do not add up are INDEX_INVALID, never trusted', async () => {
     const built = await indexOf(gzipSync(edgeCaseLayers()[0]!));
     // Two entries with an atime (as PAX headers give), the rest without.
     const index = { ...built, entries: built.entries.map((e, i) => (i === 1 || i === 3 ? { ...e, atime: 1_700_000_000 + i, atimeNsec: 5 } : e)) };
@@ -200,15 +218,16 @@ describe('layer index', () => {
       change(columns);
       const json = Buffer.from(JSON.stringify(columns));
       const header = file.subarray(16, 16 + file.readUInt32LE(12));
-      return legacyFile(5, JSON.parse(header.toString('utf8')) as object, Buffer.concat([u32(json.length), json, body.subarray(4 + length)]));
+      return legacyFile(INDEX_FORMAT_VERSION, JSON.parse(header.toString('utf8')) as object, Buffer.concat([u32(json.length), json, body.subarray(4 + length)]));
     };
     assert.deepEqual(decodeIndex(withColumns(() => undefined)).entries, index.entries, 'fixture: unchanged, it decodes');
-    const atimes = (c: Columns) => c.entries['atime'] as [number, number, number][];
+    const atimes = (c: Columns) => c.entries['atime'] as unknown as { entry: number[]; time: number[] };
     for (const [why, change] of [
       ['a column short of a value', (c: Columns) => c.entries['mode']!.pop()],
       ['an unknown type', (c: Columns) => (c.entries['type']![0] = 99)],
       ['a path that is not a string', (c: Columns) => (c.entries['path']![0] = 7)],
-      ['atimes out of entry order', (c: Columns) => atimes(c).reverse()],
+      ['atimes out of entry order', (c: Columns) => (atimes(c).entry = [3, -2])],
+      ['an atime column short of a value', (c: Columns) => atimes(c).time.pop()],
       ['a hint column naming no entry', (c: Columns) => c.entries['deps']!.push([1e9, ['py:os']])],
       ['a seek point naming no window', (c: Columns) => (c.points['window']![0] = 1e6)],
     ] as const) {
@@ -242,6 +261,29 @@ function legacyFile(version: number, header: object, body: Buffer): Buffer {
   const headerBytes = Buffer.from(JSON.stringify(header));
   const prefix = Buffer.concat([Buffer.from('KRGOIDX\0', 'latin1'), u32(version), u32(headerBytes.length), headerBytes, brotliCompressSync(body)]);
   return Buffer.concat([prefix, createHash('sha256').update(prefix).digest()]);
+}
+
+/** A built index as its file gives it back: the windows' hashes cut to 128 bits (format 6). */
+function stored(index: LayerIndex): LayerIndex {
+  return { ...index, windows: { ...index.windows, refs: index.windows.refs.map((r) => ({ ...r, sha256: r.sha256.subarray(0, 16) })) } };
+}
+
+/** Format 5 as krgo wrote it: columns with access times as tuples; per window f64 offset, u32 length, sha256. */
+function encodeV5(index: LayerIndex): Buffer {
+  const current = encodeIndex(index);
+  const body = decodeBody(current);
+  const length = body.readUInt32LE(0);
+  const columns = JSON.parse(body.toString('utf8', 4, 4 + length)) as { entries: { atime: unknown } };
+  columns.entries.atime = index.entries.flatMap((e, i) => (e.atime === undefined ? [] : [[i, e.atime, e.atimeNsec ?? 0]]));
+  const json = Buffer.from(JSON.stringify(columns));
+  const refs = Buffer.alloc(44 * index.windows.refs.length);
+  index.windows.refs.forEach((ref, i) => {
+    refs.writeDoubleLE(ref.offset, i * 44);
+    refs.writeUInt32LE(ref.length, i * 44 + 8);
+    ref.sha256.copy(refs, i * 44 + 12);
+  });
+  const header = JSON.parse(current.toString('utf8', 16, 16 + current.readUInt32LE(12))) as object;
+  return legacyFile(5, header, Buffer.concat([u32(json.length), json, refs]));
 }
 
 /** Format 4 as krgo wrote it: tuples, then per point f64 in, u8 bits, f64 out, i32 window; per window f64 offset, u32 length, sha256. */
