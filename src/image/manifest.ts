@@ -1,5 +1,5 @@
 import { KrgoError } from '../errors.js';
-import { parseDigest, type Digest } from '../digest.js';
+import { parseDigest, sha256Of, type Digest } from '../digest.js';
 import { MediaType } from './media-types.js';
 
 export interface Platform {
@@ -19,9 +19,21 @@ export interface Descriptor {
   data?: string;
 }
 
+/**
+ * A descriptor's embedded content (OCI image-spec 1.1, descriptor.md, "data"), when it is there
+ * and is what the descriptor names; else undefined and the content is fetched.
+ */
+export function embeddedContent(descriptor: Pick<Descriptor, 'digest' | 'size' | 'data'>): Buffer | undefined {
+  if (typeof descriptor.data !== 'string') return undefined;
+  const bytes = Buffer.from(descriptor.data, 'base64');
+  return bytes.length === descriptor.size && sha256Of(bytes) === descriptor.digest ? bytes : undefined;
+}
+
 export interface ImageManifest {
   kind: 'manifest';
   mediaType: string;
+  /** What an artifact manifest holds (OCI image-spec 1.1); absent for images. */
+  artifactType?: string;
   config: Descriptor;
   layers: Descriptor[];
   annotations?: Record<string, string>;
@@ -74,6 +86,7 @@ export function parseManifest(body: Buffer, contentType: string | undefined): Im
       mediaType: mediaType || MediaType.ociManifest,
       config: descriptor(raw['config'], 'manifest config'),
       layers: raw['layers'].map((l, i) => descriptor(l, `layer ${i}`)),
+      ...(typeof raw['artifactType'] === 'string' ? { artifactType: raw['artifactType'] } : {}),
       ...(raw['annotations'] ? { annotations: raw['annotations'] as Record<string, string> } : {}),
     };
   }

@@ -1,7 +1,7 @@
 import { KrgoError } from '../errors.js';
 import { parseDigest, sha256Of, digestHex, type Digest } from '../digest.js';
 import { MediaType } from '../image/media-types.js';
-import type { Descriptor } from '../image/manifest.js';
+import { embeddedContent, type Descriptor } from '../image/manifest.js';
 import type { RegistryClient, ResolvedImage } from '../registry/client.js';
 import { headerValue } from '../registry/transport.js';
 import { pushBlob, putManifest } from '../registry/upload.js';
@@ -34,7 +34,14 @@ interface ArtifactManifest {
 
 /** Names the image manifest an entry of the tag-keyed list refers to. */
 const SUBJECT_ANNOTATION = 'dev.krgo.subject';
-/** Entries a tag-keyed list keeps (other platforms' artifacts, and stale ones until they drop out). */
+/**
+ * What `<tag>.krgo-indexes` names: one artifact manifest whose members are those of the index
+ * artifacts of the images under the tag (each annotated with its subject), the newest one's
+ * embedded. One level of base64 instead of the list of embedded artifact manifests krgo pushed
+ * before (an index of manifests), whose entries would embed their members a second time.
+ */
+const TAGGED_INDEXES_TYPE = 'application/vnd.krgo.tagged-indexes.v2';
+/** Subjects the tag-keyed manifest keeps (other platforms' images, and stale ones until they drop out). */
 const MAX_TAGGED = 8;
 /** Longest tag the distribution spec allows. */
 const MAX_TAG_LENGTH = 128;
@@ -50,17 +57,28 @@ export function taggedIndexesTag(tag: string): string | undefined {
 }
 
 /**
- * The entries of the tag-keyed list for `tag`, or none (no such tag, or anything else wrong:
- * the referrers of the manifest's digest are asked then, as before).
+ * What is kept under `<tag>.krgo-indexes`: the members of the artifacts of each image under the
+ * tag, or the entries of the list of artifact manifests an earlier krgo kept there.
  */
-export async function taggedIndexes(client: RegistryClient, tag: string): Promise<Descriptor[]> {
+export interface TaggedIndexes {
+  members: ArtifactLayer[];
+  entries: Descriptor[];
+}
+const NOTHING_TAGGED: TaggedIndexes = { members: [], entries: [] };
+
+/**
+ * What is kept under the tag beside `tag`, or nothing (no such tag, or anything else wrong: the
+ * referrers of the manifest's digest are asked then, as before).
+ */
+export async function taggedIndexes(client: RegistryClient, tag: string): Promise<TaggedIndexes> {
   const tagged = taggedIndexesTag(tag);
-  if (!tagged) return [];
+  if (!tagged) return NOTHING_TAGGED;
   try {
-    const list = await client.getManifest(tagged);
-    return list.parsed.kind === 'index' ? list.parsed.manifests : [];
+    const { parsed } = await client.getManifest(tagged);
+    if (parsed.kind === 'index') return { members: [], entries: parsed.manifests };
+    return parsed.artifactType === TAGGED_INDEXES_TYPE ? { members: parsed.layers, entries: [] } : NOTHING_TAGGED;
   } catch {
-    return [];
+    return NOTHING_TAGGED;
   }
 }
 
@@ -101,6 +119,8 @@ type ArtifactLayer = Descriptor & { annotations?: Record<string, string> };
 export interface UploadedIndexBlobs {
   config: Digest;
   layers: ArtifactLayer[];
+  /** The bytes of the layers a mount reads whole (indexes, profile), by digest: to embed. */
+  contents: Map<string, Buffer>;
 }
 
 /** What an index artifact carries beside the indexes. */
@@ -123,10 +143,16 @@ export async function uploadIndexBlobs(client: RegistryClient, indexes: readonly
   const { profile, profileWindows, placeWindows } = extras;
   // Mostly HEADs of blobs the registry has (a derived image's base indexes): many at once.
   const limit = limitConcurrency(8);
+  const contents = new Map<string, Buffer>();
+  const pushRead = async (data: Buffer) => {
+    const digest = await pushBlob(client, data);
+    contents.set(digest, data);
+    return digest;
+  };
   const perIndex = indexes.map((index) => {
     const annotations = { [LAYER_ANNOTATION]: index.layerDigest };
     const data = index.encoded;
-    const indexBlob = limit(async (): Promise<ArtifactLayer> => ({ mediaType: LAYER_INDEX_MEDIA_TYPE, digest: await pushBlob(client, data), size: data.length, annotations }));
+    const indexBlob = limit(async (): Promise<ArtifactLayer> => ({ mediaType: LAYER_INDEX_MEDIA_TYPE, digest: await pushRead(data), size: data.length, annotations }));
     const windowsBlob = limit(async (): Promise<ArtifactLayer> => {
       const descriptor = { mediaType: INDEX_WINDOWS_MEDIA_TYPE, digest: index.windows.digest, size: index.windows.size };
       if (!index.windows.blob && placeWindows) {
@@ -144,7 +170,7 @@ export async function uploadIndexBlobs(client: RegistryClient, indexes: readonly
     ? Promise.all([
         (async (): Promise<ArtifactLayer> => {
           const data = encodeProfile(profile);
-          return { mediaType: ACCESS_PROFILE_MEDIA_TYPE, digest: await pushBlob(client, data), size: data.length };
+          return { mediaType: ACCESS_PROFILE_MEDIA_TYPE, digest: await pushRead(data), size: data.length };
         })(),
         ...(profile.seekWindows && profileWindows
           ? [(async (): Promise<ArtifactLayer> => ({ mediaType: PROFILE_WINDOWS_MEDIA_TYPE, digest: await pushBlob(client, profileWindows), size: profileWindows.length }))()]
@@ -152,7 +178,7 @@ export async function uploadIndexBlobs(client: RegistryClient, indexes: readonly
       ])
     : [];
   const [config, pairs, profileLayers] = await Promise.all([pushBlob(client, EMPTY_CONFIG), Promise.all(perIndex), profileBlobs]);
-  return { config, layers: [...pairs.flat(), ...profileLayers] };
+  return { config, layers: [...pairs.flat(), ...profileLayers], contents };
 }
 
 /**
@@ -161,16 +187,53 @@ export async function uploadIndexBlobs(client: RegistryClient, indexes: readonly
  */
 export async function pushIndexArtifact(
   client: RegistryClient,
-  image: Pick<ResolvedImage, 'manifest' | 'manifestDigest' | 'manifestBytes'>,
+  image: ArtifactSubject,
   indexes: LayerIndex[],
   extras: ArtifactExtras = {},
 ): Promise<Digest> {
   return publishIndexArtifact(client, image, await uploadIndexBlobs(client, indexes.map((index) => indexFilesOf(index)), extras));
 }
 
+/** The image an index artifact refers to; its config, when given, rides along in the artifact. */
+export type ArtifactSubject = Pick<ResolvedImage, 'manifest' | 'manifestDigest' | 'manifestBytes'> & { configBytes?: Buffer };
+
+/**
+ * Blob bytes an artifact manifest carries itself. Base64 makes them 4/3 as large in the
+ * manifest, and the tag-keyed list embeds that manifest again: 512 KiB stays well below the
+ * 4 MiB registries commonly allow for a manifest (Docker Hub, distribution 3).
+ */
+const MAX_EMBEDDED_BYTES = 512 * 1024;
+/** An artifact manifest up to this size is embedded in the referrers list (one that embeds its members is larger). */
+const MAX_LISTED_MANIFEST_BYTES = 64 * 1024;
+
+/**
+ * The artifact's members with what a mount reads whole embedded (OCI descriptor `data`), so
+ * that the list a mount asks for with the manifest holds everything it needs to be ready: the
+ * image config first, then the profile, then the indexes in layer order, within the budget.
+ * Every member stays a blob in the repository too (krgo before this fetches them by digest).
+ */
+export function embedMembers(layers: readonly ArtifactLayer[], contents: ReadonlyMap<string, Buffer>, image: ArtifactSubject): ArtifactLayer[] {
+  const config = image.manifest.config;
+  const configMember: ArtifactLayer[] = image.configBytes && image.configBytes.length === config.size ? [{ mediaType: config.mediaType, digest: config.digest, size: config.size }] : [];
+  const members = [...layers, ...configMember];
+  const bytesOf = (member: ArtifactLayer) => (member.digest === config.digest ? image.configBytes : contents.get(member.digest));
+  const rank = (member: ArtifactLayer) => (member.digest === config.digest ? 0 : member.mediaType === ACCESS_PROFILE_MEDIA_TYPE ? 1 : 2);
+  const chosen = new Set<ArtifactLayer>();
+  let budget = MAX_EMBEDDED_BYTES;
+  for (const member of [...members].sort((a, b) => rank(a) - rank(b))) {
+    const bytes = bytesOf(member);
+    if (!bytes || bytes.length > budget) continue;
+    chosen.add(member);
+    budget -= bytes.length;
+  }
+  // The config is listed only to be embedded.
+  return members.flatMap((member) => (chosen.has(member) ? [{ ...member, data: bytesOf(member)!.toString('base64') }] : member.digest === config.digest ? [] : [member]));
+}
+
 /** The artifact manifest over uploaded blobs, and the referrers tag that lists it. */
-export async function publishIndexArtifact(client: RegistryClient, image: Pick<ResolvedImage, 'manifest' | 'manifestDigest' | 'manifestBytes'>, blobs: UploadedIndexBlobs): Promise<Digest> {
-  const { config: configDigest, layers } = blobs;
+export async function publishIndexArtifact(client: RegistryClient, image: ArtifactSubject, blobs: UploadedIndexBlobs): Promise<Digest> {
+  const { config: configDigest } = blobs;
+  const layers = embedMembers(blobs.layers, blobs.contents, image);
   const manifest = Buffer.from(
     JSON.stringify({
       schemaVersion: 2,
@@ -185,17 +248,16 @@ export async function publishIndexArtifact(client: RegistryClient, image: Pick<R
   const digest = sha256Of(manifest);
   const tag = client.reference.tag;
   // The lookups of what lists the image already need nothing of this put: all at once.
-  const [, referring, tagged] = await Promise.all([putManifest(client, digest, MediaType.ociManifest, manifest), referrers(client, image.manifestDigest), tag ? taggedIndexes(client, tag) : []]);
-  // The artifact manifest rides along (`data`, checked against its digest when read): a mount
-  // then needs one round trip less before it can fetch the indexes.
-  const entry = { mediaType: MediaType.ociManifest, digest, size: manifest.length, artifactType: INDEX_ARTIFACT_TYPE, data: manifest.toString('base64') };
+  const [, referring, tagged] = await Promise.all([putManifest(client, digest, MediaType.ociManifest, manifest), referrers(client, image.manifestDigest), tag ? taggedIndexes(client, tag) : NOTHING_TAGGED]);
+  // The artifact manifest rides along in the referrers list (`data`, checked against its digest
+  // when read) while it is small; one that embeds its members is fetched by digest instead.
+  const data = manifest.length <= MAX_LISTED_MANIFEST_BYTES ? { data: manifest.toString('base64') } : {};
+  const entry = { mediaType: MediaType.ociManifest, digest, size: manifest.length, artifactType: INDEX_ARTIFACT_TYPE, ...data };
   const existing = referring.filter((d) => d.digest !== digest);
   const taggedName = tag ? taggedIndexesTag(tag) : undefined;
-  // Other platforms' artifacts under the same tag stay listed (the newest few).
-  const others = tagged.filter((d) => d.annotations?.[SUBJECT_ANNOTATION] !== image.manifestDigest).slice(-(MAX_TAGGED - 1));
   await Promise.all([
     putManifest(client, fallbackTag(image.manifestDigest), MediaType.ociIndex, indexOf([...existing.map(({ data: _old, ...d }) => d), entry])),
-    taggedName ? putManifest(client, taggedName, MediaType.ociIndex, indexOf([...others, { ...entry, annotations: { [SUBJECT_ANNOTATION]: image.manifestDigest } }])) : undefined,
+    taggedName ? putManifest(client, taggedName, MediaType.ociManifest, taggedManifest(tagged, layers, image.manifestDigest, configDigest)) : undefined,
   ]);
   return digest;
 }
@@ -205,15 +267,67 @@ function indexedLayerOf(member: ArtifactLayer): string | undefined {
   return member.mediaType === LAYER_INDEX_MEDIA_TYPE || LEGACY_LAYER_INDEX_MEDIA_TYPES.includes(member.mediaType) ? member.annotations?.[LAYER_ANNOTATION] : undefined;
 }
 
+/**
+ * The manifest kept under `<tag>.krgo-indexes`: this artifact's members (as embedded) after
+ * those of the other images already there (the newest few, named only, or every mount would
+ * fetch every platform's indexes). The lists earlier krgo kept there are replaced: their images
+ * are found through their referrers until indexed again.
+ */
+function taggedManifest(tagged: TaggedIndexes, members: readonly ArtifactLayer[], subject: Digest, emptyConfig: Digest): Buffer {
+  const otherSubjects = [...new Set(tagged.members.map((m) => m.annotations?.[SUBJECT_ANNOTATION]).filter((d) => d !== undefined && d !== subject))].slice(-(MAX_TAGGED - 1));
+  const others = tagged.members.filter((m) => otherSubjects.includes(m.annotations?.[SUBJECT_ANNOTATION])).map(({ data: _named, ...m }) => m);
+  const mine = members.map((m) => ({ ...m, annotations: { ...m.annotations, [SUBJECT_ANNOTATION]: subject } }));
+  return Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: MediaType.ociManifest,
+      artifactType: TAGGED_INDEXES_TYPE,
+      config: { mediaType: EMPTY_MEDIA_TYPE, digest: emptyConfig, size: EMPTY_CONFIG.length },
+      layers: [...others, ...mine],
+    }),
+  );
+}
+
 function indexOf(manifests: Descriptor[]): Buffer {
   return Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.ociIndex, manifests }));
 }
 
-/** A descriptor's embedded content, when it is there and is what the descriptor names (else it is fetched). */
-export function embeddedContent(descriptor: Pick<Descriptor, 'digest' | 'size' | 'data'>): Buffer | undefined {
-  if (typeof descriptor.data !== 'string') return undefined;
-  const bytes = Buffer.from(descriptor.data, 'base64');
-  return bytes.length === descriptor.size && sha256Of(bytes) === descriptor.digest ? bytes : undefined;
+/** An image's index artifact as found in the registry (its subject checked). */
+export type IndexArtifact = ArtifactManifest;
+
+/**
+ * The newest index artifact of this image: from the tag-keyed list when it names this very
+ * manifest (the tag may have moved since), else from the referrers of the manifest's digest.
+ */
+export async function locateIndexArtifact(
+  client: RegistryClient,
+  image: Pick<ResolvedImage, 'manifestDigest'>,
+  warn: (message: string) => void,
+  tagged?: Promise<TaggedIndexes>,
+  options: { referrers?: boolean } = {},
+): Promise<IndexArtifact | undefined> {
+  const isIndexArtifact = (d: Descriptor) => (d as { artifactType?: string }).artifactType === INDEX_ARTIFACT_TYPE;
+  const listed = await tagged;
+  const members = listed?.members.filter((m) => m.annotations?.[SUBJECT_ANNOTATION] === image.manifestDigest);
+  if (members?.length) return { layers: members, subject: { digest: image.manifestDigest } };
+  const fromTag = listed?.entries.filter((d) => isIndexArtifact(d) && d.annotations?.[SUBJECT_ANNOTATION] === image.manifestDigest);
+  if (!fromTag?.length && options.referrers === false) return undefined;
+  const candidates = fromTag?.length ? fromTag : (await referrers(client, image.manifestDigest)).filter(isIndexArtifact);
+  const newest = candidates[candidates.length - 1];
+  if (!newest) return undefined;
+  const bytes = embeddedContent(newest) ?? (await client.getManifest(newest.digest)).bytes;
+  const artifact = JSON.parse(bytes.toString('utf8')) as ArtifactManifest;
+  if (artifact.subject?.digest !== image.manifestDigest) {
+    warn(`index artifact ${newest.digest} refers to ${artifact.subject?.digest ?? 'nothing'}, not this image; ignored`);
+    return undefined;
+  }
+  return Array.isArray(artifact.layers) ? artifact : undefined;
+}
+
+/** What the artifact embeds of this blob (base64, checked against the digest when used), if anything. */
+export function embeddedIn(artifact: IndexArtifact | undefined, blob: Pick<Descriptor, 'digest'>): string | undefined {
+  const data = artifact?.layers.find((member) => member.digest === blob.digest)?.data;
+  return typeof data === 'string' ? data : undefined;
 }
 
 /** What an index artifact holds for a mount. */
@@ -246,25 +360,17 @@ export async function fetchIndexArtifact(
      * its answer would queue behind the runs it unlocks.
      */
     windowsAhead?: boolean;
-    tagged?: Promise<Descriptor[]>;
+    tagged?: Promise<TaggedIndexes>;
+    /** The artifact, already being located (`locateIndexArtifact`). */
+    located?: Promise<IndexArtifact | undefined>;
     /** The layers the artifact has an index of, told before those are fetched. */
     onListed?: (layerDigests: ReadonlySet<string>) => void;
   } = {},
 ): Promise<FetchedArtifact> {
   const found = new Map<Digest, FetchedIndex>();
   const result: FetchedArtifact = { indexes: found };
-  const isIndexArtifact = (d: Descriptor) => (d as { artifactType?: string }).artifactType === INDEX_ARTIFACT_TYPE;
-  // The tag-keyed list, when it names this very manifest (the tag may have moved since).
-  const fromTag = (await options.tagged)?.filter((d) => isIndexArtifact(d) && typeof d.data === 'string' && d.annotations?.[SUBJECT_ANNOTATION] === image.manifestDigest);
-  const candidates = fromTag?.length ? fromTag : (await referrers(client, image.manifestDigest)).filter(isIndexArtifact);
-  const newest = candidates[candidates.length - 1];
-  if (!newest) return result;
-  const bytes = embeddedContent(newest) ?? (await client.getManifest(newest.digest)).bytes;
-  const artifact = JSON.parse(bytes.toString('utf8')) as ArtifactManifest;
-  if (artifact.subject?.digest !== image.manifestDigest) {
-    warn(`index artifact ${newest.digest} refers to ${artifact.subject?.digest ?? 'nothing'}, not this image; ignored`);
-    return result;
-  }
+  const artifact = await (options.located ?? locateIndexArtifact(client, image, warn, options.tagged));
+  if (!artifact) return result;
   const sizes = new Map(image.manifest.layers.map((l) => [l.digest as string, l.size]));
   options.onListed?.(new Set(artifact.layers.flatMap((layer) => indexedLayerOf(layer) ?? [])));
   await Promise.all(

@@ -2,7 +2,7 @@ import { watchTransferRate } from './transfer-rate.js';
 import { KrgoError } from '../errors.js';
 import { checkDigest, createDigester, parseDigest, type Digest } from '../digest.js';
 import { MANIFEST_ACCEPT } from '../image/media-types.js';
-import { parseManifest, type Descriptor, type ImageConfig, type ImageIndex, type ImageManifest, type Platform } from '../image/manifest.js';
+import { embeddedContent, parseManifest, type Descriptor, type ImageConfig, type ImageIndex, type ImageManifest, type Platform } from '../image/manifest.js';
 import { selectPlatform, formatPlatform, platformMatches } from '../image/platform.js';
 import { formatReference, referenceTarget, type ImageReference } from './reference.js';
 import { headerValue, RegistryTransport, type RegistryResponse, type TransportOptions } from './transport.js';
@@ -131,9 +131,10 @@ export class RegistryClient {
     };
   }
 
-  async withConfig(resolved: Omit<ResolvedImage, 'config' | 'configBytes'>): Promise<ResolvedImage> {
+  /** The image with its config: `embedded` (base64, as an index artifact carries it) is taken if it hashes to the config's digest, else fetched. */
+  async withConfig(resolved: Omit<ResolvedImage, 'config' | 'configBytes'>, embedded?: string): Promise<ResolvedImage> {
     const manifest = resolved.manifest;
-    const configBytes = await this.getBlobBytes(manifest.config, MAX_CONFIG_BYTES);
+    const configBytes = await this.getBlobBytes(embedded ? { ...manifest.config, data: embedded } : manifest.config, MAX_CONFIG_BYTES);
     let config: ImageConfig;
     try {
       config = JSON.parse(configBytes.toString('utf8')) as ImageConfig;
@@ -150,9 +151,11 @@ export class RegistryClient {
     return { ...resolved, config, configBytes };
   }
 
-  /** A small blob, read whole and verified. */
+  /** A small blob, read whole and verified: the descriptor's embedded content when it has it, without a request. */
   async getBlobBytes(desc: Descriptor, limit: number): Promise<Buffer> {
     if (desc.size > limit) throw new KrgoError('REGISTRY_ERROR', `blob ${desc.digest} is ${desc.size} bytes, more than the ${limit} allowed here`);
+    const embedded = embeddedContent(desc);
+    if (embedded) return embedded;
     const res = await this.transport.request({ path: this.blobPath(desc.digest), scopes: [this.pullScope] });
     const bytes = await readLimited(res, limit, `blob ${desc.digest}`);
     if (bytes.length !== desc.size) throw new KrgoError('SIZE_MISMATCH', `blob ${desc.digest} has ${bytes.length} bytes, expected ${desc.size}`);

@@ -6,7 +6,7 @@ import { readClientFor, type ImageSource } from '../registry/image-source.js';
 import type { LayerIndex } from '../index/index-format.js';
 import type { Descriptor } from '../image/manifest.js';
 import { IndexStore } from '../index/index-store.js';
-import { fetchIndexArtifact, taggedIndexes, type FetchedArtifact } from '../index/index-artifact.js';
+import { embeddedIn, fetchIndexArtifact, locateIndexArtifact, taggedIndexes, type FetchedArtifact, type IndexArtifact, type TaggedIndexes } from '../index/index-artifact.js';
 import type { AccessProfile } from '../vfs/access-profile.js';
 import { limitConcurrency } from '../util/concurrency.js';
 
@@ -34,7 +34,7 @@ export interface PreparedImage {
   /** The access profile stored with the indexes in the registry, if any (when it was read). */
   profile?: AccessProfile;
   /** The tag-keyed list of index artifacts, asked for with the manifest (by tag only). */
-  tagged?: Promise<Descriptor[]>;
+  tagged?: Promise<TaggedIndexes>;
 }
 
 /**
@@ -91,10 +91,15 @@ export async function prepareImage(
     const onListed = (listed: ReadonlySet<string>) => {
       if (distinct.every((layer) => cached.get(layer.digest) || listed.has(layer.digest))) events.indexesComing?.(resolved.reference);
     };
+    // The manifest kept beside the tag came with the image manifest and embeds the image config
+    // (when this krgo pushed it): taken from there, with no round trip of its own. Found only
+    // through the referrers, the artifact would come later than the config fetched directly.
+    const fromTag = tagged ? locateIndexArtifact(client, resolved, warn, tagged, { referrers: false }).catch(() => undefined) : undefined;
+    const located: Promise<IndexArtifact | undefined> | undefined = artifactRead ? (fromTag ?? Promise.resolve(undefined)).then((found) => found ?? locateIndexArtifact(client, resolved, warn)) : undefined;
     const [image, artifact] = await Promise.all([
-      client.withConfig(resolved),
+      (fromTag ?? Promise.resolve(undefined)).then((found) => client.withConfig(resolved, embeddedIn(found, resolved.manifest.config))),
       artifactRead
-        ? fetchIndexArtifact(client, resolved, warn, { onListed, windowsAhead: options.replaysProfile === true, ...(tagged ? { tagged } : {}) }).catch((err: unknown) => {
+        ? fetchIndexArtifact(client, resolved, warn, { onListed, windowsAhead: options.replaysProfile === true, ...(located ? { located } : {}) }).catch((err: unknown) => {
             warn(`could not look for index artifacts: ${(err as Error).message}`);
             return none;
           })

@@ -191,11 +191,11 @@ describe('krgo mount: a lazy FUSE mount equal to umoci unpack', () => {
 
   /** The blob of seek windows the newest index artifact of `repo:tag` stores with its access profile. */
   async function profileWindowsDigest(repo: string, tag: string): Promise<string | undefined> {
-    const res = await fetch(`http://${registry.host}/v2/${repo}/manifests/${tag}.krgo-indexes`, { headers: { accept: 'application/vnd.oci.image.index.v1+json' } });
+    // The manifest kept beside the tag: the members of the artifact of each image under it.
+    const res = await fetch(`http://${registry.host}/v2/${repo}/manifests/${tag}.krgo-indexes`, { headers: { accept: 'application/vnd.oci.image.manifest.v1+json' } });
     assert.equal(res.status, 200);
-    const list = (await res.json()) as { manifests: { data: string }[] };
-    const artifact = JSON.parse(Buffer.from(list.manifests[list.manifests.length - 1]!.data, 'base64').toString()) as { layers: { mediaType: string; digest: string }[] };
-    return artifact.layers.find((l) => l.mediaType === 'application/vnd.krgo.access-profile-windows.v1')?.digest;
+    const listed = (await res.json()) as { layers: { mediaType: string; digest: string }[] };
+    return [...listed.layers].reverse().find((l) => l.mediaType === 'application/vnd.krgo.access-profile-windows.v1')?.digest;
   }
 
   it('an access profile recorded on one mount and pushed with the indexes is fetched at once by the next', async () => {

@@ -27,10 +27,15 @@ describe('index artifacts listed under a tag beside the image tag', () => {
 
   async function taggedSubjects(): Promise<string[]> {
     const res = await fetch(`http://${setup.registry.host}/v2/busybox/manifests/latest.krgo-indexes`, { headers: { accept: MANIFEST_ACCEPT } });
-    assert.equal(res.status, 200, 'the tag-keyed list exists');
-    const list = (await res.json()) as { manifests: { annotations?: Record<string, string>; data?: string }[] };
-    assert.ok(list.manifests.every((m) => typeof m.data === 'string'), 'each artifact manifest is embedded');
-    return list.manifests.map((m) => m.annotations?.['dev.krgo.subject'] ?? '');
+    assert.equal(res.status, 200, 'the tag-keyed manifest exists');
+    const listed = (await res.json()) as { artifactType?: string; layers: { mediaType: string; annotations?: Record<string, string>; data?: string }[] };
+    assert.equal(listed.artifactType, 'application/vnd.krgo.tagged-indexes.v2');
+    const subjects = [...new Set(listed.layers.map((m) => m.annotations?.['dev.krgo.subject'] ?? ''))];
+    // The newest image's indexes are embedded; the others' are named only (fetched by digest).
+    const embeddedIndexes = (subject: string) => listed.layers.filter((m) => m.annotations?.['dev.krgo.subject'] === subject && m.mediaType.startsWith('application/vnd.krgo.layer-index.') && typeof m.data === 'string').length;
+    assert.ok(embeddedIndexes(subjects[subjects.length - 1]!) > 0, 'the newest indexes are embedded');
+    assert.deepEqual(subjects.slice(0, -1).map(embeddedIndexes), subjects.slice(0, -1).map(() => 0), 'the others are named only');
+    return subjects;
   }
 
   /** `krgo index` with an empty cache: where each layer's index came from, and the requests it made. */
@@ -57,6 +62,8 @@ describe('index artifacts listed under a tag beside the image tag', () => {
     const { sources, requests } = await indexFromEmptyCache('by-tag', setup.image);
     assert.ok(sources.length > 0 && sources.every((s) => s === 'registry'), `indexes from the registry: ${sources.join(', ')}`);
     assert.deepEqual(viaReferrers(requests), [], 'no referrers lookup');
+    // The tag-keyed manifest embeds the config and the indexes: no blob is asked for.
+    assert.deepEqual(requests.filter((r) => r.includes('/blobs/')), [], 'config and indexes come with the tag-keyed manifest');
     const tagList = requests.findIndex((r) => r.includes('/manifests/latest.krgo-indexes'));
     const manifest = requests.findIndex((r) => / GET \S+\/manifests\/latest /.test(r));
     assert.ok(tagList >= 0 && manifest >= 0, requests.join('\n'));

@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { sha256Of } from '../../../src/digest.js';
-import { embeddedContent } from '../../../src/index/index-artifact.js';
+import { embeddedContent } from '../../../src/image/manifest.js';
 import type { Descriptor } from '../../../src/image/manifest.js';
 
 const described = (bytes: Buffer): Descriptor => ({ mediaType: 'application/octet-stream', digest: sha256Of(bytes), size: bytes.length, data: bytes.toString('base64') });
