@@ -340,12 +340,19 @@ describe('krgo mount: a lazy FUSE mount equal to umoci unpack', () => {
     assert.equal(isMounted(mp), false, 'no mount left behind');
 
     // SIGTERM before ready: the kernel mount made while the indexes come (debian's were pushed
-    // above) goes with the cancelled mount. Blobs never answer, so the mount cannot finish first.
+    // above) goes with the cancelled mount. Blobs never answer, so the mount cannot finish first:
+    // by digest, the image config is one (by tag it comes with the indexes, in the manifest kept
+    // beside the tag, and nothing would hold the mount).
+    const head = await fetch(`http://${registry.host}/v2/library/debian/manifests/bookworm`, {
+      method: 'HEAD',
+      headers: { accept: 'application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json' },
+    });
+    const pinned = `${proxy.host}/library/debian@${head.headers.get('docker-content-digest')!}`;
     proxy.setFaults((r) => (r.path.includes('/blobs/') ? { kind: 'no-answer' } : undefined));
     const early = join(work.path, 'mnt', 'signals-early');
     await mkdir(early, { recursive: true });
     mounted.push({ mp: early, cacheDir: join(work.path, 'cache-signals') });
-    const cancelled = spawn(process.execPath, [KRGO_BIN, 'mount', `${proxy.host}/library/debian:bookworm`, early, '--cache-dir', join(work.path, 'cache-signals'), '-q'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const cancelled = spawn(process.execPath, [KRGO_BIN, 'mount', pinned, early, '--cache-dir', join(work.path, 'cache-signals'), '-q'], { stdio: ['ignore', 'ignore', 'pipe'] });
     let cancelledStderr = '';
     cancelled.stderr.on('data', (d: Buffer) => (cancelledStderr += d.toString()));
     const cancelledExit = new Promise<number | null>((r) => cancelled.once('exit', (code) => r(code)));
