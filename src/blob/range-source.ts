@@ -25,6 +25,18 @@ const BACKGROUND_REQUESTS = 6;
 /** Ranges in one request, at most (a `Range` header of ~1.5 kB: servers limit header sizes). */
 const MAX_RANGES_PER_REQUEST = 64;
 
+/** Bytes asked for before anyone reads them (an access profile's planned fetches). */
+interface EarlyRead {
+  start: number;
+  end: number;
+  done: Promise<Buffer>;
+  /** What has arrived so far (the read's own buffer, `filled` bytes of it). */
+  data?: Buffer;
+  filled: number;
+  /** Readers that took it, told of each arrival. */
+  readers: ((data: Buffer, filled: number) => void)[];
+}
+
 interface QueuedRead {
   digest: Digest;
   start: number;
@@ -48,6 +60,7 @@ export class RegistryRangeSource implements RangeSource {
   private readonly queue: QueuedRead[] = [];
   private inFlight = 0;
   private pumpScheduled = false;
+  private readonly early = new Map<Digest, EarlyRead[]>();
 
   /** KRGO_TRACE_RANGES=FILE: one line per range read (ms since start, blob, range, ms taken, ranges in its request), to study what a workload fetched. */
   private readonly trace = process.env['KRGO_TRACE_RANGES'];
@@ -58,7 +71,37 @@ export class RegistryRangeSource implements RangeSource {
     return !this.singleRanges;
   }
 
+  /**
+   * Asks for ranges of blobs before anyone reads them, in the background, and sends the requests
+   * now (not at the next turn of the event loop: the caller may hold the thread a while): the
+   * first read that lies within one then takes its bytes as they come instead of asking again.
+   * For a few hundred ranges planned ahead (an access profile's); each serves one read.
+   */
+  prefetch(ranges: readonly { digest: Digest; start: number; end: number }[]): void {
+    for (const { digest, start, end } of ranges) this.readAhead(digest, start, end);
+    this.pump();
+  }
+
+  private readAhead(digest: Digest, start: number, end: number): void {
+    const read: EarlyRead = { start, end, filled: 0, readers: [], done: Promise.resolve(Buffer.alloc(0)) };
+    read.done = this.read(digest, start, end, {
+      background: true,
+      onProgress: (data, filled) => {
+        read.data = data;
+        read.filled = filled;
+        for (const reader of read.readers) reader(data, filled);
+      },
+    });
+    // A failed one is dropped: whoever reads there asks again (and meets the failure, if it lasts).
+    read.done.catch(() => this.takeEarly(digest, start, end, read));
+    const reads = this.early.get(digest);
+    if (reads) reads.push(read);
+    else this.early.set(digest, [read]);
+  }
+
   read(digest: Digest, start: number, end: number, options: RangeReadOptions = {}): Promise<Buffer> {
+    const early = this.takeEarly(digest, start, end);
+    if (early) return this.readEarly(early, digest, start, end, options);
     if (!options.background || this.singleRanges) return this.readOne(digest, start, end, options.onProgress);
     const read: QueuedRead = { digest, start, end, onProgress: options.onProgress, result: deferred<Buffer>() };
     this.queue.push(read);
@@ -71,6 +114,35 @@ export class RegistryRangeSource implements RangeSource {
       });
     }
     return read.result.promise;
+  }
+
+  /** The early read that holds [start, end) (or exactly `which`), no longer offered to others. */
+  private takeEarly(digest: Digest, start: number, end: number, which?: EarlyRead): EarlyRead | undefined {
+    const reads = this.early.get(digest);
+    const at = reads?.findIndex((r) => (which ? r === which : r.start <= start && end <= r.end)) ?? -1;
+    if (at < 0) return undefined;
+    const [taken] = reads!.splice(at, 1);
+    if (reads!.length === 0) this.early.delete(digest);
+    return taken;
+  }
+
+  /** [start, end) from an early read that holds it: its bytes as they arrive, or a read of its own if it fails. */
+  private readEarly(early: EarlyRead, digest: Digest, start: number, end: number, options: RangeReadOptions): Promise<Buffer> {
+    const offset = start - early.start;
+    const length = end - start;
+    const { onProgress } = options;
+    if (onProgress) {
+      const forward = (data: Buffer, filled: number) => {
+        const have = Math.min(filled - offset, length);
+        if (have > 0) onProgress(data.subarray(offset, offset + length), have);
+      };
+      early.readers.push(forward);
+      if (early.data) forward(early.data, early.filled);
+    }
+    return early.done.then(
+      (data) => data.subarray(offset, offset + length),
+      () => this.read(digest, start, end, options),
+    );
   }
 
   private pump(): void {

@@ -51,7 +51,7 @@ Examples:
         if (profile) {
           // The profile's seek windows are made for these very indexes (a kept profile's are dropped).
           profile = { version: profile.version, files: profile.files };
-          const [{ openLazyImage }, { buildProfileWindows }] = await Promise.all([import('../remote/lazy-image.js'), import('../index/build-profile-windows.js')]);
+          const [{ openLazyImage }, { buildProfileWindows }, { buildProfileFetches }] = await Promise.all([import('../remote/lazy-image.js'), import('../index/build-profile-windows.js'), import('../index/build-profile-fetches.js')]);
           const lazy = await openLazyImage(prepared, { cacheDir: source.cacheDir, warn });
           const built = await buildProfileWindows(lazy, profile);
           await lazy.flush();
@@ -59,6 +59,9 @@ Examples:
             profile.seekWindows = built.windows;
             windows = { count: built.windows.points.length, blob: built.blob };
           }
+          // What its replay will fetch, so that a mount asks for it as soon as the profile is in.
+          const fetches = buildProfileFetches(lazy, profile);
+          if (fetches) profile.fetches = fetches;
         }
         const digest = await pushIndexArtifact(prepared.client, prepared.image, prepared.indexes, { ...(profile ? { profile } : {}), ...(windows ? { profileWindows: windows.blob } : {}) });
         const profileNote = profile ? `, access profile of ${profile.files.length} files${windows ? ` with ${windows.count} seek windows (${formatBytes(windows.blob.length)})` : ''}` : '';

@@ -363,6 +363,11 @@ export async function fetchIndexArtifact(
     tagged?: Promise<TaggedIndexes>;
     /** The artifact, already being located (`locateIndexArtifact`). */
     located?: Promise<IndexArtifact | undefined>;
+    /**
+     * The access profile, told as soon as it is read (before the indexes are decoded), with the
+     * sizes of the blobs its planned fetches may read: the layers and their windows blobs.
+     */
+    onProfile?: (profile: AccessProfile, blobSizes: ReadonlyMap<string, number>) => void;
     /** The layers the artifact has an index of, told before those are fetched. */
     onListed?: (layerDigests: ReadonlySet<string>) => void;
   } = {},
@@ -373,16 +378,29 @@ export async function fetchIndexArtifact(
   if (!artifact) return result;
   const sizes = new Map(image.manifest.layers.map((l) => [l.digest as string, l.size]));
   options.onListed?.(new Set(artifact.layers.flatMap((layer) => indexedLayerOf(layer) ?? [])));
-  await Promise.all(
-    artifact.layers.map(async (layer) => {
-      if (layer.mediaType === ACCESS_PROFILE_MEDIA_TYPE) {
+  const profileMember = artifact.layers.find((layer) => layer.mediaType === ACCESS_PROFILE_MEDIA_TYPE);
+  const profileRead = profileMember
+    ? (async () => {
         try {
-          result.profile = parseProfile((await client.getBlobBytes({ ...layer, digest: parseDigest(layer.digest) }, MAX_PROFILE_BYTES)).toString('utf8'));
+          result.profile = parseProfile((await client.getBlobBytes({ ...profileMember, digest: parseDigest(profileMember.digest) }, MAX_PROFILE_BYTES)).toString('utf8'));
+          if (options.onProfile) {
+            const windowsBlobs = artifact.layers.filter((m) => m.mediaType === INDEX_WINDOWS_MEDIA_TYPE).map((m): [string, number] => [m.digest, m.size]);
+            options.onProfile(result.profile, new Map([...sizes, ...windowsBlobs]));
+            // A turn of the event loop for the requests it made (and their connections) before decoding holds the thread.
+            await new Promise<void>((resolve) => setImmediate(resolve));
+          }
         } catch (err) {
           warn(`access profile from the registry is not usable (${(err as Error).message}); nothing is fetched ahead`);
         }
-        return;
-      }
+      })()
+    : undefined;
+  // Embedded, the profile is read first: what it plans to fetch goes out before the indexes are
+  // decoded. Fetched, it comes beside them.
+  if (typeof profileMember?.data === 'string') await profileRead;
+  await Promise.all([
+    profileRead,
+    ...artifact.layers.map(async (layer) => {
+      if (layer === profileMember) return;
       const layerDigest = indexedLayerOf(layer);
       // Windows blobs are not fetched: the index names its own, read by range on demand.
       if (options.profileOnly || !layerDigest || !sizes.has(layerDigest)) return;
@@ -395,7 +413,7 @@ export async function fetchIndexArtifact(
         warn(`index of layer ${layerDigest} from the registry is not usable (${(err as Error).message}); the layer will be scanned`);
       }
     }),
-  );
+  ]);
   // Once the indexes are in (not beside them: the link is theirs first), while the tree is built.
   const windows = result.profile?.seekWindows;
   if (options.windowsAhead && windows && windows.size <= MAX_WINDOWS_AHEAD_BYTES) {

@@ -13,12 +13,15 @@ import { abortable } from '../util/abortable.js';
 import { AccessRecorder, encodeProfile, planProfile, type AccessProfile } from '../vfs/access-profile.js';
 import { prepareImage, storedProfile, type IndexEvents, type IndexSource, type PreparedImage } from '../remote/prepare-image.js';
 import type { ImageSource } from '../registry/image-source.js';
+import type { RegistryClient } from '../registry/client.js';
 import { mountLogPath, processStartTime, removeDeadMountRecords, removeStatus, writeStatus, type MountStatus } from './mount-status.js';
 import { sweepCacheGarbage } from '../util/cache-garbage.js';
 import { announceMount, withdrawMount } from './mount-registry.js';
 import { fusermountUnmount, isKrgoMount, isMounted, mountAt } from './mount-table.js';
 import { mountOverlay, overlayDirs, unmountOverlay, type OverlayDirs } from './overlay.js';
 import { processesRootedIn } from '../hostfs/rooted-processes.js';
+import { RegistryRangeSource } from '../blob/range-source.js';
+import { plannedRanges } from '../index/profile-fetches.js';
 import type { TreeProcesses } from '../vfs/exec-watch.js';
 
 export interface MountOptions extends ImageSource {
@@ -100,6 +103,16 @@ export async function mountImage(options: MountOptions): Promise<MountHandle> {
   };
   let mounted: MountedFs | undefined;
   let prepared: PreparedImage;
+  // The registry's profile is replayed unless prefetching is off or a profile file replaces it.
+  const replaysStored = options.prefetch !== false && !options.profile;
+  // Made as soon as the profile is read, with what it plans to fetch on its way: its replay,
+  // planned once the indexes are decoded, then finds those bytes coming.
+  let plannedSource: RegistryRangeSource | undefined;
+  const onProfile = (profile: AccessProfile, client: RegistryClient, blobSizes: ReadonlyMap<string, number>) => {
+    if (!profile.fetches || options.signal?.aborted) return;
+    plannedSource = new RegistryRangeSource(client);
+    plannedSource.prefetch(plannedRanges(profile.fetches, blobSizes).map(({ blob, start, end }) => ({ digest: blob, start, end })));
+  };
   try {
     prepared = await unlessCancelled(prepareImage(
       options,
@@ -112,8 +125,7 @@ export async function mountImage(options: MountOptions): Promise<MountHandle> {
           options.events?.layerIndexed?.(layer, source, index, bytes);
         },
       },
-      // The registry's profile is replayed unless prefetching is off or a profile file replaces it.
-      { replaysProfile: options.prefetch !== false && !options.profile, uncachedIsFine: true },
+      { replaysProfile: replaysStored, uncachedIsFine: true, ...(replaysStored ? { onProfile } : {}) },
     ));
   } catch (err) {
     pendingTree.reject(err);
@@ -137,7 +149,7 @@ export async function mountImage(options: MountOptions): Promise<MountHandle> {
     const fuseMountpoint = overlay ? overlay.lower : mountpoint;
     const [{ openLazyImage }, { mountTree }, { LibraryPrefetcher }, { PythonPrefetcher }, { PerlPrefetcher }] = await unlessCancelled(serving);
     const replaying = options.prefetch !== false ? (options.profile ?? prepared.profile) : undefined;
-    const lazy = await unlessCancelled(openLazyImage(prepared, { ...options, warn, ...(replaying ? { profile: replaying } : {}) }));
+    const lazy = await unlessCancelled(openLazyImage(prepared, { ...options, warn, ...(replaying ? { profile: replaying } : {}), ...(plannedSource ? { source: plannedSource } : {}) }));
     const { tree, reader: imageReader, layers, source: rangeSource, flush: flushSpans } = lazy;
     const libraries = new LibraryPrefetcher(tree, imageReader);
     const processes: TreeProcesses = processesRootedIn(mountpoint);

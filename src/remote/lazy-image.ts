@@ -35,9 +35,11 @@ export async function openLazyImage(
     warn: (message: string) => void;
     /** A profile to replay: its fetches, as the layer indexes place its files, start before the tree is built. */
     profile?: AccessProfile;
+    /** The range source to read through, when one was made before (with a profile's planned fetches on their way). */
+    source?: RegistryRangeSource;
   },
 ): Promise<LazyImage> {
-  const source = new RegistryRangeSource(prepared.client);
+  const source = options.source ?? new RegistryRangeSource(prepared.client);
   const disk = new DiskSpanStore(join(options.cacheDir, 'spans'), options.diskCacheBytes);
   const cache = new SpanCache(options.memoryCacheBytes, disk);
   const background = (err: unknown) => options.warn(`background fetch failed: ${(err as Error).message}`);

@@ -67,6 +67,8 @@ export async function prepareImage(
      * the index only once, and the cache is not what it is for.)
      */
     uncachedIsFine?: boolean;
+    /** The registry's access profile, as soon as it is read (a mount sends its planned fetches then), with the sizes of the blobs they may read. */
+    onProfile?: (profile: AccessProfile, client: RegistryClient, blobSizes: ReadonlyMap<string, number>) => void;
   } = {},
 ): Promise<PreparedImage> {
   const warn = (message: string) => events.warn?.(message);
@@ -99,7 +101,12 @@ export async function prepareImage(
     const [image, artifact] = await Promise.all([
       (fromTag ?? Promise.resolve(undefined)).then((found) => client.withConfig(resolved, embeddedIn(found, resolved.manifest.config))),
       artifactRead
-        ? fetchIndexArtifact(client, resolved, warn, { onListed, windowsAhead: options.replaysProfile === true, ...(located ? { located } : {}) }).catch((err: unknown) => {
+        ? fetchIndexArtifact(client, resolved, warn, {
+            onListed,
+            windowsAhead: options.replaysProfile === true,
+            ...(located ? { located } : {}),
+            ...(options.onProfile ? { onProfile: (profile: AccessProfile, blobSizes: ReadonlyMap<string, number>) => options.onProfile!(profile, client, blobSizes) } : {}),
+          }).catch((err: unknown) => {
             warn(`could not look for index artifacts: ${(err as Error).message}`);
             return none;
           })

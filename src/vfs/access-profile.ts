@@ -1,5 +1,6 @@
 import { KrgoError } from '../errors.js';
 import { parseProfileWindows, type ProfileWindows } from '../index/profile-windows.js';
+import { parseProfileFetches, type ProfileFetches } from '../index/profile-fetches.js';
 import { resolvePath } from './resolve-path.js';
 import type { Inode, MergedTree } from './merged-tree.js';
 
@@ -14,6 +15,8 @@ export interface AccessProfile {
   files: ProfileFile[];
   /** Stored with the profile in the registry (index-artifact.ts): where its replay starts inflating. */
   seekWindows?: ProfileWindows;
+  /** Stored with the profile in the registry: the ranges its replay fetches, sent before the indexes are decoded. */
+  fetches?: ProfileFetches;
 }
 
 export interface ProfileFile {
@@ -109,7 +112,7 @@ export function parseProfile(text: string): AccessProfile {
   } catch (err) {
     return invalid((err as Error).message);
   }
-  const doc = raw as { version?: unknown; files?: unknown; seekWindows?: unknown };
+  const doc = raw as { version?: unknown; files?: unknown; seekWindows?: unknown; fetches?: unknown };
   if (doc.version !== 1) invalid(`version ${JSON.stringify(doc.version)}, this krgo reads 1`);
   if (!Array.isArray(doc.files) || doc.files.length > MAX_FILES) invalid(`"files" must be an array of at most ${MAX_FILES}`);
   const files = (doc.files as unknown[]).map((f): ProfileFile => {
@@ -123,7 +126,12 @@ export function parseProfile(text: string): AccessProfile {
     }
     return { path: file.path, ranges: ranges as [number, number][] };
   });
-  return { version: 1, files, ...(doc.seekWindows !== undefined ? { seekWindows: parseProfileWindows(doc.seekWindows, invalid) } : {}) };
+  return {
+    version: 1,
+    files,
+    ...(doc.seekWindows !== undefined ? { seekWindows: parseProfileWindows(doc.seekWindows, invalid) } : {}),
+    ...(doc.fetches !== undefined ? { fetches: parseProfileFetches(doc.fetches, invalid) } : {}),
+  };
 }
 
 /** The [offset, length] ranges a profile asks of one of its files, clipped to the file's size (the whole file when it names none). */

@@ -189,6 +189,20 @@ export class LayerReader {
       .map((i) => this.spans[i]!.out);
   }
 
+  /**
+   * What a fetch of `run` asks for when nothing of the layer is cached: the compressed bytes from
+   * the run's first span, or the nearest one before it that has a window (gzip), to its last; and
+   * that window's place in the index's windows blob when it is read from there. For gzip and tar
+   * layers; others (eStargz chunks, zstd read whole) are fetched otherwise.
+   */
+  coldFetch(run: SpanRun): { range: [number, number]; window?: { digest: Digest; start: number; end: number } } | undefined {
+    if (this.index.format !== 'gzip' && this.index.format !== 'tar') return undefined;
+    let start = run.first;
+    while (start > 0 && this.format?.needsWindow?.(start)) start--;
+    const window = this.format?.windowPlaceAt?.(start);
+    return { range: [this.spans[start]!.in, this.spans[run.last]!.inEnd], ...(window ? { window } : {}) };
+  }
+
   /** Takes the windows an access profile keeps for this layer: fetches starting at their points need no lead-in. */
   addProfileWindows(windows: ProfileWindows): void {
     const table = profileWindowTable(windows);

@@ -191,11 +191,23 @@ describe('krgo mount: a lazy FUSE mount equal to umoci unpack', () => {
 
   /** The blob of seek windows the newest index artifact of `repo:tag` stores with its access profile. */
   async function profileWindowsDigest(repo: string, tag: string): Promise<string | undefined> {
-    // The manifest kept beside the tag: the members of the artifact of each image under it.
+    return [...(await taggedMembers(repo, tag))].reverse().find((l) => l.mediaType === 'application/vnd.krgo.access-profile-windows.v1')?.digest;
+  }
+
+  /** The manifest kept beside the tag: the members of the artifact of each image under it. */
+  async function taggedMembers(repo: string, tag: string): Promise<{ mediaType: string; digest: string; data?: string }[]> {
     const res = await fetch(`http://${registry.host}/v2/${repo}/manifests/${tag}.krgo-indexes`, { headers: { accept: 'application/vnd.oci.image.manifest.v1+json' } });
     assert.equal(res.status, 200);
-    const listed = (await res.json()) as { layers: { mediaType: string; digest: string }[] };
-    return [...listed.layers].reverse().find((l) => l.mediaType === 'application/vnd.krgo.access-profile-windows.v1')?.digest;
+    return ((await res.json()) as { layers: { mediaType: string; digest: string; data?: string }[] }).layers;
+  }
+
+  /** The ranges an access profile in the registry plans for its replay, as `digest start-end` (end inclusive, as in Range headers). */
+  async function plannedFetches(repo: string, tag: string): Promise<string[]> {
+    const member = [...(await taggedMembers(repo, tag))].reverse().find((l) => l.mediaType === 'application/vnd.krgo.access-profile.v1+json');
+    assert.ok(member?.data, 'the profile is embedded');
+    const { fetches } = JSON.parse(Buffer.from(member.data, 'base64').toString()) as { fetches?: { blobs: string[]; ranges: [number, number, number][] } };
+    assert.ok(fetches && fetches.ranges.length > 0, 'the profile plans its fetches');
+    return fetches.ranges.map(([k, start, end]) => `${fetches.blobs[k]} ${start}-${end - 1}`);
   }
 
   it('an access profile recorded on one mount and pushed with the indexes is fetched at once by the next', async () => {
@@ -252,6 +264,14 @@ describe('krgo mount: a lazy FUSE mount equal to umoci unpack', () => {
     assert.deepEqual(status?.prefetch, { files: paths.length, missing: 0, done: true });
     const prefetched = proxy.seen.filter((r) => r.range).length;
     assert.ok(prefetched > 0, 'the profile was fetched before any read');
+    // The ranges planned when the profile was pushed went out as the profile arrived, and its
+    // replay found all it needed among them: nothing else, nothing twice.
+    const asked = proxy.seen.flatMap((r) => (r.range ? r.range.replace(/^bytes=/, '').split(',').map((part) => `${r.path.slice(r.path.lastIndexOf('/') + 1)} ${part.trim()}`) : []));
+    assert.deepEqual([...asked].sort(), [...(await plannedFetches('library/debian', 'bookworm'))].sort());
+    // Sent as soon as the profile was read: before the indexes were decoded, after which the
+    // profile's windows blob is asked for.
+    const windowsAsked = proxy.seen.findIndex((r) => !r.range && r.path.endsWith(`/blobs/${windowsBlob}`));
+    assert.ok(proxy.seen.findIndex((r) => r.range) < windowsAsked, 'the planned ranges were asked for before the windows blob');
     // Its windows blob came whole, once, while the tree was built: no window of it by range.
     const windowsRequests = proxy.seen.filter((r) => r.method === 'GET' && r.path.endsWith(`/blobs/${windowsBlob}`));
     assert.deepEqual(

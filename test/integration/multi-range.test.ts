@@ -109,6 +109,25 @@ describe('background reads of a blob share multi-range requests', () => {
     assert.ok(proxy.seen.filter(isLayer).every((r) => !r.range!.includes(',')));
   });
 
+  it('ranges planned ahead go out at once; a read within one takes its bytes as they come, a read outside asks again', async () => {
+    proxy.seen.length = 0;
+    const source = new RegistryRangeSource(client);
+    const planned = scattered(layer.size, 12).map((r) => ({ start: r.start, end: Math.min(layer.size, r.start + 20_000) }));
+    source.prefetch(planned.map((r) => ({ digest: layer.digest, ...r })));
+    assert.equal(source.requests, 1, 'sent without waiting for the event loop: one multi-range request');
+    // Reads inside planned ranges (one exactly, one in the middle of another), as a replay's runs make them.
+    const inside = [planned[3]!, { start: planned[7]!.start + 100, end: planned[7]!.end - 100 }];
+    let progressed = 0;
+    const got = await Promise.all(inside.map((r) => source.read(layer.digest, r.start, r.end, { background: true, onProgress: (data, filled) => (progressed = Math.max(progressed, filled)) && assert.ok(filled <= data.length) })));
+    assertExact(got, inside);
+    assert.ok(progressed > 0, 'progress told to the reader');
+    assert.equal(proxy.seen.filter(isLayer).length, 1, 'no request of their own');
+    // A planned range serves one read; a read that no planned range holds is asked for.
+    const outside = [planned[3]!, { start: planned[5]!.start, end: planned[5]!.end + 10 }].filter((r) => r.end <= layer.size);
+    assertExact(await readAll(source, outside, false), outside);
+    assert.equal(proxy.seen.filter(isLayer).length, 1 + outside.length);
+  });
+
   for (const [what, fault] of [
     ['ignores Range (200, the whole blob)', { kind: 'ignore-range' }],
     ['answers only the first range', { kind: 'first-range' }],

@@ -1,8 +1,9 @@
 import { KrgoError } from '../../errors.js';
+import type { Digest } from '../../digest.js';
 import { extractGzipRange } from '../../gzip/gzip-index.js';
 import type { LayerIndex } from '../../index/index-format.js';
 import { seekWindow } from './seek-windows.js';
-import { WINDOW_BYTES } from '../../index/window-table.js';
+import { WINDOW_BYTES, windowRange } from '../../index/window-table.js';
 import { MAX_SPAN_OUTPUT, type ExtraWindow, type Span, type SpanContext, type SpanFormat } from './span-format.js';
 import { joinPieces } from '../../util/join-pieces.js';
 
@@ -50,6 +51,13 @@ export class GzipCells implements SpanFormat {
 
   needsWindow(i: number): boolean {
     return this.spans[i]!.out > 0 && !this.windowAt(i);
+  }
+
+  windowPlaceAt(i: number): { digest: Digest; start: number; end: number } | undefined {
+    const w = this.ctx.index.checkpoints[i]!.window;
+    if (this.spans[i]!.out === 0 || w < 0) return undefined;
+    const [start, end] = windowRange(this.ctx.index.windows, w);
+    return { digest: this.ctx.index.windows.digest, start, end };
   }
 
   /** The window kept for cell `i`'s seek point: the index's, else an access profile's. */

@@ -53,6 +53,8 @@ export interface SpanFormat {
   startCost?(i: number): number;
   /** Whether a fetch starting at span `i` needs a window it has not got (gzip: one an access profile may bring). */
   needsWindow?(i: number): boolean;
+  /** Where the window a fetch starting at span `i` reads by range lies (gzip: the index's own, in its windows blob), if it reads one. */
+  windowPlaceAt?(i: number): { digest: Digest; start: number; end: number } | undefined;
 }
 
 /** The most one span may inflate to: only a crafted stream (a bomb) has more between two seek points. */
