@@ -130,7 +130,7 @@ export async function pushImage(options: PushOptions, pushable: PushableImage): 
     ]);
     const manifest = JSON.parse(pushable.manifest.toString('utf8')) as ImageManifest;
     const manifestDigest = await putManifest(client, target.tag ?? 'latest', manifest.mediaType ?? MediaType.ociManifest, pushable.manifest);
-    const indexes = await publishIndexes(client, { manifest, manifestDigest, manifestBytes: pushable.manifest }, await indexBlobs);
+    const indexes = await publishIndexes(client, { manifest, manifestDigest, manifestBytes: pushable.manifest, configBytes: pushable.config }, await indexBlobs);
     return { reference: formatReference(target), manifestDigest, outcomes, bytesSent, indexes };
   } finally {
     await Promise.all([client.close(), sourceClient?.close()]);

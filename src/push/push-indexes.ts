@@ -1,9 +1,9 @@
 import type { Digest } from '../digest.js';
 import type { Descriptor } from '../image/manifest.js';
-import type { RegistryClient, ResolvedImage } from '../registry/client.js';
+import type { RegistryClient } from '../registry/client.js';
 import { IndexStore, indexFilesOf, type IndexFiles } from '../index/index-store.js';
 import { encodeIndex } from '../index/index-codec.js';
-import { publishIndexArtifact, uploadIndexBlobs, type UploadedIndexBlobs } from '../index/index-artifact.js';
+import { publishIndexArtifact, uploadIndexBlobs, type ArtifactSubject, type UploadedIndexBlobs } from '../index/index-artifact.js';
 import type { PushLayer } from './push-image.js';
 import { fileChunks, fileOfSize } from '../util/file-chunks.js';
 
@@ -58,7 +58,7 @@ export async function uploadIndexes(
 }
 
 /** Once the image manifest is in: the artifact that refers to it. */
-export async function publishIndexes(client: RegistryClient, image: Pick<ResolvedImage, 'manifest' | 'manifestDigest' | 'manifestBytes'>, prepared: PreparedIndexes): Promise<IndexPushOutcome> {
+export async function publishIndexes(client: RegistryClient, image: ArtifactSubject, prepared: PreparedIndexes): Promise<IndexPushOutcome> {
   if (!prepared.ok) return { pushed: false, reason: prepared.reason };
   try {
     return { pushed: true, digest: await publishIndexArtifact(client, image, prepared.blobs), built: prepared.built };
