@@ -18,6 +18,13 @@ export interface ProfileFetches {
 /** Bounds on a plan from elsewhere: a replay has a few hundred runs. */
 export const MAX_PROFILE_FETCHES = 4096;
 const MAX_PLANNED_BLOBS = 512;
+/**
+ * A planned range's bytes are held from the moment it is asked for until its read takes them:
+ * a run is at most 4 MiB of output and its lead-in (a few MiB compressed), a replay of gcc ~13 MB
+ * in all. Ranges past these bounds (a crafted plan) are not sent: a hint, not an order.
+ */
+const MAX_PLANNED_RANGE_BYTES = 16 * 1024 * 1024;
+const MAX_PLANNED_BYTES = 256 * 1024 * 1024;
 
 /** The planned fetches of a profile from the registry, checked; anything off is a usage error of the profile. */
 export function parseProfileFetches(raw: unknown, invalid: (why: string) => never): ProfileFetches {
@@ -43,12 +50,16 @@ export function parseProfileFetches(raw: unknown, invalid: (why: string) => neve
 
 /**
  * The planned ranges that lie within a blob of this image (its layers and their indexes'
- * windows blobs, with their sizes); others are dropped (a plan for another image).
+ * windows blobs, with their sizes), within the bounds on what is held; others are dropped (a
+ * plan for another image, or a crafted one).
  */
 export function plannedRanges(fetches: ProfileFetches, blobSizes: ReadonlyMap<string, number>): { blob: Digest; start: number; end: number }[] {
+  let total = 0;
   return fetches.ranges.flatMap(([k, start, end]) => {
     const blob = fetches.blobs[k]!;
     const size = blobSizes.get(blob);
-    return size !== undefined && end <= size ? [{ blob, start, end }] : [];
+    if (size === undefined || end > size || end - start > MAX_PLANNED_RANGE_BYTES || total + (end - start) > MAX_PLANNED_BYTES) return [];
+    total += end - start;
+    return [{ blob, start, end }];
   });
 }

@@ -23,6 +23,11 @@ describe('planned fetches of an access profile', () => {
       { blob: layer, start: 1000, end: 90_000 },
     ], 'past the end of its layer: dropped');
     assert.deepEqual(plannedRanges(back.fetches!, new Map()), [], 'blobs of another image: nothing');
+    // A crafted plan: ranges held until read are bounded, each and in all.
+    const huge = new Map([[layer as string, 2 ** 40]]);
+    assert.deepEqual(plannedRanges({ blobs: [layer], ranges: [[0, 0, 2 ** 30]] }, huge), [], 'a range of a GiB is not sent');
+    const many = plannedRanges({ blobs: [layer], ranges: Array.from({ length: 100 }, (_, i): [number, number, number] => [0, i * 2 ** 24, (i + 1) * 2 ** 24]) }, huge);
+    assert.equal(many.length, 16, '256 MiB in all');
   });
 
   it('a plan that does not add up makes the profile unusable, never trusted', () => {
