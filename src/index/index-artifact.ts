@@ -32,7 +32,7 @@ interface ArtifactManifest {
   subject?: { digest: string };
 }
 
-/** Names the image manifest an entry of the tag-keyed list refers to. */
+/** Names the image manifest a member kept beside the tag (or an entry of the list krgo kept there before) is for. */
 const SUBJECT_ANNOTATION = 'dev.krgo.subject';
 /**
  * What `<tag>.krgo-indexes` names: one artifact manifest whose members are those of the index
@@ -198,9 +198,9 @@ export async function pushIndexArtifact(
 export type ArtifactSubject = Pick<ResolvedImage, 'manifest' | 'manifestDigest' | 'manifestBytes'> & { configBytes?: Buffer };
 
 /**
- * Blob bytes an artifact manifest carries itself. Base64 makes them 4/3 as large in the
- * manifest, and the tag-keyed list embeds that manifest again: 512 KiB stays well below the
- * 4 MiB registries commonly allow for a manifest (Docker Hub, distribution 3).
+ * Blob bytes an artifact manifest carries itself (and the manifest kept beside the tag, which
+ * repeats its members). Base64 makes them 4/3 as large: 512 KiB stays well below the 4 MiB
+ * registries commonly allow for a manifest (Docker Hub, distribution 3).
  */
 const MAX_EMBEDDED_BYTES = 512 * 1024;
 /** An artifact manifest up to this size is embedded in the referrers list (one that embeds its members is larger). */
@@ -208,7 +208,7 @@ const MAX_LISTED_MANIFEST_BYTES = 64 * 1024;
 
 /**
  * The artifact's members with what a mount reads whole embedded (OCI descriptor `data`), so
- * that the list a mount asks for with the manifest holds everything it needs to be ready: the
+ * that the manifest a mount asks for with the image's holds everything it needs to be ready: the
  * image config first, then the profile, then the indexes in layer order, within the budget.
  * Every member stays a blob in the repository too (krgo before this fetches them by digest).
  */
@@ -296,7 +296,7 @@ function indexOf(manifests: Descriptor[]): Buffer {
 export type IndexArtifact = ArtifactManifest;
 
 /**
- * The newest index artifact of this image: from the tag-keyed list when it names this very
+ * The newest index artifact of this image: from what is kept beside the tag when it names this very
  * manifest (the tag may have moved since), else from the referrers of the manifest's digest.
  */
 export async function locateIndexArtifact(

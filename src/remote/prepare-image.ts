@@ -33,7 +33,7 @@ export interface PreparedImage {
   artifactRead: boolean;
   /** The access profile stored with the indexes in the registry, if any (when it was read). */
   profile?: AccessProfile;
-  /** The tag-keyed list of index artifacts, asked for with the manifest (by tag only). */
+  /** What is kept beside the tag (the index artifacts' members), asked for with the manifest (by tag only). */
   tagged?: Promise<TaggedIndexes>;
 }
 

@@ -153,8 +153,8 @@ describe('krgo mount: a lazy FUSE mount equal to umoci unpack', () => {
     const layersBytes = status.layers.reduce((a, l) => a + l.size, 0);
     const indexBytes = status.layers.reduce((a, l) => a + l.indexBytes, 0);
     assert.ok(proxy.bytesSent < indexBytes + 100_000, `ready after ${proxy.bytesSent} bytes: indexes (${indexBytes}) and manifests, no layer (${layersBytes})`);
-    // By tag: through the list kept beside the tag, asked with the manifest (no referrers lookup).
-    assert.ok(proxy.seen.some((r) => r.path.endsWith('/manifests/bookworm.krgo-indexes')), 'found through the tag-keyed list');
+    // By tag: through the manifest kept beside the tag, asked with the image's (no referrers lookup).
+    assert.ok(proxy.seen.some((r) => r.path.endsWith('/manifests/bookworm.krgo-indexes')), 'found through the manifest kept beside the tag');
     assert.ok(!proxy.seen.some((r) => /\/manifests\/sha256-[a-f0-9]{64}$|\/referrers\//.test(r.path)), 'no referrers lookup');
     const run42 = await run('chroot', [mp, '/usr/bin/python3', '-c', 'print(42)']);
     assert.equal(run42.stdout, '42\n', run42.stderr);

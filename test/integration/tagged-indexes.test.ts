@@ -11,9 +11,10 @@ import { runOk } from '../support/run.js';
 const MANIFEST_ACCEPT = 'application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json';
 
 /**
- * The index artifact list kept under `<tag>.krgo-indexes`: asked for together with the manifest
- * of a tag, so the indexes are fetched one round trip sooner than through the referrers of the
- * manifest's digest; a tag that moved since falls back to those referrers.
+ * The manifest kept under `<tag>.krgo-indexes` (the members of the index artifacts of the images
+ * under the tag, the newest one's config and indexes embedded): asked for together with the
+ * manifest of a tag, so a mount has all it needs to be ready after one round trip; a tag that
+ * moved since falls back to the referrers of the manifest's digest.
  */
 describe('index artifacts listed under a tag beside the image tag', () => {
   let setup: BusyboxSetup;
@@ -82,7 +83,7 @@ describe('index artifacts listed under a tag beside the image tag', () => {
     await skopeoPush(join(setup.work, 'layout'), 'busybox', setup.image, 'oci');
     const moved = await manifestDigest('latest');
     assert.notEqual(moved, before);
-    // Indexed by digest: the tag-keyed list is not touched and still names the old manifest.
+    // Indexed by digest: the manifest kept beside the tag is not touched and still names the old image.
     const byDigest = await krgo(['index', '--push', `${repo()}@${moved}`, '--cache-dir', join(setup.work, 'cache-pusher')]);
     assert.equal(byDigest.code, 0, byDigest.stderr);
     assert.deepEqual(await taggedSubjects(), [before]);
