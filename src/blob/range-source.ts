@@ -13,6 +13,13 @@ export interface RangeReadOptions {
   background?: boolean;
 }
 
+/** Bytes [start, end) of a blob. */
+export interface BlobRange {
+  digest: Digest;
+  start: number;
+  end: number;
+}
+
 /** Byte ranges of blobs, from wherever they live. */
 export interface RangeSource {
   read(digest: Digest, start: number, end: number, options?: RangeReadOptions): Promise<Buffer>;
@@ -77,7 +84,7 @@ export class RegistryRangeSource implements RangeSource {
    * first read that lies within one then takes its bytes as they come instead of asking again.
    * For a few hundred ranges planned ahead (an access profile's); each serves one read.
    */
-  prefetch(ranges: readonly { digest: Digest; start: number; end: number }[]): void {
+  prefetch(ranges: readonly BlobRange[]): void {
     for (const { digest, start, end } of ranges) this.readAhead(digest, start, end);
     this.pump();
   }

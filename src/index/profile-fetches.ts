@@ -1,4 +1,5 @@
 import { parseDigest, type Digest } from '../digest.js';
+import type { BlobRange } from '../blob/range-source.js';
 
 /**
  * The byte ranges a replay of an access profile asks the registry for, planned when the profile
@@ -53,13 +54,13 @@ export function parseProfileFetches(raw: unknown, invalid: (why: string) => neve
  * windows blobs, with their sizes), within the bounds on what is held; others are dropped (a
  * plan for another image, or a crafted one).
  */
-export function plannedRanges(fetches: ProfileFetches, blobSizes: ReadonlyMap<string, number>): { blob: Digest; start: number; end: number }[] {
+export function plannedRanges(fetches: ProfileFetches, blobSizes: ReadonlyMap<string, number>): BlobRange[] {
   let total = 0;
   return fetches.ranges.flatMap(([k, start, end]) => {
-    const blob = fetches.blobs[k]!;
-    const size = blobSizes.get(blob);
+    const digest = fetches.blobs[k]!;
+    const size = blobSizes.get(digest);
     if (size === undefined || end > size || end - start > MAX_PLANNED_RANGE_BYTES || total + (end - start) > MAX_PLANNED_BYTES) return [];
     total += end - start;
-    return [{ blob, start, end }];
+    return [{ digest, start, end }];
   });
 }

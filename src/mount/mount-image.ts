@@ -111,7 +111,7 @@ export async function mountImage(options: MountOptions): Promise<MountHandle> {
   const onProfile = (profile: AccessProfile, client: RegistryClient, blobSizes: ReadonlyMap<string, number>) => {
     if (!profile.fetches || options.signal?.aborted) return;
     plannedSource = new RegistryRangeSource(client);
-    plannedSource.prefetch(plannedRanges(profile.fetches, blobSizes).map(({ blob, start, end }) => ({ digest: blob, start, end })));
+    plannedSource.prefetch(plannedRanges(profile.fetches, blobSizes));
   };
   try {
     prepared = await unlessCancelled(prepareImage(

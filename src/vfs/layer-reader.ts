@@ -2,7 +2,7 @@ import type { StargzChunk, TarEntry } from '../tar/tar-entry.js';
 import type { Digest } from '../digest.js';
 import { KrgoError } from '../errors.js';
 import type { LayerIndex } from '../index/layer-index.js';
-import type { RangeSource } from '../blob/range-source.js';
+import type { BlobRange, RangeSource } from '../blob/range-source.js';
 import type { SpanCache } from '../cache/span-cache.js';
 import { MAX_SPAN_OUTPUT, type Span, type SpanContext, type SpanFormat } from './formats/span-format.js';
 import { GzipCells } from './formats/gzip-cells.js';
@@ -195,7 +195,7 @@ export class LayerReader {
    * that window's place in the index's windows blob when it is read from there. For gzip and tar
    * layers; others (eStargz chunks, zstd read whole) are fetched otherwise.
    */
-  coldFetch(run: SpanRun): { range: [number, number]; window?: { digest: Digest; start: number; end: number } } | undefined {
+  coldFetch(run: SpanRun): { range: [number, number]; window?: BlobRange } | undefined {
     if (this.index.format !== 'gzip' && this.index.format !== 'tar') return undefined;
     let start = run.first;
     while (start > 0 && this.format?.needsWindow?.(start)) start--;

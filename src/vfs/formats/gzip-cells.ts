@@ -1,5 +1,5 @@
 import { KrgoError } from '../../errors.js';
-import type { Digest } from '../../digest.js';
+import type { BlobRange } from '../../blob/range-source.js';
 import { extractGzipRange } from '../../gzip/gzip-index.js';
 import type { LayerIndex } from '../../index/index-format.js';
 import { seekWindow } from './seek-windows.js';
@@ -53,11 +53,12 @@ export class GzipCells implements SpanFormat {
     return this.spans[i]!.out > 0 && !this.windowAt(i);
   }
 
-  windowPlaceAt(i: number): { digest: Digest; start: number; end: number } | undefined {
-    const w = this.ctx.index.checkpoints[i]!.window;
-    if (this.spans[i]!.out === 0 || w < 0) return undefined;
-    const [start, end] = windowRange(this.ctx.index.windows, w);
-    return { digest: this.ctx.index.windows.digest, start, end };
+  windowPlaceAt(i: number): BlobRange | undefined {
+    const keyed = this.windowAt(i);
+    // A profile's windows come with their blob, whole: only the index's own are read by range.
+    if (this.spans[i]!.out === 0 || keyed?.table !== this.ctx.index.windows) return undefined;
+    const [start, end] = windowRange(keyed.table, keyed.w);
+    return { digest: keyed.table.digest, start, end };
   }
 
   /** The window kept for cell `i`'s seek point: the index's, else an access profile's. */

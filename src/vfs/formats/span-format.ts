@@ -1,6 +1,6 @@
 import type { Digest } from '../../digest.js';
 import type { LayerIndex } from '../../index/index-format.js';
-import type { RangeSource } from '../../blob/range-source.js';
+import type { BlobRange, RangeSource } from '../../blob/range-source.js';
 import type { SpanCache } from '../../cache/span-cache.js';
 import type { WindowTable } from '../../index/window-table.js';
 
@@ -54,7 +54,7 @@ export interface SpanFormat {
   /** Whether a fetch starting at span `i` needs a window it has not got (gzip: one an access profile may bring). */
   needsWindow?(i: number): boolean;
   /** Where the window a fetch starting at span `i` reads by range lies (gzip: the index's own, in its windows blob), if it reads one. */
-  windowPlaceAt?(i: number): { digest: Digest; start: number; end: number } | undefined;
+  windowPlaceAt?(i: number): BlobRange | undefined;
 }
 
 /** The most one span may inflate to: only a crafted stream (a bomb) has more between two seek points. */

@@ -19,8 +19,8 @@ describe('planned fetches of an access profile', () => {
       [windows as string, 40_000],
     ]);
     assert.deepEqual(plannedRanges(back.fetches!, sizes), [
-      { blob: windows, start: 0, end: 30_000 },
-      { blob: layer, start: 1000, end: 90_000 },
+      { digest: windows, start: 0, end: 30_000 },
+      { digest: layer, start: 1000, end: 90_000 },
     ], 'past the end of its layer: dropped');
     assert.deepEqual(plannedRanges(back.fetches!, new Map()), [], 'blobs of another image: nothing');
     // A crafted plan: ranges held until read are bounded, each and in all.
