@@ -3,7 +3,7 @@ import { brotliCompressSync, brotliDecompressSync, constants as zlibConstants } 
 import { KrgoError } from '../errors.js';
 import { parseDigest, type Digest } from '../digest.js';
 import { xattrsFromBase64, type TarEntry } from '../tar/tar-entry.js';
-import type { WindowRef } from './window-table.js';
+import { WINDOW_HASH_BYTES, type WindowRef } from './window-table.js';
 import { INDEX_FORMAT_VERSION, READABLE_INDEX_VERSIONS, type IndexPoint, type LayerIndex, type LayerFormat } from './index-format.js';
 import { chunksFrom, ENTRY_TYPES, entriesOf, entryColumns, hintsFrom, NO_XATTRS, pointColumns, pointsOf, type ChunkTuple, type EntryColumns, type PointColumns } from './entry-columns.js';
 
@@ -46,11 +46,6 @@ const V3_POINT_BYTES = 8 + 1 + 8 + 8 + 4 + 32;
 const POINT_BYTES = 8 + 1 + 8 + 4;
 /** Versions 4 and 5. */
 const V5_WINDOW_REF_BYTES = 8 + 4 + 32;
-/**
- * A window's hash is cut to 128 bits: still 2^128 work to forge a window for a given index, and
- * 16 bytes less per window of what a mount fetches up front (the hashes do not compress).
- */
-export const WINDOW_HASH_BYTES = 16;
 const WINDOW_REF_BYTES = 4 + WINDOW_HASH_BYTES;
 
 /** An entry as versions 3 and 4 wrote it. */

@@ -5,6 +5,12 @@ import { sha256Of, type Digest } from '../digest.js';
 
 /** A deflate window: how far back a gzip stream may refer, so what a seek point needs of the output before it. */
 export const WINDOW_BYTES = 32 * 1024;
+/**
+ * What an index keeps of a window's hash since format 6: 128 bits, still 2^128 work to forge a
+ * window for a given index, and 16 bytes less per window of what a mount fetches up front (the
+ * hashes do not compress). Format 5 kept all 32.
+ */
+export const WINDOW_HASH_BYTES = 16;
 
 /**
  * The 32 KiB windows of a layer's gzip seek points, kept apart from its index: they are most of
@@ -79,8 +85,8 @@ export function unpackWindow(table: WindowTable, i: number, packed: Buffer): Buf
   } catch (err) {
     throw new KrgoError('INDEX_INVALID', `seek window ${i} of blob ${table.digest} does not inflate: ${(err as Error).message}`);
   }
-  // The index keeps the whole hash (format 5) or its first 128 bits (6).
-  if (ref.sha256.length < 16 || !createHash('sha256').update(window).digest().subarray(0, ref.sha256.length).equals(ref.sha256)) {
+  // The index keeps the whole hash (format 5) or its first WINDOW_HASH_BYTES (6).
+  if (ref.sha256.length < WINDOW_HASH_BYTES || !createHash('sha256').update(window).digest().subarray(0, ref.sha256.length).equals(ref.sha256)) {
     throw new KrgoError('INDEX_INVALID', `seek window ${i} of blob ${table.digest} does not match its index`);
   }
   return window;
