@@ -1,5 +1,6 @@
 import { parseDigest, type Digest } from '../digest.js';
 import type { BlobRange } from '../blob/range-source.js';
+import { isCount } from './profile-windows.js';
 
 /**
  * The byte ranges a replay of an access profile asks the registry for, planned when the profile
@@ -40,7 +41,6 @@ export function parseProfileFetches(raw: unknown, invalid: (why: string) => neve
   });
   if (!Array.isArray(doc.ranges) || doc.ranges.length > MAX_PROFILE_FETCHES) return invalid(`"fetches.ranges" must be an array of at most ${MAX_PROFILE_FETCHES}`);
   const ranges = doc.ranges.map((r: unknown): [number, number, number] => {
-    const isCount = (n: unknown): n is number => Number.isSafeInteger(n) && (n as number) >= 0;
     if (!Array.isArray(r) || r.length !== 3 || !r.every(isCount)) return invalid('a planned fetch is not [blob, start, end)');
     const [blob, start, end] = r as [number, number, number];
     if (blob >= blobs.length || end <= start) return invalid('a planned fetch is not [blob, start, end)');

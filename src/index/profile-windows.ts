@@ -35,10 +35,12 @@ export const MAX_PROFILE_WINDOWS = 4096;
 /** A 32 KiB window deflated alone is never much larger than itself. */
 const MAX_PACKED_WINDOW = 64 * 1024;
 
+/** A whole number that counts or places bytes, as a profile from elsewhere must give them. */
+export const isCount = (n: unknown): n is number => Number.isSafeInteger(n) && (n as number) >= 0;
+
 /** The windows named by a profile from the registry, checked; anything off is a usage error of the profile. */
 export function parseProfileWindows(raw: unknown, invalid: (why: string) => never): ProfileWindows {
   const doc = raw as { digest?: unknown; size?: unknown; points?: unknown };
-  const isCount = (n: unknown): n is number => Number.isSafeInteger(n) && (n as number) >= 0;
   const digestOf = (value: unknown, what: string): Digest => {
     try {
       return parseDigest(value as string);
