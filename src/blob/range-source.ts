@@ -90,6 +90,8 @@ export class RegistryRangeSource implements RangeSource {
   }
 
   private readAhead(digest: Digest, start: number, end: number): void {
+    // Made before its read starts: a read taken from an earlier planned range reports what that
+    // one already holds at once, into this object.
     const read: EarlyRead = { start, end, filled: 0, readers: [], done: Promise.resolve(Buffer.alloc(0)) };
     read.done = this.read(digest, start, end, {
       background: true,
