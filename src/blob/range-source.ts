@@ -29,6 +29,11 @@ export interface RangeSource {
 
 /** Background requests in flight at once; the reads that wait meanwhile share the next ones. */
 const BACKGROUND_REQUESTS = 6;
+/**
+ * Planned reads are asked for in stretches of this many bytes, one request per blob in each: the
+ * order they are wanted in is kept to within a stretch, at a few requests a megabyte.
+ */
+const ORDERED_STRETCH_BYTES = 1024 * 1024;
 /** Ranges in one request, at most (a `Range` header of ~1.5 kB: servers limit header sizes). */
 const MAX_RANGES_PER_REQUEST = 64;
 
@@ -79,33 +84,62 @@ export class RegistryRangeSource implements RangeSource {
   }
 
   /**
-   * Asks for ranges of blobs before anyone reads them, in the background, and sends the requests
-   * now (not at the next turn of the event loop: the caller may hold the thread a while): the
-   * first read that lies within one then takes its bytes as they come instead of asking again.
-   * For a few hundred ranges planned ahead (an access profile's); each serves one read.
+   * Asks for ranges of blobs before anyone reads them, and sends the requests now (not at the
+   * next turn of the event loop: the caller may hold the thread a while): the first read that
+   * lies within one then takes its bytes as they come instead of asking again. For a few hundred
+   * ranges planned ahead (an access profile's), in the order they will be read: the requests go
+   * out in that order on one pipelined connection (`inOrder`), a request for each stretch of
+   * ranges of one blob, so the first wanted are the first in instead of sharing the link with
+   * the last. Each range serves one read.
    */
   prefetch(ranges: readonly BlobRange[]): void {
-    for (const { digest, start, end } of ranges) this.readAhead(digest, start, end);
-    this.pump();
+    let stretch: QueuedRead[] = [];
+    let bytes = 0;
+    const sendStretch = () => {
+      for (const batch of this.batchesOf(stretch)) void this.send(batch, true);
+      stretch = [];
+      bytes = 0;
+    };
+    for (const { digest, start, end } of ranges) {
+      stretch.push(this.readAhead(digest, start, end));
+      bytes += end - start;
+      if (bytes >= ORDERED_STRETCH_BYTES) sendStretch();
+    }
+    sendStretch();
   }
 
-  private readAhead(digest: Digest, start: number, end: number): void {
-    // Made before its read starts: a read taken from an earlier planned range reports what that
-    // one already holds at once, into this object.
-    const read: EarlyRead = { start, end, filled: 0, readers: [], done: Promise.resolve(Buffer.alloc(0)) };
-    read.done = this.read(digest, start, end, {
-      background: true,
+  /** Reads as requests: one per blob (in the order of its first read), of ranges that do not overlap. */
+  private batchesOf(reads: QueuedRead[]): QueuedRead[][] {
+    const batches: QueuedRead[][] = [];
+    for (const read of reads) {
+      const batch = this.singleRanges ? undefined : batches.find((b) => b[0]!.digest === read.digest && b.length < MAX_RANGES_PER_REQUEST && !b.some((r) => r.start < read.end && read.start < r.end));
+      if (batch) batch.push(read);
+      else batches.push([read]);
+    }
+    return batches;
+  }
+
+  /** A read of [start, end) that the first read within it takes over, made now and sent by the caller. */
+  private readAhead(digest: Digest, start: number, end: number): QueuedRead {
+    const result = deferred<Buffer>();
+    const early: EarlyRead = { start, end, filled: 0, readers: [], done: result.promise };
+    const read: QueuedRead = {
+      digest,
+      start,
+      end,
       onProgress: (data, filled) => {
-        read.data = data;
-        read.filled = filled;
-        for (const reader of read.readers) reader(data, filled);
+        early.data = data;
+        early.filled = filled;
+        for (const reader of early.readers) reader(data, filled);
       },
-    });
+      result,
+    };
     // A failed one is dropped: whoever reads there asks again (and meets the failure, if it lasts).
-    read.done.catch(() => this.takeEarly(digest, start, end, read));
+    early.done.catch(() => this.takeEarly(digest, start, end, early));
     const reads = this.early.get(digest);
-    if (reads) reads.push(read);
-    else this.early.set(digest, [read]);
+    if (reads) reads.push(early);
+    else this.early.set(digest, [early]);
+    return read;
   }
 
   read(digest: Digest, start: number, end: number, options: RangeReadOptions = {}): Promise<Buffer> {
@@ -180,8 +214,9 @@ export class RegistryRangeSource implements RangeSource {
     return batch;
   }
 
-  private async send(batch: QueuedRead[]): Promise<void> {
-    if (batch.length === 1) {
+  /** One request for the batch's ranges (`inOrder`: behind the earlier such requests); what it did not bring is read range by range. */
+  private async send(batch: QueuedRead[], inOrder = false): Promise<void> {
+    if (batch.length === 1 && !inOrder) {
       await Promise.all(batch.map((r) => this.readOne(r.digest, r.start, r.end, r.onProgress).then(r.result.resolve, r.result.reject)));
       return;
     }
@@ -211,7 +246,7 @@ export class RegistryRangeSource implements RangeSource {
           this.account(digest, read.start, read.end, began, batch.length);
           read.result.resolve(buffers[k]!);
         }
-      });
+      }, inOrder ? { inOrder } : {});
       if (!answer.multipart && done.includes(false)) this.singleRanges = true;
     } catch {
       // What did not arrive is read range by range below (with the retries single reads have).

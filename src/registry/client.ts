@@ -46,6 +46,9 @@ async function readLimited(res: RegistryResponse, limit: number, what: string): 
   return Buffer.concat(parts);
 }
 
+/** Bytes read past the last range of a multi-range answer to end it cleanly, at most. */
+const MAX_TAIL_READ = 64 * 1024;
+
 /** The distribution API of one repository: manifests, verified blobs, ranges. */
 export class RegistryClient {
   readonly transport: RegistryTransport;
@@ -213,7 +216,7 @@ export class RegistryClient {
    * whether the server answered in parts at all (gcr.io once refused such requests with 400:
    * containerd/stargz-snapshotter#81, whose fetcher falls back to single ranges the same way).
    */
-  async readRanges(digest: Digest, ranges: readonly ByteRange[], sink: (k: number, chunk: Buffer) => void): Promise<{ served: boolean[]; multipart: boolean }> {
+  async readRanges(digest: Digest, ranges: readonly ByteRange[], sink: (k: number, chunk: Buffer) => void, options: { inOrder?: boolean } = {}): Promise<{ served: boolean[]; multipart: boolean }> {
     const got = ranges.map(() => 0);
     const served = () => ranges.map((r, k) => got[k] === r.end - r.start);
     const res = await this.transport.request({
@@ -221,6 +224,7 @@ export class RegistryClient {
       scopes: [this.pullScope],
       headers: { range: rangesHeader(ranges) },
       expect: [200, 206, 400, 416],
+      ...(options.inOrder ? { inOrder: true } : {}),
     });
     const boundary = byteRangesBoundary(headerValue(res.headers, 'content-type'));
     const single = boundary === undefined ? parseContentRange(headerValue(res.headers, 'content-range')) : undefined;
@@ -258,7 +262,16 @@ export class RegistryClient {
         )
       : undefined;
     res.body.on('error', () => undefined);
+    // Read to its end once all is in (its closing boundary): a reset would also fail the
+    // requests pipelined behind it. Not a coalescing server's long tail past the last range.
+    let tail = 0;
     for await (const chunk of watchTransferRate(res.body, () => res.body.destroy(), `blob ${digest.slice(0, 19)}`)) {
+      if (parts?.finished || !served().includes(false)) {
+        tail += (chunk as Buffer).length;
+        // Leaving the loop ends the body (and its connection).
+        if (tail > MAX_TAIL_READ) break;
+        continue;
+      }
       if (!parts) feed(chunk as Buffer);
       else {
         try {
@@ -269,10 +282,7 @@ export class RegistryClient {
           return { served: served(), multipart: false };
         }
       }
-      // All in (a coalescing server's answer may go on past the last range wanted).
-      if (parts?.finished || !served().includes(false)) break;
     }
-    if (!parts?.finished) res.body.destroy();
     return { served: served(), multipart: parts !== undefined };
   }
 

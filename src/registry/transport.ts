@@ -45,6 +45,12 @@ export interface RegistryRequest {
   body?: Buffer | string;
   /** Statuses handed back to the caller instead of raised as errors. */
   expect?: number[];
+  /**
+   * Answered after every earlier request sent with `inOrder` (one connection per host,
+   * pipelined: RFC 9112 §9.3.2), so their bytes arrive in the order they were asked for instead
+   * of sharing the link. For background reads whose order matters; never for one someone waits on.
+   */
+  inOrder?: boolean;
 }
 
 export interface RegistryResponse {
@@ -71,6 +77,8 @@ function traceRequest(file: string, sentAt: number, method: string, url: URL, st
 }
 
 const USER_AGENT = 'krgo/0.1 (+https://github.com/krgo)';
+/** `inOrder` requests sent ahead on their connection before the first is answered. */
+const ORDERED_PIPELINING = 64;
 const MAX_REDIRECTS = 10;
 const TOKEN_REFRESH_MARGIN_MS = 10_000;
 /** No new attempt after a request failed for this long: a dead server fails within a minute. */
@@ -88,6 +96,9 @@ export function headerValue(headers: RegistryResponse['headers'], name: string):
 export class RegistryTransport {
   readonly origin: URL;
   private readonly dispatcher: Dispatcher;
+  /** The `inOrder` requests' dispatcher, made at the first. */
+  private orderedDispatcher: Dispatcher | undefined;
+  private readonly makeOrderedDispatcher: () => Dispatcher;
   private readonly tokens = new Map<string, CachedToken>();
   private challenge: Challenge | undefined;
   private credentials: Credentials | undefined;
@@ -111,11 +122,13 @@ export class RegistryTransport {
     };
     // HTTP_PROXY / HTTPS_PROXY / NO_PROXY (either case; an empty one is unset), as curl and docker read them.
     const proxies = proxySettings();
-    this.dispatcher = proxies ? new EnvHttpProxyAgent({ ...agentOptions, ...proxies }) : new Agent(agentOptions);
+    const agent = (options: typeof agentOptions & { pipelining?: number }) => (proxies ? new EnvHttpProxyAgent({ ...options, ...proxies }) : new Agent(options));
+    this.dispatcher = agent(agentOptions);
+    this.makeOrderedDispatcher = () => agent({ ...agentOptions, connections: 1, pipelining: ORDERED_PIPELINING });
   }
 
   async close(): Promise<void> {
-    await this.dispatcher.close();
+    await Promise.all([this.dispatcher.close(), this.orderedDispatcher?.close()]);
   }
 
   async request(req: RegistryRequest): Promise<RegistryResponse> {
@@ -178,7 +191,8 @@ export class RegistryTransport {
         method,
         headers,
         ...(body !== undefined ? { body } : {}),
-        dispatcher: this.dispatcher,
+        // undici holds a GET's followers until its headers are in unless told it is not blocking.
+        ...(req.inOrder ? { dispatcher: (this.orderedDispatcher ??= this.makeOrderedDispatcher()), blocking: false } : { dispatcher: this.dispatcher }),
       });
       if (HTTP_TRACE) traceRequest(HTTP_TRACE, sentAt, method, url, res.statusCode);
       const location = headerValue(res.headers, 'location');

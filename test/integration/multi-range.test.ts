@@ -25,6 +25,8 @@ describe('background reads of a blob share multi-range requests', () => {
   let work: Awaited<ReturnType<typeof tempDir>>;
   let layer: { digest: Digest; size: number };
   let blob: Buffer;
+  let config: { digest: Digest; size: number };
+  let configBytes: Buffer;
   let client: RegistryClient;
 
   const isLayer = (r: SeenRequest) => r.method === 'GET' && r.path.endsWith(`/blobs/${layer.digest}`);
@@ -37,7 +39,9 @@ describe('background reads of a blob share multi-range requests', () => {
     await layout.finish();
     await skopeoPush(join(work.path, 'layout'), 'bb', `${registry.host}/busybox:latest`, 'v2s2');
     const res = await fetch(`http://${registry.host}/v2/busybox/manifests/latest`, { headers: { accept: 'application/vnd.docker.distribution.manifest.v2+json' } });
-    const manifest = (await res.json()) as { layers: { digest: string; size: number }[] };
+    const manifest = (await res.json()) as { config: { digest: string; size: number }; layers: { digest: string; size: number }[] };
+    config = { digest: parseDigest(manifest.config.digest), size: manifest.config.size };
+    configBytes = Buffer.from(await (await fetch(`http://${registry.host}/v2/busybox/blobs/${config.digest}`)).arrayBuffer());
     const biggest = manifest.layers.reduce((a, b) => (a.size > b.size ? a : b));
     layer = { digest: parseDigest(biggest.digest), size: biggest.size };
     blob = Buffer.from(await (await fetch(`http://${registry.host}/v2/busybox/blobs/${layer.digest}`)).arrayBuffer());
@@ -126,6 +130,27 @@ describe('background reads of a blob share multi-range requests', () => {
     const outside = [planned[3]!, { start: planned[5]!.start, end: planned[5]!.end + 10 }].filter((r) => r.end <= layer.size);
     assertExact(await readAll(source, outside, false), outside);
     assert.equal(proxy.seen.filter(isLayer).length, 1 + outside.length);
+  });
+
+  it('ranges planned ahead are asked for in the order given, on one connection, a stretch of them at a time', async () => {
+    proxy.seen.length = 0;
+    proxy.setFaults(() => undefined);
+    const source = new RegistryRangeSource(client);
+    // Overlapping ranges never share a request: each of these is one, and their order is the plan's.
+    const whole = { digest: layer.digest, start: 0, end: layer.size };
+    const head = { digest: config.digest, start: 0, end: config.size };
+    const plan = [whole, head, whole, head];
+    source.prefetch(plan);
+    assert.equal(source.requests, plan.length, 'all sent at once');
+    const got = await Promise.all(plan.map((r) => source.read(r.digest, r.start, r.end, { background: true })));
+    got.forEach((b, k) => assert.ok(b.equals(plan[k]!.digest === layer.digest ? blob : configBytes), `planned range ${k}`));
+    const asked = proxy.seen.filter((r) => r.method === 'GET' && r.path.includes('/blobs/'));
+    assert.deepEqual(
+      asked.map((r) => r.path.slice(r.path.lastIndexOf('/') + 1)),
+      plan.map((r) => r.digest),
+      'in the order planned',
+    );
+    assert.equal(new Set(asked.map((r) => r.connection)).size, 1, 'on one connection');
   });
 
   for (const [what, fault] of [

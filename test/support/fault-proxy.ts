@@ -28,6 +28,8 @@ export interface SeenRequest {
   authorization?: string;
   contentRange?: string;
   contentLength?: number;
+  /** Which client connection it came on (numbered as they were accepted). */
+  connection: number;
 }
 
 export interface FaultProxy {
@@ -46,6 +48,8 @@ export interface FaultProxy {
 export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
   let decide: (req: SeenRequest, index: number) => Fault | undefined = () => undefined;
   const sockets = new Set<import('node:net').Socket>();
+  const connectionOf = new WeakMap<import('node:net').Socket, number>();
+  let connections = 0;
   const proxy: FaultProxy = {
     host: '',
     seen: [],
@@ -69,6 +73,7 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
       ...(req.headers.authorization ? { authorization: req.headers.authorization } : {}),
       ...(req.headers['content-range'] ? { contentRange: req.headers['content-range'] } : {}),
       ...(req.headers['content-length'] ? { contentLength: Number(req.headers['content-length']) } : {}),
+      connection: connectionOf.get(req.socket) ?? -1,
     };
     const index = proxy.seen.push(seen) - 1;
     const fault = decide(seen, index);
@@ -128,6 +133,7 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
 
   const server: Server = createServer(handle);
   server.on('connection', (s) => {
+    connectionOf.set(s, connections++);
     sockets.add(s);
     s.on('close', () => sockets.delete(s));
   });
