@@ -6,6 +6,17 @@ import type { MergedTree } from '../vfs/merged-tree.js';
 import type { ImageReader } from '../vfs/image-reader.js';
 import { MAX_PROFILE_WINDOWS, type ProfileWindows } from './profile-windows.js';
 import { packWindow, tableOf, WINDOW_BYTES } from './window-table.js';
+import { referencedWindow } from '../gzip/window-references.js';
+
+/**
+ * The window with only the bytes the stream from `out` copies kept (window-references.ts): a
+ * fifth of the size once deflated. Undefined when that cannot be told (the whole window is kept).
+ */
+async function sparseWindow(reader: LayerReader, out: number, window: Buffer): Promise<Buffer | undefined> {
+  const expectedLength = Math.min(WINDOW_BYTES, reader.uncompressedSize - out);
+  const [stream, expected] = await Promise.all([reader.deflateAt(out, expectedLength), reader.read(out, expectedLength, out + expectedLength)]);
+  return stream && referencedWindow(window, stream.compressed, stream.skipBits, expected);
+}
 
 /** An image as the builder reads it: its merged tree, and its reader. */
 export interface ReadableImage {
@@ -34,7 +45,8 @@ export async function buildProfileWindows(image: ReadableImage, profile: AccessP
       limit(async () => {
         const start = Math.max(0, out - WINDOW_BYTES);
         // No read-ahead: nothing past the window is wanted.
-        return packWindow(await reader.read(start, out - start, out));
+        const window = await reader.read(start, out - start, out);
+        return packWindow((await sparseWindow(reader, out, window)) ?? window);
       }),
     ),
   );

@@ -79,6 +79,10 @@ export class LayerReader {
     return this.ctx.source.batches === true;
   }
 
+  get uncompressedSize(): number {
+    return this.index.uncompressedSize;
+  }
+
   get spanCount(): number {
     return this.spans.length;
   }
@@ -201,6 +205,22 @@ export class LayerReader {
     while (start > 0 && this.format?.needsWindow?.(start)) start--;
     const window = this.format?.windowPlaceAt?.(start);
     return { range: [this.spans[start]!.in, this.spans[run.last]!.inEnd], ...(window ? { window } : {}) };
+  }
+
+  /**
+   * The compressed bytes from the gzip seek point at output offset `out` on, enough to inflate
+   * `length` bytes of output, and how many low bits of their first byte come before the point;
+   * undefined when `out` is not a seek point of a gzip layer. Fetched by range, uncached.
+   */
+  async deflateAt(out: number, length: number): Promise<{ compressed: Buffer; skipBits: number } | undefined> {
+    if (this.index.format !== 'gzip') return undefined;
+    const first = this.spanAt(out);
+    if (this.spans[first]!.out !== out) return undefined;
+    let last = first;
+    while (last + 1 < this.spans.length && this.spans[last]!.outEnd < out + length) last++;
+    const { bits } = this.index.checkpoints[first]!;
+    const compressed = await this.ctx.source.read(this.index.layerDigest, this.spans[first]!.in, this.spans[last]!.inEnd, { background: true });
+    return { compressed, skipBits: bits ? 8 - bits : 0 };
   }
 
   /** Takes the windows an access profile keeps for this layer: fetches starting at their points need no lead-in. */
