@@ -39,7 +39,7 @@ Examples:
           `layer ${layer + 1} ${index.layerDigest.slice(7, 19)}: ${from}, ${index.entries.length} entries, ${index.checkpoints.length} seek points, index ${formatBytes(bytes)} for ${formatBytes(index.compressedSize)} ${index.format} (${((100 * bytes) / index.compressedSize).toFixed(1)}%)${index.windows.size ? `, seek windows ${formatBytes(index.windows.size)} apart` : ''}\n`,
         );
       },
-    });
+    }, { toPush: true });
     try {
       if (flags.push) {
         if (flags.profile === undefined) {

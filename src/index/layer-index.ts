@@ -1,7 +1,8 @@
 import { verifyChunks, type Digest } from '../digest.js';
 import { decompressZstd, sniffCompression } from '../compression/decompress.js';
 import { DEFAULT_GRID, DEFAULT_WINDOW_SPACING, GzipIndexBuilder } from '../gzip/gzip-index.js';
-import { packWindow, tableOf, type PackedWindow } from './window-table.js';
+import { packWindow, tableOf, WINDOW_BYTES, type PackedWindow } from './window-table.js';
+import { referencedWindow } from '../gzip/window-references.js';
 import { INDEX_FORMAT_VERSION, type LayerFormat, type LayerIndex } from './index-format.js';
 import { parseTar } from '../tar/tar-parser.js';
 import { fileDeps } from './file-hints.js';
@@ -13,7 +14,35 @@ export { INDEX_FORMAT_VERSION, type LayerFormat, type LayerIndex } from './index
 export interface SeekDensity {
   grid?: number;
   windowSpacing?: number;
+  /**
+   * Keep of each window only the bytes the stream after its point copies, the rest zeroed
+   * (window-references.ts): a fifth of the size once deflated. For indexes pushed to a registry,
+   * whose windows mounts fetch; it costs a second decode of 32 KiB per window while building.
+   */
+  sparseWindows?: boolean;
 }
+
+/**
+ * How indexes pushed to a registry are built: mounts fetch their windows by range, and a
+ * sparse one is a fifth of a whole one, so they can be four times as dense for less than the
+ * whole ones took (native-notes/gzip-random-access.md has the measurements).
+ */
+export const PUSHED_SEEK_DENSITY: SeekDensity = { windowSpacing: 64 * 1024, sparseWindows: true };
+
+/** A keyed point's window waiting for the 32 KiB of output after its point (sparse windows). */
+interface PendingWindow {
+  slot: number;
+  window: Buffer;
+  /** Where the point's first bit is in the compressed stream, and how many bits of that byte come before it. */
+  inStart: number;
+  skipBits: number;
+  out: number;
+  output: Buffer[];
+  outputBytes: number;
+}
+
+/** Compressed bytes handed to the window decoder at most: 32 KiB of output takes ~33 KiB even stored. */
+const MAX_SPARSE_INPUT = 128 * 1024;
 
 /** Prepends the bytes already read for sniffing back onto the stream. */
 async function* withHead(head: Buffer[], rest: AsyncIterator<Buffer>): AsyncGenerator<Buffer> {
@@ -81,36 +110,95 @@ export class StreamingIndexer {
     if (compression === 'gzip') {
       this.format = 'gzip';
       this.gzip = new GzipIndexBuilder(this.density.grid ?? DEFAULT_GRID, this.density.windowSpacing ?? DEFAULT_WINDOW_SPACING);
-      tar = this.gzip.inflate(stream);
+      tar = this.gzip.inflate(this.density.sparseWindows ? this.keepCompressed(stream) : stream);
     } else if (compression === 'zstd') {
       this.format = 'zstd';
       tar = decompressZstd(stream);
     } else tar = stream;
     for await (const chunk of tar) {
-      this.uncompressed += chunk.length;
       this.packNewWindows();
+      if (this.pending.length) this.feedPending(chunk);
+      this.uncompressed += chunk.length;
       yield chunk;
     }
   }
 
-  /** The keyed points' windows, packed as they come (their raw 32 KiB is dropped at once). */
-  private readonly packed: PackedWindow[] = [];
+  /** The keyed points' windows, packed as they come (their raw 32 KiB is dropped at once), or once the output after them is in (sparse). */
+  private readonly packed: (PackedWindow | undefined)[] = [];
   private readonly keyed: boolean[] = [];
+  private readonly pending: PendingWindow[] = [];
+  /** The compressed stream's recent chunks (sparse windows), the first starting at `compressedBase`. */
+  private compressed: Buffer[] = [];
+  private compressedBase = 0;
 
   private packNewWindows(): void {
     const points = this.gzip?.checkpoints ?? [];
     for (let i = this.keyed.length; i < points.length; i++) {
       const point = points[i]!;
       this.keyed.push(point.window !== undefined);
-      if (point.window) this.packed.push(packWindow(point.window));
+      if (point.window && this.density.sparseWindows && point.window.length === WINDOW_BYTES) {
+        const { bits } = point;
+        this.pending.push({ slot: this.packed.length, window: point.window, inStart: point.compressedOffset - (bits ? 1 : 0), skipBits: bits ? 8 - bits : 0, out: point.uncompressedOffset, output: [], outputBytes: 0 });
+        this.packed.push(undefined);
+      } else if (point.window) this.packed.push(packWindow(point.window));
       delete point.window;
     }
+    // What a window waiting, or the next one (after the last point), may start in.
+    const last = points[points.length - 1];
+    if (this.density.sparseWindows) this.dropCompressedBefore(this.pending[0]?.inStart ?? (last ? last.compressedOffset - 1 : 0));
+  }
+
+  /** The compressed stream on its way to the inflater, its recent chunks kept for the window decoder. */
+  private async *keepCompressed(source: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+    for await (const chunk of source) {
+      this.compressed.push(chunk);
+      yield chunk;
+    }
+  }
+
+  private dropCompressedBefore(offset: number): void {
+    while (this.compressed.length > 1 && this.compressedBase + this.compressed[0]!.length <= offset) this.compressedBase += this.compressed.shift()!.length;
+  }
+
+  /** Compressed bytes [start, start + length) as far as they are kept (the stream's chunks may be large: only this much is copied). */
+  private compressedRange(start: number, length: number): Buffer {
+    const pieces: Buffer[] = [];
+    let at = this.compressedBase;
+    for (const chunk of this.compressed) {
+      const from = Math.max(start, at);
+      const to = Math.min(start + length, at + chunk.length);
+      if (from < to) pieces.push(chunk.subarray(from - at, to - at));
+      at += chunk.length;
+    }
+    return Buffer.concat(pieces);
+  }
+
+  /** Output chunk `chunk` (starting at `this.uncompressed`) to the windows waiting for it; those with their 32 KiB are packed. */
+  private feedPending(chunk: Buffer): void {
+    const start = this.uncompressed;
+    for (const p of this.pending) {
+      const from = Math.max(p.out, start) - start;
+      const take = Math.min(chunk.length - from, WINDOW_BYTES - p.outputBytes);
+      if (take <= 0) continue;
+      p.output.push(chunk.subarray(from, from + take));
+      p.outputBytes += take;
+    }
+    while (this.pending[0] && this.pending[0].outputBytes >= WINDOW_BYTES) this.packPending(this.pending.shift()!);
+  }
+
+  private packPending(p: PendingWindow): void {
+    // Kept from its point on (dropCompressedBefore), unless the point came before what was kept.
+    const sparse = p.inStart >= this.compressedBase ? referencedWindow(p.window, this.compressedRange(p.inStart, MAX_SPARSE_INPUT), p.skipBits, Buffer.concat(p.output)) : undefined;
+    this.packed[p.slot] = packWindow(sparse ?? p.window);
   }
 
   /** The index; `digest` and `size` when they were not known at the start. */
   finish(digest: Digest | undefined = this.digest, size: number = this.size): LayerIndex {
     if (!digest) throw new Error('StreamingIndexer.finish: the layer digest is not known');
     this.packNewWindows();
+    // The stream ended less than 32 KiB after these points: what came after them is all there is.
+    for (const p of this.pending.splice(0)) this.packPending(p);
+    this.compressed = [];
     const checkpoints = this.gzip?.checkpoints ?? [];
     let keyed = 0;
     return {
@@ -123,7 +211,7 @@ export class StreamingIndexer {
       windowSpacing: this.gzip ? this.gzip.windowSpacing : 0,
       entries: this.entries,
       checkpoints: checkpoints.map(({ compressedOffset, bits, uncompressedOffset }, i) => ({ compressedOffset, bits, uncompressedOffset, window: this.keyed[i] ? keyed++ : -1 })),
-      windows: tableOf(this.packed),
+      windows: tableOf(this.packed as PackedWindow[]),
     };
   }
 }

@@ -39,8 +39,8 @@ export async function uploadIndexes(
         if (stored) return stored;
         const local = await fileOfSize(layer.local, size);
         if (!local) return undefined;
-        const { buildLayerIndex } = await import('../index/layer-index.js');
-        const index = await buildLayerIndex(fileChunks(local), digest, size);
+        const { buildLayerIndex, PUSHED_SEEK_DENSITY } = await import('../index/layer-index.js');
+        const index = await buildLayerIndex(fileChunks(local), digest, size, PUSHED_SEEK_DENSITY);
         // Encoded once: the same bytes are kept and pushed.
         const encoded = encodeIndex(index);
         await store.save(index, encoded);

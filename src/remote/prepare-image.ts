@@ -41,13 +41,13 @@ export interface PreparedImage {
  * A layer's index made here: eStargz from its footer and TOC by range (no pass over the layer),
  * anything else by one streaming pass. The builders are imported only when a layer needs one.
  */
-async function buildIndex(client: RegistryClient, layer: Descriptor, warn: (message: string) => void): Promise<LayerIndex> {
+async function buildIndex(client: RegistryClient, layer: Descriptor, warn: (message: string) => void, toPush: boolean): Promise<LayerIndex> {
   if (layer.annotations?.[TOC_DIGEST_ANNOTATION]) {
     const { readStargzIndex } = await import('../index/estargz.js');
     return readStargzIndex(layer, (start, end) => client.readRange(layer.digest, start, end - start));
   }
-  const [{ buildLayerIndex }, { resumableChunks }] = await Promise.all([import('../index/layer-index.js'), import('../blob/resumable-chunks.js')]);
-  return buildLayerIndex(resumableChunks(client, layer.digest, layer.size, 0, { log: warn }), layer.digest, layer.size);
+  const [{ buildLayerIndex, PUSHED_SEEK_DENSITY }, { resumableChunks }] = await Promise.all([import('../index/layer-index.js'), import('../blob/resumable-chunks.js')]);
+  return buildLayerIndex(resumableChunks(client, layer.digest, layer.size, 0, { log: warn }), layer.digest, layer.size, toPush ? PUSHED_SEEK_DENSITY : {});
 }
 
 /**
@@ -67,6 +67,11 @@ export async function prepareImage(
      * the index only once, and the cache is not what it is for.)
      */
     uncachedIsFine?: boolean;
+    /**
+     * The indexes made here are for a registry (`krgo index`): built the way pushed ones are
+     * (sparse, denser windows), which takes longer than a mount should wait.
+     */
+    toPush?: boolean;
     /** The registry's access profile, as soon as it is read (a mount sends its planned fetches then), with the sizes of the blobs they may read. */
     onProfile?: (profile: AccessProfile, client: RegistryClient, blobSizes: ReadonlyMap<string, number>) => void;
   } = {},
@@ -127,7 +132,7 @@ export async function prepareImage(
         }
         const position = image.manifest.layers.findIndex((l) => l.digest === layer.digest);
         events.layerIndexing?.(position, layer.digest, layer.size);
-        const index = await buildIndex(client, layer, warn);
+        const index = await buildIndex(client, layer, warn, options.toPush === true);
         return { index, source: 'built' as const, bytes: await store.save(index) };
       });
     const indexes = await Promise.all(

@@ -75,6 +75,28 @@ describe('layer index', () => {
     }
   });
 
+  it('sparse windows: every keyed point inflates the same bytes as with its whole window, from a blob a fraction of the size', async () => {
+    const tar = edgeCaseLayers()[0]!;
+    const blob = gzipSync(tar, { level: 6 });
+    const density = { grid: 16 * 1024, windowSpacing: 32 * 1024 };
+    const whole = await buildLayerIndex(chunks(blob), sha256Of(blob), blob.length, density);
+    for (const source of [chunks(blob, 7_000), chunks(blob), Readable.from([blob])]) {
+      const sparse = await buildLayerIndex(source, sha256Of(blob), blob.length, { ...density, sparseWindows: true });
+      assert.deepEqual(sparse.checkpoints, whole.checkpoints, 'the same points, keyed alike');
+      assert.ok(sparse.windows.size < whole.windows.size / 2, `windows blob ${sparse.windows.size} bytes against ${whole.windows.size}`);
+      let checked = 0;
+      for (const point of sparse.checkpoints) {
+        if (point.window < 0) continue;
+        const window = windowFromBlob(sparse.windows, sparse.windows.blob!, point.window);
+        const length = Math.min(100_000, tar.length - point.uncompressedOffset);
+        const data = extractGzipRange(point, window, blob.subarray(point.compressedOffset - (point.bits ? 1 : 0)), point.uncompressedOffset, length);
+        assert.ok(data.equals(tar.subarray(point.uncompressedOffset, point.uncompressedOffset + length)), `from the point at ${point.uncompressedOffset}`);
+        checked++;
+      }
+      assert.ok(checked >= 10, `${checked} keyed points`);
+    }
+  });
+
   it('indexes zstd layers with a full pass (no checkpoints)', async () => {
     const tmp = await tempDir('zst');
     try {
