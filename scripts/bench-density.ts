@@ -10,7 +10,7 @@
 import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { buildLayerIndex } from '../src/index/layer-index.js';
+import { buildLayerIndex, type SeekDensity } from '../src/index/layer-index.js';
 import { encodeIndex } from '../src/index/index-codec.js';
 import type { LayerIndex } from '../src/index/index-format.js';
 import { parseDigest } from '../src/digest.js';
@@ -22,16 +22,12 @@ import { debianImageLayout, largeDebianImageLayout } from '../test/support/debia
 import { log } from './bench-support.js';
 import { LAZY_WORKLOADS, layoutLayers, NeededBytes, PROFILES_DIR } from './lazy-workloads.js';
 
-const DENSITIES = [
-  { grid: 1024 * 1024, windowSpacing: 1024 * 1024 },
-  { grid: 256 * 1024, windowSpacing: 256 * 1024 },
-  { grid: 128 * 1024, windowSpacing: 128 * 1024 },
-  { grid: 64 * 1024, windowSpacing: 64 * 1024 },
-  { grid: 64 * 1024, windowSpacing: 128 * 1024 },
-  { grid: 64 * 1024, windowSpacing: 256 * 1024 },
-  { grid: 64 * 1024, windowSpacing: 512 * 1024 },
-  { grid: 32 * 1024, windowSpacing: 128 * 1024 },
-  { grid: 32 * 1024, windowSpacing: 256 * 1024 },
+const DENSITIES: SeekDensity[] = [
+  { grid: 16 * 1024, windowSpacing: 128 * 1024 },
+  { grid: 16 * 1024, windowSpacing: 128 * 1024, sparseWindows: true },
+  { grid: 16 * 1024, windowSpacing: 64 * 1024, sparseWindows: true },
+  { grid: 16 * 1024, windowSpacing: 32 * 1024, sparseWindows: true },
+  { grid: 16 * 1024, windowSpacing: 16 * 1024, sparseWindows: true },
 ];
 
 interface Cell {
@@ -113,7 +109,7 @@ for (const image of ['base', 'large'] as const) {
     const indexBytes = indexes.reduce((a, x) => a + encodeIndex(x).length, 0);
     const windowBytes = indexes.reduce((a, x) => a + x.windows.size, 0);
     const cells = indexes.map(cellsOf);
-    const row = [`${image}: grid ${density.grid / 1024} KiB, windows every ${density.windowSpacing / 1024} KiB`, `${(indexBytes / 1e6).toFixed(3)} (${((100 * indexBytes) / imageBytes).toFixed(2)}%)`, `${(windowBytes / 1e6).toFixed(1)} (${((100 * windowBytes) / imageBytes).toFixed(1)}%)`];
+    const row = [`${image}: grid ${density.grid! / 1024} KiB, windows every ${density.windowSpacing! / 1024} KiB${density.sparseWindows ? ', sparse' : ''}`, `${(indexBytes / 1e6).toFixed(3)} (${((100 * indexBytes) / imageBytes).toFixed(2)}%)`, `${(windowBytes / 1e6).toFixed(1)} (${((100 * windowBytes) / imageBytes).toFixed(1)}%)`];
     for (const w of workloads) {
       const text = profiles.get(w.name)!;
       const fetched = indexBytes + replay(needed, cells, text);
