@@ -49,6 +49,7 @@ export interface RegistryRequest {
    * Answered after every earlier request sent with `inOrder` (one connection per host,
    * pipelined: RFC 9112 §9.3.2), so their bytes arrive in the order they were asked for instead
    * of sharing the link. For background reads whose order matters; never for one someone waits on.
+   * Not retried when the connection fails: the caller asks again the ordinary way.
    */
   inOrder?: boolean;
 }
@@ -142,7 +143,9 @@ export class RegistryTransport {
         res = await this.send(req);
       } catch (err) {
         if (err instanceof KrgoError) throw err;
-        if (attempt < this.retry.attempts && isRetriableNetworkError(err) && Date.now() - started < RETRY_DEADLINE_MS) {
+        // A pipelined request that failed is not sent down its lane again: the caller reads what
+        // it lacks as ordinary requests (a server that mishandles pipelining fails it once).
+        if (!req.inOrder && attempt < this.retry.attempts && isRetriableNetworkError(err) && Date.now() - started < RETRY_DEADLINE_MS) {
           const delay = retryDelayMs(this.retry, attempt, undefined);
           this.options.log?.(`connection error (${(err as Error).message}), retrying in ${delay} ms`);
           await sleep(delay);

@@ -153,6 +153,22 @@ describe('background reads of a blob share multi-range requests', () => {
     assert.equal(new Set(asked.map((r) => r.connection)).size, 1, 'on one connection');
   });
 
+  it('planned ranges whose pipelined connection breaks are read again, exact', async () => {
+    proxy.seen.length = 0;
+    // The first answer on the pipelined connection is cut short: it and those behind it fail there.
+    proxy.setFaults((r, i) => (i === 0 && isLayer(r) ? { kind: 'drop-after', bytes: 1000 } : undefined));
+    const source = new RegistryRangeSource(client);
+    const whole = { digest: layer.digest, start: 0, end: layer.size };
+    const head = { digest: config.digest, start: 0, end: config.size };
+    const plan = [whole, head, whole, head];
+    source.prefetch(plan);
+    const got = await Promise.all(plan.map((r) => source.read(r.digest, r.start, r.end, { background: true })));
+    got.forEach((b, k) => assert.ok(b.equals(plan[k]!.digest === layer.digest ? blob : configBytes), `planned range ${k}`));
+    const first = proxy.seen[0]!.connection;
+    assert.ok(proxy.seen.some((r) => r.connection !== first && isLayer(r)), 'the cut range asked for again on another connection');
+    proxy.setFaults(() => undefined);
+  });
+
   for (const [what, fault] of [
     ['ignores Range (200, the whole blob)', { kind: 'ignore-range' }],
     ['answers only the first range', { kind: 'first-range' }],
