@@ -24,8 +24,8 @@ export interface SeekDensity {
 
 /**
  * How indexes pushed to a registry are built: mounts fetch their windows by range, and a
- * sparse one is a fifth of a whole one, so they can be four times as dense for less than the
- * whole ones took (native-notes/gzip-random-access.md has the measurements).
+ * sparse one is a fifth of a whole one, so they can be twice as dense (a fetch's lead-in
+ * halves) in a third of the bytes (native-notes/gzip-random-access.md has the measurements).
  */
 export const PUSHED_SEEK_DENSITY: SeekDensity = { windowSpacing: 64 * 1024, sparseWindows: true };
 
