@@ -43,8 +43,10 @@ export class IndexStore {
     // A file of a format before (an artifact an older krgo pushed) is stored in this one: the
     // cache holds one format, and what a push passes on from it is of that format.
     const file = encoded && isCurrentFormat(encoded) ? encoded : encodeIndex(index);
-    // Windows first: an index on disk finds its windows there, or knows to fetch them.
+    // Windows first: an index on disk finds its windows there, or knows to fetch them (so the
+    // windows of an index it replaces go: they would not match it).
     if (index.windows.blob) await writeFileAtomically(this.windowsPathFor(index.layerDigest), index.windows.blob);
+    else await rm(this.windowsPathFor(index.layerDigest), { force: true });
     await writeFileAtomically(this.pathFor(index.layerDigest), file);
     return file.length;
   }
