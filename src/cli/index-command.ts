@@ -12,7 +12,7 @@ export function registerIndex(program: Command): void {
       .description('build (or check) the layer indexes a lazy mount needs, in the cache')
       .argument('<image>', 'image reference'),
   )
-    .option('--push', 'store the indexes in the registry, as an OCI artifact referring to the image, so other machines mount without a full pass')
+    .option('--push', 'store the indexes in the registry, as an OCI artifact referring to the image, so other machines mount without a full pass (an index a mount or pull made here, with whole seek windows, is built again with sparse ones first)')
     .option('--profile <file>', 'with --push: store this access profile (from `krgo mount --record-profile`, or a list of paths) with the indexes, and the seek windows where its replay starts inflating (read from the layers by range); mounts then fetch what it names at once (without it, the profile of the artifact being replaced is kept)')
     .option('--no-profile', 'with --push: store no access profile, not even the one of the artifact being replaced')
     .addHelpText(
@@ -39,7 +39,7 @@ Examples:
           `layer ${layer + 1} ${index.layerDigest.slice(7, 19)}: ${from}, ${index.entries.length} entries, ${index.checkpoints.length} seek points, index ${formatBytes(bytes)} for ${formatBytes(index.compressedSize)} ${index.format} (${((100 * bytes) / index.compressedSize).toFixed(1)}%)${index.windows.size ? `, seek windows ${formatBytes(index.windows.size)} apart` : ''}\n`,
         );
       },
-    }, { toPush: true });
+    }, { toPush: flags.push ? 'rebuild' : true });
     try {
       if (flags.push) {
         if (flags.profile === undefined) {

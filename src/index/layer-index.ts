@@ -29,6 +29,14 @@ export interface SeekDensity {
  */
 export const PUSHED_SEEK_DENSITY: SeekDensity = { windowSpacing: 64 * 1024, sparseWindows: true };
 
+/**
+ * Whether an index is as one built for a registry is (PUSHED_SEEK_DENSITY): a gzip layer's index
+ * a mount or a pull built here keeps whole windows, further apart. Others have no windows.
+ */
+export function isPushedForm(index: LayerIndex): boolean {
+  return index.format !== 'gzip' || index.windowSpacing === PUSHED_SEEK_DENSITY.windowSpacing;
+}
+
 /** A keyed point's window waiting for the 32 KiB of output after its point (sparse windows). */
 interface PendingWindow {
   slot: number;

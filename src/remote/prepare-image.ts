@@ -69,9 +69,11 @@ export async function prepareImage(
     uncachedIsFine?: boolean;
     /**
      * The indexes made here are for a registry (`krgo index`): built the way pushed ones are
-     * (sparse, denser windows), which takes longer than a mount should wait.
+     * (sparse, denser windows), which takes longer than a mount should wait. With `rebuild`
+     * (`krgo index --push`), a gzip layer's index found in another form (built by a mount or a
+     * pull, or pushed by an older krgo) is built again: every mount fetches what is pushed.
      */
-    toPush?: boolean;
+    toPush?: boolean | 'rebuild';
     /** The registry's access profile, as soon as it is read (a mount sends its planned fetches then), with the sizes of the blobs they may read. */
     onProfile?: (profile: AccessProfile, client: RegistryClient, blobSizes: ReadonlyMap<string, number>) => void;
   } = {},
@@ -89,14 +91,17 @@ export async function prepareImage(
     // A manifest may name one blob many times: each distinct layer is looked up and indexed once.
     const distinct = [...new Map(resolved.manifest.layers.map((layer) => [layer.digest, layer])).values()];
     const cachedList = await Promise.all(distinct.map((layer) => store.load(layer.digest, layer.size, (why) => warn(`${why}; rebuilding it`))));
+    // With `rebuild`, an index not in the form pushed ones have is looked for in the registry, else built again.
+    const pushedForm = options.toPush === 'rebuild' ? (await import('../index/layer-index.js')).isPushedForm : undefined;
+    const isUsable = (index: LayerIndex | undefined) => index !== undefined && (pushedForm?.(index) ?? true);
     const cached = new Map(distinct.map((layer, i) => [layer.digest, cachedList[i]]));
     // Before scanning any layer, ask the registry for indexes another machine pushed
     // (alongside the config: one round trip less).
     const none: FetchedArtifact = { indexes: new Map() };
-    const artifactRead = cachedList.some((c) => !c);
+    const artifactRead = !cachedList.every((c) => isUsable(c?.index));
     if (!artifactRead) events.indexesComing?.(resolved.reference);
     const onListed = (listed: ReadonlySet<string>) => {
-      if (distinct.every((layer) => cached.get(layer.digest) || listed.has(layer.digest))) events.indexesComing?.(resolved.reference);
+      if (distinct.every((layer) => isUsable(cached.get(layer.digest)?.index) || listed.has(layer.digest))) events.indexesComing?.(resolved.reference);
     };
     // The manifest kept beside the tag came with the image manifest and embeds the image config
     // (when this krgo pushed it): taken from there, with no round trip of its own. Found only
@@ -121,9 +126,9 @@ export async function prepareImage(
     const indexOf = (layer: Descriptor) =>
       limit(async () => {
         const inCache = cached.get(layer.digest);
-        if (inCache) return { index: inCache.index, source: 'cache' as const, bytes: inCache.bytes };
+        if (inCache && isUsable(inCache.index)) return { index: inCache.index, source: 'cache' as const, bytes: inCache.bytes };
         const pushed = artifact.indexes.get(layer.digest);
-        if (pushed) {
+        if (pushed && isUsable(pushed.index)) {
           await store.save(pushed.index, pushed.encoded).catch((err: unknown) => {
             if (!options.uncachedIsFine) throw err;
             warn(`the index of layer ${layer.digest} is not cached (${(err as Error).message}); the next run fetches it again`);
@@ -132,7 +137,7 @@ export async function prepareImage(
         }
         const position = image.manifest.layers.findIndex((l) => l.digest === layer.digest);
         events.layerIndexing?.(position, layer.digest, layer.size);
-        const index = await buildIndex(client, layer, warn, options.toPush === true);
+        const index = await buildIndex(client, layer, warn, Boolean(options.toPush));
         return { index, source: 'built' as const, bytes: await store.save(index) };
       });
     const indexes = await Promise.all(

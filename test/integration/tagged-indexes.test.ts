@@ -129,4 +129,21 @@ describe('index artifacts listed under a tag beside the image tag', () => {
       await runOk('umount', [indexDir]);
     }
   });
+
+  it('index --push builds again, in the form pushed indexes have, an index a pull made here; a pushed one is kept', async () => {
+    const cache = join(setup.work, 'cache-pulled');
+    const pulled = await krgo(['pull', setup.image, '-r', join(setup.work, 'rootfs-pulled'), '--cache-dir', cache, '-q']);
+    assert.equal(pulled.code, 0, pulled.stderr);
+    const sourcesOf = (stdout: string) => [...stdout.matchAll(/^layer \d+ \w+: (\w+),/gm)].map((m) => m[1]!);
+    const local = await krgo(['index', setup.image, '--cache-dir', cache]);
+    assert.equal(local.code, 0, local.stderr);
+    assert.ok(sourcesOf(local.stdout).every((s) => s === 'cache'), `without --push the pull's indexes serve: ${local.stdout}`);
+    const pushed = await krgo(['index', '--push', setup.image, '--cache-dir', cache]);
+    assert.equal(pushed.code, 0, pushed.stderr);
+    const sources = sourcesOf(pushed.stdout);
+    assert.ok(sources.length > 0 && sources.every((s) => s === 'registry' || s === 'built'), `not the pull's whole-window indexes: ${sources.join(', ')}`);
+    const again = await krgo(['index', '--push', setup.image, '--cache-dir', cache]);
+    assert.equal(again.code, 0, again.stderr);
+    assert.ok(sourcesOf(again.stdout).every((s) => s === 'cache'), `the pushed form is kept: ${again.stdout}`);
+  });
 });
