@@ -37,6 +37,11 @@ const ORDERED_STRETCH_BYTES = 1024 * 1024;
 /** Ranges in one request, at most (a `Range` header of ~1.5 kB: servers limit header sizes). */
 const MAX_RANGES_PER_REQUEST = 64;
 
+/** Whether `read` may go in the request for `batch`: the same blob, room left, no range it overlaps. */
+function joinsBatch(batch: readonly QueuedRead[], read: QueuedRead): boolean {
+  return batch[0]!.digest === read.digest && batch.length < MAX_RANGES_PER_REQUEST && !batch.some((r) => r.start < read.end && read.start < r.end);
+}
+
 /** Bytes asked for before anyone reads them (an access profile's planned fetches). */
 interface EarlyRead {
   start: number;
@@ -112,7 +117,7 @@ export class RegistryRangeSource implements RangeSource {
   private batchesOf(reads: QueuedRead[]): QueuedRead[][] {
     const batches: QueuedRead[][] = [];
     for (const read of reads) {
-      const batch = this.singleRanges ? undefined : batches.find((b) => b[0]!.digest === read.digest && b.length < MAX_RANGES_PER_REQUEST && !b.some((r) => r.start < read.end && read.start < r.end));
+      const batch = this.singleRanges ? undefined : batches.find((b) => joinsBatch(b, read));
       if (batch) batch.push(read);
       else batches.push([read]);
     }
@@ -206,7 +211,7 @@ export class RegistryRangeSource implements RangeSource {
     if (this.singleRanges) return batch;
     for (let i = 0; i < this.queue.length && batch.length < MAX_RANGES_PER_REQUEST; ) {
       const read = this.queue[i]!;
-      if (read.digest === first.digest && !batch.some((b) => b.start < read.end && read.start < b.end)) {
+      if (joinsBatch(batch, read)) {
         batch.push(read);
         this.queue.splice(i, 1);
       } else i++;
