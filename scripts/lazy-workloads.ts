@@ -9,7 +9,7 @@ import { readFile, mkdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { GzipIndexBuilder } from '../src/gzip/gzip-index.js';
+import { GzipIndexBuilder, pointByte } from '../src/gzip/gzip-index.js';
 import { buildLayerIndex } from '../src/index/layer-index.js';
 import { parseDigest } from '../src/digest.js';
 import { MergedTree } from '../src/vfs/merged-tree.js';
@@ -70,9 +70,9 @@ async function blockMap(blob: Buffer): Promise<BlockMap> {
   const builder = new GzipIndexBuilder(1, Number.MAX_SAFE_INTEGER);
   const blocks: { in: number; out: number }[] = [];
   for await (const _chunk of builder.inflate(Readable.from([blob]))) {
-    for (const c of builder.checkpoints.splice(0)) blocks.push({ in: c.compressedOffset - (c.bits ? 1 : 0), out: c.uncompressedOffset });
+    for (const c of builder.checkpoints.splice(0)) blocks.push({ in: pointByte(c), out: c.uncompressedOffset });
   }
-  for (const c of builder.checkpoints.splice(0)) blocks.push({ in: c.compressedOffset - (c.bits ? 1 : 0), out: c.uncompressedOffset });
+  for (const c of builder.checkpoints.splice(0)) blocks.push({ in: pointByte(c), out: c.uncompressedOffset });
   return { compressedSize: blob.length, blocks };
 }
 

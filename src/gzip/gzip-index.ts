@@ -10,6 +10,14 @@ export interface SeekPoint {
   uncompressedOffset: number;
 }
 
+/**
+ * The first compressed byte that holds any of a point's bits: where the bytes handed to the
+ * inflater from that point begin (extractGzipRange, referencedWindow).
+ */
+export function pointByte(point: SeekPoint): number {
+  return point.compressedOffset - (point.bits ? 1 : 0);
+}
+
 /** A seek point as a builder reports it: with its window when the point is keyed (see below). */
 export interface Checkpoint extends SeekPoint {
   window?: Buffer;
@@ -101,7 +109,7 @@ export function planGzipRead<P extends SeekPoint>(checkpoints: readonly P[], com
   }
   const checkpoint = checkpoints[lo]!;
   const after = checkpoints.find((c, i) => i > lo && c.uncompressedOffset >= offset + length);
-  return { checkpoint, start: checkpoint.compressedOffset - (checkpoint.bits ? 1 : 0), end: after ? Math.min(after.compressedOffset + 1, compressedSize) : compressedSize };
+  return { checkpoint, start: pointByte(checkpoint), end: after ? Math.min(after.compressedOffset + 1, compressedSize) : compressedSize };
 }
 
 /**

@@ -64,12 +64,13 @@ class BitReader {
   private buffer = 0;
   private held = 0;
 
+  /** `pointBits`: how many of the first byte's high bits belong to the stream (a seek point's `bits`; 0: all of it). */
   constructor(
     private readonly input: Buffer,
-    skipBits: number,
+    pointBits: number,
   ) {
     this.at = 0;
-    if (skipBits) this.bits(skipBits);
+    if (pointBits) this.bits(8 - pointBits);
   }
 
   bits(n: number): number {
@@ -121,22 +122,22 @@ class BitReader {
   }
 }
 
-function dynamicCodes(bits: BitReader): [Huffman, Huffman] {
-  const literals = bits.bits(5) + 257;
-  const distances = bits.bits(5) + 1;
-  const codeLengths = bits.bits(4) + 4;
+function dynamicCodes(stream: BitReader): [Huffman, Huffman] {
+  const literals = stream.bits(5) + 257;
+  const distances = stream.bits(5) + 1;
+  const codeLengths = stream.bits(4) + 4;
   if (literals > 286 || distances > 30) throw new Malformed('bad counts');
   const lengthsOfLengths = new Uint8Array(19);
-  for (let i = 0; i < codeLengths; i++) lengthsOfLengths[CODE_LENGTH_ORDER[i]!] = bits.bits(3);
+  for (let i = 0; i < codeLengths; i++) lengthsOfLengths[CODE_LENGTH_ORDER[i]!] = stream.bits(3);
   const lengthCode = huffman(lengthsOfLengths);
   const lengths = new Uint8Array(literals + distances);
   for (let i = 0; i < lengths.length; ) {
-    const s = bits.decode(lengthCode);
+    const s = stream.decode(lengthCode);
     if (s < 16) lengths[i++] = s;
     else {
       if (s === 16 && i === 0) throw new Malformed('repeat with nothing before');
       const value = s === 16 ? lengths[i - 1]! : 0;
-      const times = s === 16 ? 3 + bits.bits(2) : s === 17 ? 3 + bits.bits(3) : 11 + bits.bits(7);
+      const times = s === 16 ? 3 + stream.bits(2) : s === 17 ? 3 + stream.bits(3) : 11 + stream.bits(7);
       if (i + times > lengths.length) throw new Malformed('too many lengths');
       lengths.fill(value, i, i + times);
       i += times;
@@ -147,13 +148,13 @@ function dynamicCodes(bits: BitReader): [Huffman, Huffman] {
 
 /**
  * `window` (the 32 KiB of output before a seek point) with every byte the stream from the point
- * does not copy zeroed. `compressed` starts with the byte that holds the point's first bit and
- * `skipBits` says how many of its low bits came before it; `expected` is zlib's output from the
+ * does not copy zeroed. `compressed` starts at the point's byte (`pointByte`) and `bits` is the
+ * point's own, as extractGzipRange takes them; `expected` is zlib's output from the
  * point (its first WINDOW_BYTES at most), which this decoder must reproduce exactly. Undefined
  * when it cannot tell (too little input, anything it does not parse, output that differs): the
  * caller then keeps the whole window.
  */
-export function referencedWindow(window: Buffer, compressed: Buffer, skipBits: number, expected: Buffer): Buffer | undefined {
+export function referencedWindow(window: Buffer, compressed: Buffer, bits: number, expected: Buffer): Buffer | undefined {
   const want = Math.min(expected.length, WINDOW_BYTES);
   const out = Buffer.alloc(window.length + want);
   window.copy(out);
@@ -161,23 +162,23 @@ export function referencedWindow(window: Buffer, compressed: Buffer, skipBits: n
   let at = window.length;
   const end = window.length + want;
   try {
-    const bits = new BitReader(compressed, skipBits);
+    const stream = new BitReader(compressed, bits);
     let last = 0;
     while (at < end && !last) {
-      last = bits.bits(1);
-      const type = bits.bits(2);
+      last = stream.bits(1);
+      const type = stream.bits(2);
       if (type === 0) {
-        bits.align();
-        const length = bits.byte() | (bits.byte() << 8);
-        const check = bits.byte() | (bits.byte() << 8);
+        stream.align();
+        const length = stream.byte() | (stream.byte() << 8);
+        const check = stream.byte() | (stream.byte() << 8);
         if ((length ^ 0xffff) !== check) throw new Malformed('bad stored length');
-        for (let i = 0; i < length && at < end; i++) out[at++] = bits.byte();
+        for (let i = 0; i < length && at < end; i++) out[at++] = stream.byte();
         continue;
       }
       if (type === 3) throw new Malformed('bad block type');
-      const [literalCode, distanceCode] = type === 1 ? [FIXED_LITERALS, FIXED_DISTANCES] : dynamicCodes(bits);
+      const [literalCode, distanceCode] = type === 1 ? [FIXED_LITERALS, FIXED_DISTANCES] : dynamicCodes(stream);
       for (;;) {
-        const s = bits.decode(literalCode);
+        const s = stream.decode(literalCode);
         if (s < 256) {
           if (at >= end) break;
           out[at++] = s;
@@ -186,10 +187,10 @@ export function referencedWindow(window: Buffer, compressed: Buffer, skipBits: n
         if (s === 256) break;
         const k = s - 257;
         if (k >= 29) throw new Malformed('bad length');
-        const length = LENGTH_BASE[k]! + bits.bits(LENGTH_EXTRA[k]!);
-        const d = bits.decode(distanceCode);
+        const length = LENGTH_BASE[k]! + stream.bits(LENGTH_EXTRA[k]!);
+        const d = stream.decode(distanceCode);
         if (d >= 30) throw new Malformed('bad distance');
-        const from = at - (DIST_BASE[d]! + bits.bits(DIST_EXTRA[d]!));
+        const from = at - (DIST_BASE[d]! + stream.bits(DIST_EXTRA[d]!));
         if (from < 0) throw new Malformed('distance too far back');
         for (let i = 0; i < length && at < end; i++) {
           if (from + i < window.length) used[from + i] = 1;

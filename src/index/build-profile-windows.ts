@@ -15,7 +15,7 @@ import { referencedWindow } from '../gzip/window-references.js';
 async function sparseWindow(reader: LayerReader, out: number, window: Buffer): Promise<Buffer | undefined> {
   const expectedLength = Math.min(WINDOW_BYTES, reader.uncompressedSize - out);
   const [stream, expected] = await Promise.all([reader.deflateAt(out, expectedLength), reader.read(out, expectedLength, out + expectedLength)]);
-  return stream && referencedWindow(window, stream.compressed, stream.skipBits, expected);
+  return stream && referencedWindow(window, stream.compressed, stream.bits, expected);
 }
 
 /** An image as the builder reads it: its merged tree, and its reader. */

@@ -1,6 +1,6 @@
 import { verifyChunks, type Digest } from '../digest.js';
 import { decompressZstd, sniffCompression } from '../compression/decompress.js';
-import { DEFAULT_GRID, DEFAULT_WINDOW_SPACING, GzipIndexBuilder } from '../gzip/gzip-index.js';
+import { DEFAULT_GRID, DEFAULT_WINDOW_SPACING, GzipIndexBuilder, pointByte, type SeekPoint } from '../gzip/gzip-index.js';
 import { packWindow, tableOf, WINDOW_BYTES, type PackedWindow } from './window-table.js';
 import { referencedWindow } from '../gzip/window-references.js';
 import { INDEX_FORMAT_VERSION, type LayerFormat, type LayerIndex } from './index-format.js';
@@ -40,11 +40,8 @@ export function isPushedForm(index: LayerIndex): boolean {
 /** A keyed point's window waiting for the 32 KiB of output after its point (sparse windows). */
 interface PendingWindow {
   slot: number;
+  point: SeekPoint;
   window: Buffer;
-  /** Where the point's first bit is in the compressed stream, and how many bits of that byte come before it. */
-  inStart: number;
-  skipBits: number;
-  out: number;
   output: Buffer[];
   outputBytes: number;
 }
@@ -145,15 +142,14 @@ export class StreamingIndexer {
       const point = points[i]!;
       this.keyed.push(point.window !== undefined);
       if (point.window && this.density.sparseWindows && point.window.length === WINDOW_BYTES) {
-        const { bits } = point;
-        this.pending.push({ slot: this.packed.length, window: point.window, inStart: point.compressedOffset - (bits ? 1 : 0), skipBits: bits ? 8 - bits : 0, out: point.uncompressedOffset, output: [], outputBytes: 0 });
+        this.pending.push({ slot: this.packed.length, point, window: point.window, output: [], outputBytes: 0 });
         this.packed.push(undefined);
       } else if (point.window) this.packed.push(packWindow(point.window));
       delete point.window;
     }
     // What a window waiting, or the next one (after the last point), may start in.
     const last = points[points.length - 1];
-    if (this.density.sparseWindows) this.dropCompressedBefore(this.pending[0]?.inStart ?? (last ? last.compressedOffset - 1 : 0));
+    if (this.density.sparseWindows) this.dropCompressedBefore(this.pending[0] ? pointByte(this.pending[0].point) : last ? last.compressedOffset - 1 : 0);
   }
 
   /** The compressed stream on its way to the inflater, its recent chunks kept for the window decoder. */
@@ -185,7 +181,7 @@ export class StreamingIndexer {
   private feedPending(chunk: Buffer): void {
     const start = this.uncompressed;
     for (const p of this.pending) {
-      const from = Math.max(p.out, start) - start;
+      const from = Math.max(p.point.uncompressedOffset, start) - start;
       const take = Math.min(chunk.length - from, WINDOW_BYTES - p.outputBytes);
       if (take <= 0) continue;
       p.output.push(chunk.subarray(from, from + take));
@@ -196,7 +192,8 @@ export class StreamingIndexer {
 
   private packPending(p: PendingWindow): void {
     // Kept from its point on (dropCompressedBefore), unless the point came before what was kept.
-    const sparse = p.inStart >= this.compressedBase ? referencedWindow(p.window, this.compressedRange(p.inStart, MAX_SPARSE_INPUT), p.skipBits, Buffer.concat(p.output)) : undefined;
+    const at = pointByte(p.point);
+    const sparse = at >= this.compressedBase ? referencedWindow(p.window, this.compressedRange(at, MAX_SPARSE_INPUT), p.point.bits, Buffer.concat(p.output)) : undefined;
     this.packed[p.slot] = packWindow(sparse ?? p.window);
   }
 

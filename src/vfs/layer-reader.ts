@@ -208,19 +208,18 @@ export class LayerReader {
   }
 
   /**
-   * The compressed bytes from the gzip seek point at output offset `out` on, enough to inflate
-   * `length` bytes of output, and how many low bits of their first byte come before the point;
-   * undefined when `out` is not a seek point of a gzip layer. Fetched by range, uncached.
+   * The compressed bytes from the gzip seek point at output offset `out` on (from its byte,
+   * `pointByte`), enough to inflate `length` bytes of output, and the point's `bits`; undefined
+   * when `out` is not a seek point of a gzip layer. Fetched by range, uncached.
    */
-  async deflateAt(out: number, length: number): Promise<{ compressed: Buffer; skipBits: number } | undefined> {
+  async deflateAt(out: number, length: number): Promise<{ compressed: Buffer; bits: number } | undefined> {
     if (this.index.format !== 'gzip') return undefined;
     const first = this.spanAt(out);
     if (this.spans[first]!.out !== out) return undefined;
     let last = first;
     while (last + 1 < this.spans.length && this.spans[last]!.outEnd < out + length) last++;
-    const { bits } = this.index.checkpoints[first]!;
     const compressed = await this.ctx.source.read(this.index.layerDigest, this.spans[first]!.in, this.spans[last]!.inEnd, { background: true });
-    return { compressed, skipBits: bits ? 8 - bits : 0 };
+    return { compressed, bits: this.index.checkpoints[first]!.bits };
   }
 
   /** Takes the windows an access profile keeps for this layer: fetches starting at their points need no lead-in. */

@@ -1,6 +1,6 @@
 import { KrgoError } from '../../errors.js';
 import type { BlobRange } from '../../blob/range-source.js';
-import { extractGzipRange } from '../../gzip/gzip-index.js';
+import { extractGzipRange, pointByte } from '../../gzip/gzip-index.js';
 import type { LayerIndex } from '../../index/index-format.js';
 import { seekWindow } from './seek-windows.js';
 import { WINDOW_BYTES, windowRange } from '../../index/window-table.js';
@@ -162,7 +162,7 @@ export function gzipCellsOf(index: LayerIndex): Span[] {
     return {
       out: cp.uncompressedOffset,
       outEnd: next ? next.uncompressedOffset : index.uncompressedSize,
-      in: cp.compressedOffset - (cp.bits ? 1 : 0),
+      in: pointByte(cp),
       // The next point's block may start inside the byte this cell ends in.
       inEnd: next ? Math.min(next.compressedOffset + 1, index.compressedSize) : index.compressedSize,
     };

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { constants, createDeflateRaw, deflateRawSync, gzipSync } from 'node:zlib';
 import { Readable } from 'node:stream';
-import { GzipIndexBuilder, extractGzipRange } from '../../../src/gzip/gzip-index.js';
+import { GzipIndexBuilder, extractGzipRange, pointByte } from '../../../src/gzip/gzip-index.js';
 import { referencedWindow } from '../../../src/gzip/window-references.js';
 import { WINDOW_BYTES } from '../../../src/index/window-table.js';
 import { busyboxBinary } from '../../support/fixtures.js';
@@ -36,9 +36,9 @@ describe('referencedWindow: the bytes of a window a deflate stream copies', () =
     let kept = 0;
     let whole = 0;
     for (const cp of points) {
-      const compressed = gz.subarray(cp.compressedOffset - (cp.bits ? 1 : 0));
+      const compressed = gz.subarray(pointByte(cp));
       const expected = data.subarray(cp.uncompressedOffset, cp.uncompressedOffset + WINDOW_BYTES);
-      const sparse = referencedWindow(cp.window!, compressed, cp.bits ? 8 - cp.bits : 0, expected);
+      const sparse = referencedWindow(cp.window!, compressed, cp.bits, expected);
       assert.ok(sparse, `point at ${cp.uncompressedOffset}`);
       assert.equal(sparse.length, cp.window!.length);
       const length = Math.min(3 * WINDOW_BYTES, data.length - cp.uncompressedOffset);
@@ -49,7 +49,7 @@ describe('referencedWindow: the bytes of a window a deflate stream copies', () =
     }
     assert.ok(kept < whole, `fewer bytes kept (${kept} of ${whole})`);
     const packed = (ws: Buffer[]) => ws.reduce((n, w) => n + deflateRawSync(w).length, 0);
-    const sparseOnes = points.map((cp) => referencedWindow(cp.window!, gz.subarray(cp.compressedOffset - (cp.bits ? 1 : 0)), cp.bits ? 8 - cp.bits : 0, data.subarray(cp.uncompressedOffset, cp.uncompressedOffset + WINDOW_BYTES))!);
+    const sparseOnes = points.map((cp) => referencedWindow(cp.window!, gz.subarray(pointByte(cp)), cp.bits, data.subarray(cp.uncompressedOffset, cp.uncompressedOffset + WINDOW_BYTES))!);
     assert.ok(packed(sparseOnes) < packed(points.map((cp) => cp.window!)), 'smaller once deflated');
   });
 
