@@ -16,6 +16,9 @@ import { registerPush } from './push-command.js';
 import { registerCheckout } from './checkout-command.js';
 import { reportFailure } from './exit-codes.js';
 import { krgoPackage } from '../util/package-root.js';
+import { tracePhase } from '../util/phase-trace.js';
+
+tracePhase('cli loaded');
 
 /** The version of the package this CLI came with. */
 const { version } = krgoPackage();

@@ -10,6 +10,7 @@ import { formatBytes, formatDuration } from '../util/format.js';
 import { imageSource, withImageOptions, type ImageFlags } from './image-options.js';
 import { readProfile } from './profile-file.js';
 import { indexingLine } from './progress.js';
+import { tracePhase } from '../util/phase-trace.js';
 
 interface MountFlags extends ImageFlags {
   daemon?: boolean;
@@ -165,6 +166,7 @@ Examples:
       const onSignal = (signal: NodeJS.Signals) => () => (stopMounted ? stopMounted(signal) : cancel.abort(signal));
       process.once('SIGINT', onSignal('SIGINT'));
       process.once('SIGTERM', onSignal('SIGTERM'));
+      tracePhase('mount command');
       const { mountImage } = await import('../mount/mount-image.js');
       let lost: () => void = () => undefined;
       const handle = await mountImage({
@@ -190,6 +192,7 @@ Examples:
         },
       });
       const status = handle.status();
+      tracePhase('ready');
       if (json) json.ready(status);
       else process.stdout.write(`ready: ${status.reference} mounted on ${status.mountpoint} in ${formatDuration(status.readyMs ?? 0)}\n`);
       await new Promise<void>((done) => {

@@ -6,6 +6,7 @@ import type { RegistryClient, ResolvedImage } from '../registry/client.js';
 import { headerValue } from '../registry/transport.js';
 import { pushBlob, putManifest } from '../registry/upload.js';
 import { decodeIndex, encodeIndex } from './index-codec.js';
+import { tracePhase } from '../util/phase-trace.js';
 import { limitConcurrency } from '../util/concurrency.js';
 import { indexFilesOf, type IndexFiles } from './index-store.js';
 import type { LayerIndex } from './layer-index.js';
@@ -377,6 +378,7 @@ export async function fetchIndexArtifact(
   const artifact = await (options.located ?? locateIndexArtifact(client, image, warn, options.tagged));
   if (!artifact) return result;
   const sizes = new Map(image.manifest.layers.map((l) => [l.digest as string, l.size]));
+  tracePhase('index artifact listed');
   options.onListed?.(new Set(artifact.layers.flatMap((layer) => indexedLayerOf(layer) ?? [])));
   const profileMember = artifact.layers.find((layer) => layer.mediaType === ACCESS_PROFILE_MEDIA_TYPE);
   const profileRead = profileMember
@@ -406,7 +408,9 @@ export async function fetchIndexArtifact(
       if (options.profileOnly || !layerDigest || !sizes.has(layerDigest)) return;
       try {
         const encoded = await client.getBlobBytes({ ...layer, digest: parseDigest(layer.digest) }, 256 * 1024 * 1024);
+        tracePhase(`index of ${layerDigest.slice(7, 19)} fetched`);
         const index = decodeIndex(encoded);
+        tracePhase(`index of ${layerDigest.slice(7, 19)} decoded`);
         if (index.layerDigest !== layerDigest || index.compressedSize !== sizes.get(layerDigest)) throw new KrgoError('INDEX_INVALID', 'it describes another layer');
         found.set(index.layerDigest, { index, encoded });
       } catch (err) {

@@ -9,6 +9,7 @@ import { formatReference, type ImageReference } from '../registry/reference.js';
 import type { Inode, MergedTree } from '../vfs/merged-tree.js';
 import type { FuseMountOptions, MountedFs } from '../fuse/fuse-adapter.js';
 import { deferred } from '../util/deferred.js';
+import { tracePhase } from '../util/phase-trace.js';
 import { abortable } from '../util/abortable.js';
 import { AccessRecorder, encodeProfile, planProfile, type AccessProfile } from '../vfs/access-profile.js';
 import { prepareImage, storedProfile, type IndexEvents, type IndexSource, type PreparedImage } from '../remote/prepare-image.js';
@@ -75,6 +76,7 @@ export async function mountImage(options: MountOptions): Promise<MountHandle> {
   const mountpoint = resolve(options.mountpoint);
   const warn = (message: string) => options.events?.warn?.(message);
   await assertMountpoint(mountpoint);
+  tracePhase('mountpoint checked');
   const cancelled = () => new KrgoError('INTERRUPTED', `interrupted: the mount of ${mountpoint} was cancelled before it was ready; nothing is left mounted`);
   const unlessCancelled = <T>(work: Promise<T>) => abortable(work, options.signal, cancelled);
   // What serves the mount loads while the registry requests below are on the wire.
@@ -98,6 +100,7 @@ export async function mountImage(options: MountOptions): Promise<MountHandle> {
   const mountEarly = (reference: ImageReference) => {
     // Work a cancelled mount left running must not mount anything after its clean-up.
     if (options.writable || early || options.signal?.aborted) return;
+    tracePhase('early kernel mount asked');
     early = serving.then(([, { mountTree }]) => mountTree(mountpoint, pendingTree.promise, fuseOptions(reference)));
     early.catch(() => undefined);
   };
@@ -232,6 +235,7 @@ export async function mountImage(options: MountOptions): Promise<MountHandle> {
     pendingTree.resolve(tree);
     const fuse = await (early ?? mountTree(fuseMountpoint, tree, fuseOptions(image.reference)));
     mounted = fuse;
+    tracePhase('kernel mount up');
     if (options.signal?.aborted) throw cancelled();
     if (overlay) {
       await mountOverlay(mountpoint, overlay, formatReference(image.reference));

@@ -6,6 +6,7 @@ import { LayerReader, SpanCache } from '../vfs/layer-reader.js';
 import { ImageReader, prefetchProfileInLayers } from '../vfs/image-reader.js';
 import type { AccessProfile } from '../vfs/access-profile.js';
 import type { PreparedImage } from './prepare-image.js';
+import { tracePhase } from '../util/phase-trace.js';
 
 export interface LazyImage {
   tree: MergedTree;
@@ -60,7 +61,9 @@ export async function openLazyImage(
     // requests go out (the span cache's lookups, the batching of background reads, the writes).
     for (let turn = 0; turn < SEND_TURNS; turn++) await new Promise<void>((resolve) => setImmediate(resolve));
   }
+  tracePhase('tree started');
   const tree = new MergedTree(options.warn);
   for (const index of prepared.indexes) await tree.addLayerEntries(index.entries);
+  tracePhase('tree built');
   return { tree, reader: new ImageReader(tree, readers), layers: readers, source, flush: () => disk.flush(), ...(profileFetched ? { profileFetched } : {}) };
 }

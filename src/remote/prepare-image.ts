@@ -9,6 +9,7 @@ import { IndexStore } from '../index/index-store.js';
 import { embeddedIn, fetchIndexArtifact, locateIndexArtifact, taggedIndexes, type FetchedArtifact, type IndexArtifact, type TaggedIndexes } from '../index/index-artifact.js';
 import type { AccessProfile } from '../vfs/access-profile.js';
 import { limitConcurrency } from '../util/concurrency.js';
+import { tracePhase } from '../util/phase-trace.js';
 
 export type IndexSource = 'cache' | 'registry' | 'built';
 
@@ -84,7 +85,9 @@ export async function prepareImage(
     // By tag, the artifact list kept under a tag beside it is asked for with the manifest.
     const { tag, digest: pinned } = client.reference;
     const tagged = tag && !pinned ? taggedIndexes(client, tag) : undefined;
+    tracePhase('manifest asked');
     const resolved = await client.resolveManifest(source.platform ?? hostPlatform(), source.platform !== undefined);
+    tracePhase('manifest resolved');
     assertSupportedLayers(resolved.manifest.layers);
     const store = new IndexStore(source.cacheDir);
     const limit = limitConcurrency(3);
@@ -122,6 +125,7 @@ export async function prepareImage(
           })
         : none,
     ]);
+    tracePhase('config and index artifact in');
     const byDigest = new Map<string, Promise<{ index: LayerIndex; source: IndexSource; bytes: number }>>();
     const indexOf = (layer: Descriptor) =>
       limit(async () => {
@@ -149,6 +153,7 @@ export async function prepareImage(
         return index;
       }),
     );
+    tracePhase('indexes in hand');
     return { client, image, indexes, artifactRead, ...(artifact.profile ? { profile: artifact.profile } : {}), ...(tagged ? { tagged } : {}) };
   } catch (err) {
     await client.close();

@@ -77,6 +77,28 @@ describe('index artifacts listed under a tag beside the image tag', () => {
     assert.equal(lookups.length, 1, lookups.join('\n'));
   });
 
+  it('KRGO_TRACE_PHASES: a mount by tag with an empty cache writes its way to ready, step by step, in order', async () => {
+    const mountpoint = join(setup.work, 'mnt-phases');
+    const cacheDir = join(setup.work, 'cache-phases');
+    const trace = join(setup.work, 'mount.phases');
+    await mkdir(mountpoint, { recursive: true });
+    const res = await krgo(['mount', '-d', setup.image, mountpoint, '--cache-dir', cacheDir], { KRGO_TRACE_PHASES: trace });
+    assert.equal(res.code, 0, res.stderr);
+    try {
+      const lines = (await readFile(trace, 'utf8')).trim().split('\n');
+      // `-d`: the command starts again in the background; its own clock starts with it.
+      const mounting = lines.slice(lines.lastIndexOf(lines.filter((l) => l.endsWith(' cli loaded')).pop()!));
+      const steps = mounting.map((l) => l.slice(l.indexOf(' ') + 1));
+      const times = mounting.map((l) => Number(l.slice(0, l.indexOf(' '))));
+      const expected = ['cli loaded', 'mount command', 'manifest asked', 'manifest resolved', 'index artifact listed', 'early kernel mount asked', 'config and index artifact in', 'indexes in hand', 'tree started', 'tree built', 'kernel mount up', 'ready'];
+      assert.deepEqual(steps.filter((s) => expected.includes(s)), expected, mounting.join('\n'));
+      assert.ok(steps.some((s) => /^index of \w{12} decoded$/.test(s)), 'each index decoded is a step');
+      assert.ok(times.every((t, i) => Number.isFinite(t) && (i === 0 || t >= times[i - 1]!)), `times in order: ${times.join(' ')}`);
+    } finally {
+      await unmount(mountpoint, cacheDir);
+    }
+  });
+
   it('a tag moved since: the list names another manifest, so the referrers of the new one are asked, and found', async () => {
     const before = await manifestDigest('latest');
     // The same layers in an OCI manifest: another digest under the same tag.
