@@ -80,7 +80,7 @@ export async function mountImage(options: MountOptions): Promise<MountHandle> {
   const cancelled = () => new KrgoError('INTERRUPTED', `interrupted: the mount of ${mountpoint} was cancelled before it was ready; nothing is left mounted`);
   const unlessCancelled = <T>(work: Promise<T>) => abortable(work, options.signal, cancelled);
   // What serves the mount loads while the registry requests below are on the wire.
-  const serving = Promise.all([import('../remote/lazy-image.js'), import('../fuse/fuse-adapter.js'), import('../vfs/library-prefetch.js'), import('../vfs/python-prefetch.js'), import('../vfs/perl-prefetch.js')]);
+  const serving = Promise.all([import('../remote/lazy-image.js'), import('../fuse/fuse-adapter.js'), import('../vfs/library-prefetch.js'), import('../vfs/python-prefetch.js'), import('../vfs/perl-prefetch.js'), import('../vfs/header-prefetch.js')]);
   serving.catch(() => undefined);
   const sources: IndexSource[] = [];
   const indexBytes: number[] = [];
@@ -150,7 +150,7 @@ export async function mountImage(options: MountOptions): Promise<MountHandle> {
       if (isMounted(overlay.lower)) await fusermountUnmount(overlay.lower, true);
     }
     const fuseMountpoint = overlay ? overlay.lower : mountpoint;
-    const [{ openLazyImage }, { mountTree }, { LibraryPrefetcher }, { PythonPrefetcher }, { PerlPrefetcher }] = await unlessCancelled(serving);
+    const [{ openLazyImage }, { mountTree }, { LibraryPrefetcher }, { PythonPrefetcher }, { PerlPrefetcher }, { HeaderPrefetcher }] = await unlessCancelled(serving);
     const replaying = options.prefetch !== false ? (options.profile ?? prepared.profile) : undefined;
     const lazy = await unlessCancelled(openLazyImage(prepared, { ...options, warn, ...(replaying ? { profile: replaying } : {}), ...(plannedSource ? { source: plannedSource } : {}) }));
     const { tree, reader: imageReader, layers, source: rangeSource, flush: flushSpans } = lazy;
@@ -163,6 +163,7 @@ export async function mountImage(options: MountOptions): Promise<MountHandle> {
     };
     const python = new PythonPrefetcher(tree, (inode, offset, length) => imageReader.read(inode, offset, length), fetchModules, processes);
     const perl = new PerlPrefetcher(tree, fetchModules, processes);
+    const headers = new HeaderPrefetcher(tree, (inode, offset, length) => imageReader.read(inode, offset, length), (inodes) => void imageReader.prefetchFiles(inodes));
     let stopping: Promise<void> | undefined;
     let prefetch: { files: number; missing: number; done: boolean } | undefined;
     /** Files a replayed profile fetches as recorded: their first read prefetches nothing more (the profile knows better). */
@@ -225,6 +226,7 @@ export async function mountImage(options: MountOptions): Promise<MountHandle> {
         libraries.opened(inode);
         python.opened(inode, path);
         perl.opened(inode, path);
+        headers.opened(inode, path);
       },
       readFile: (inode, offset, length, path) => {
         recorder?.read(path, inode, offset, length);

@@ -1,14 +1,10 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { Readable } from 'node:stream';
-import { gzipSync } from 'node:zlib';
 import { isPerlProgram, perlCommandIn, perlCommandModules, perlModules } from '../../../src/vfs/perl-modules.js';
 import { PerlPrefetcher } from '../../../src/vfs/perl-prefetch.js';
 import { MergedTree, type Inode } from '../../../src/vfs/merged-tree.js';
-import { buildLayerIndex } from '../../../src/index/layer-index.js';
-import { decodeIndex, encodeIndex } from '../../../src/index/index-codec.js';
 import { buildTar } from '../../../src/tar/tar-writer.js';
-import { sha256Of } from '../../../src/digest.js';
+import { indexedTree } from '../../support/indexed-tree.js';
 
 const BASE = '/usr/lib/x86_64-linux-gnu/perl-base';
 const SHARE = '/usr/share/perl5';
@@ -32,12 +28,7 @@ async function perlTree(): Promise<{ tree: MergedTree; pathOf: Map<number, strin
     file('/srv/tool', "#!/usr/bin/perl -w\nuse File::Spec;\nprint 1;\n"),
     file('/srv/tool.sh', '#!/bin/sh\nuse File::Spec\n'),
   ]);
-  const blob = gzipSync(tar);
-  const index = decodeIndex(encodeIndex(await buildLayerIndex(Readable.from([blob]), sha256Of(blob), blob.length)));
-  const tree = new MergedTree();
-  await tree.addLayerEntries(index.entries);
-  const pathOf = new Map<number, string>();
-  for (const [path, inode] of tree.walk()) pathOf.set(inode.ino, path);
+  const { tree, pathOf, index } = await indexedTree(tar);
   const hints = new Map(index.entries.map((e) => [e.path.slice(1), e.deps]));
   return { tree, pathOf, hints };
 }

@@ -12,19 +12,10 @@ import { decodeIndex, encodeIndex, MAX_DEPS } from '../../../src/index/index-cod
 import { elfFromDeps } from '../../../src/index/file-hints.js';
 import { buildTar } from '../../../src/tar/tar-writer.js';
 import { sha256Of } from '../../../src/digest.js';
+import { indexedTree } from '../../support/indexed-tree.js';
 
 const STDLIB = '/usr/lib/python3.11';
 
-/** A one-layer tree from a tar, through its index (hints included), and the path of each inode. */
-async function indexedTree(tar: Buffer): Promise<{ tree: MergedTree; pathOf: Map<number, string> }> {
-  const blob = gzipSync(tar);
-  const index = await buildLayerIndex(Readable.from([blob]), sha256Of(blob), blob.length);
-  const tree = new MergedTree();
-  await tree.addLayerEntries(index.entries);
-  const pathOf = new Map<number, string>();
-  for (const [path, inode] of tree.walk()) pathOf.set(inode.ino, path);
-  return { tree, pathOf };
-}
 
 /** The directories down to the stdlib, then `files` (path under the stdlib, source). */
 function stdlibTar(files: [string, string][], extra: Parameters<typeof buildTar>[0] = []): Buffer {
