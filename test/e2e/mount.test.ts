@@ -6,7 +6,7 @@ import { spawn } from 'node:child_process';
 import { startRegistry, type RunningRegistry } from '../support/registry.js';
 import { startFaultProxy, type FaultProxy } from '../support/fault-proxy.js';
 import { OciLayoutWriter, skopeoPush, umociUnpack } from '../support/oci-layout.js';
-import { busyboxImage, edgeCaseImage, estargzEntries, nonUtf8Layers } from '../support/fixtures.js';
+import { busyboxImage, edgeCaseImage, estargzEntries, headerImage, nonUtf8Layers } from '../support/fixtures.js';
 import { buildEstargz } from '../support/estargz-writer.js';
 import { TOC_DIGEST_ANNOTATION } from '../../src/index/estargz.js';
 import { debianImageLayout, DEBIAN_TAG } from '../support/debian-image.js';
@@ -32,6 +32,7 @@ describe('krgo mount: a lazy FUSE mount equal to umoci unpack', () => {
     await layout.addImage('edge', edgeCaseImage());
     await layout.addImage('edge-mixed', edgeCaseImage(['gzip', 'none', 'zstd']));
     await layout.addImage('busybox', busyboxImage());
+    await layout.addImage('headers', headerImage());
     await layout.addImage('names', { layers: nonUtf8Layers().map((tar) => ({ tar })) });
     const stargz = buildEstargz(estargzEntries(), 64 * 1024);
     await layout.addImage('estargz', { layers: [{ tar: stargz.tar, blob: stargz.blob, annotations: { [TOC_DIGEST_ANNOTATION]: stargz.tocDigest } }] });
@@ -40,6 +41,7 @@ describe('krgo mount: a lazy FUSE mount equal to umoci unpack', () => {
     await skopeoPush(dir, 'edge', `${registry.host}/edge:v2s2`, 'v2s2');
     await skopeoPush(dir, 'edge-mixed', `${registry.host}/edge:mixed`, 'oci');
     await skopeoPush(dir, 'busybox', `${registry.host}/busybox:latest`, 'v2s2');
+    await skopeoPush(dir, 'headers', `${registry.host}/headers:latest`, 'oci');
     await skopeoPush(dir, 'names', `${registry.host}/names:v1`, 'oci');
     await skopeoPush(dir, 'estargz', `${registry.host}/estargz:latest`, 'oci');
     await skopeoPush(await debianImageLayout(), DEBIAN_TAG, `${registry.host}/library/debian:bookworm`, 'v2s2');
@@ -323,6 +325,31 @@ describe('krgo mount: a lazy FUSE mount equal to umoci unpack', () => {
     const missingFile = await krgo(['mount', `${registry.host}/library/debian:bookworm`, local.mp, '--cache-dir', local.cacheDir, '--profile', join(work.path, 'nope.profile')]);
     assert.equal(missingFile.code, 2, missingFile.stderr);
     assert.match(missingFile.stderr, /cannot read the access profile .*nope\.profile: no such file/);
+  });
+
+  it("a C header's first read fetches the headers it includes, and theirs, before anything reads them", async () => {
+    const mp = await mountAt(`${proxy.host}/headers:latest`, 'headers');
+    const requests = () => proxy.seen.filter((r) => r.range).length;
+    const top = await run('cat', [join(mp, 'usr/include/top.h')]);
+    assert.match(top.stdout, /#include <sys\/mid.h>/, top.stderr);
+    // Settled: no new range request for half a second.
+    for (let seen = -1; seen !== requests(); ) {
+      seen = requests();
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    }
+    proxy.setFaults((r) => (r.range ? { kind: 'status', status: 403 } : undefined));
+    try {
+      // mid.h and leaf.h were fetched ahead: they read with the registry refusing every range.
+      assert.equal((await run('cat', [join(mp, 'usr/include/sys/mid.h')])).stdout, '#pragma once\n#include "leaf.h"\n');
+      assert.equal((await run('cat', [join(mp, 'usr/include/sys/leaf.h')])).stdout, 'int leaf;\n');
+      // A file no header names was not: the refusals are real.
+      const filler = await run('cat', [join(mp, 'usr/share/filler-1.bin')]);
+      assert.notEqual(filler.code, 0);
+      assert.match(filler.stderr, /Input\/output error/);
+    } finally {
+      proxy.setFaults(() => undefined);
+    }
+    await unmount(mp, cache());
   });
 
   it('a failed fetch answers EIO, is logged, and the mount stays up', async () => {

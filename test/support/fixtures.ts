@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { buildTar, type WriteEntry } from '../../src/tar/tar-writer.js';
 import type { FixtureImage } from './oci-layout.js';
@@ -142,6 +143,32 @@ export function nonUtf8Layers(): Buffer[] {
   ];
   const second: WriteEntry[] = [file('names/.wh.caf\udce8', ''), file('names/dir-\udcff/added-\udcc0', 'layer 2')];
   return [buildTar(base), buildTar(second)];
+}
+
+/** Bytes that do not compress (the same every run): a stretch of a layer no read near it shares. */
+function incompressible(length: number, seed: string): Buffer {
+  const parts: Buffer[] = [];
+  for (let i = 0, have = 0; have < length; i++, have += 32) parts.push(createHash('sha256').update(`${seed}:${i}`).digest());
+  return Buffer.concat(parts).subarray(0, length);
+}
+
+/**
+ * C headers including each other (`<sys/mid.h>`, then `"leaf.h"` beside it), each 1 MiB of
+ * incompressible filler apart in the layer: reading one fetches nothing of the others by itself.
+ */
+export function headerImage(): FixtureImage {
+  const entries: WriteEntry[] = [
+    dir('usr'),
+    dir('usr/include'),
+    dir('usr/include/sys'),
+    dir('usr/share'),
+    file('usr/include/top.h', '#ifndef TOP_H\n#define TOP_H\n#include <sys/mid.h>\n#endif\n'),
+    file('usr/share/filler-1.bin', incompressible(1024 * 1024, 'filler-1')),
+    file('usr/include/sys/mid.h', '#pragma once\n#include "leaf.h"\n'),
+    file('usr/share/filler-2.bin', incompressible(1024 * 1024, 'filler-2')),
+    file('usr/include/sys/leaf.h', 'int leaf;\n'),
+  ];
+  return { layers: [{ tar: buildTar(entries) }] };
 }
 
 /** A small real image: busybox with its applet links, for running a shell in the result. */
