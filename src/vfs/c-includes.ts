@@ -11,8 +11,8 @@ export const MAX_HEADER_BYTES = 1024 * 1024;
 /**
  * `#include <name>`, `#include "name"` and `#include_next <name>` lines, in order. Lines under
  * `#if` are taken too: most of a system header's includes are (its include guard, a language
- * level); for the libstdc++ headers `<iostream>` reads, that fetches ~40% more header bytes
- * than the compiler reads, and misses none. Includes named by a macro are not followed.
+ * level). For `<iostream>` in GCC 12 that walks 262 headers where the compiler reads 182, 1.1 MB
+ * more (0.3 MB compressed), and misses none; following only the include guard's level missed 64. Includes named by a macro are not followed.
  */
 export function includedHeaders(source: string): Include[] {
   const found: Include[] = [];
