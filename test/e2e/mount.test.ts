@@ -330,10 +330,13 @@ describe('krgo mount: a lazy FUSE mount equal to umoci unpack', () => {
   it("a C header's first read fetches the headers it includes, and theirs, before anything reads them", async () => {
     const mp = await mountAt(`${proxy.host}/headers:latest`, 'headers');
     const requests = () => proxy.seen.filter((r) => r.range).length;
+    const before = requests();
     const top = await run('cat', [join(mp, 'usr/include/top.h')]);
     assert.match(top.stdout, /#include <sys\/mid.h>/, top.stderr);
-    // Settled: no new range request for half a second.
-    for (let seen = -1; seen !== requests(); ) {
+    // Settled: top.h's, mid.h's and leaf.h's ranges asked for (one request each: each wave waits
+    // for the one before), and no new one for half a second; given up after 20 s (the checks
+    // below then tell why).
+    for (let seen = -1, waited = 0; (seen !== requests() || requests() < before + 3) && waited < 20_000; waited += 500) {
       seen = requests();
       await new Promise((resolve) => setTimeout(resolve, 500));
     }
