@@ -6,7 +6,7 @@ import { importedModules, MAX_SOURCE_BYTES, packageOf, searchPath } from '../vfs
 import { RUNTIME_SYMBOLS } from '../vfs/runtime-files.js';
 import { MAX_PERL_SOURCE_BYTES, perlModules } from '../vfs/perl-modules.js';
 import { MAX_DEPS } from './index-codec.js';
-import { joinPieces } from '../util/join-pieces.js';
+import { rangeReader } from '../util/join-pieces.js';
 
 /*
  * Dependency hints kept in a layer's index (TarEntry.deps), one string each:
@@ -63,26 +63,6 @@ async function depsOf(entry: TarEntry, data: EntryData): Promise<string[] | unde
   const deps = await elfDependencies((offset, length) => Promise.resolve(read(offset, length)), have);
   if (!deps) return undefined;
   return [...(deps.interpreter ? [`${INTERP}${deps.interpreter}`] : []), ...deps.needed.map((n) => `${NEEDED}${n}`), ...RUNTIME_SYMBOLS.filter((s) => deps.names.has(s)).map((s) => `${SYMBOL}${s}`)];
-}
-
-/** Bytes [offset, offset+length) of the data `chunks` make up, joining only the chunks it spans. */
-function rangeReader(chunks: readonly Buffer[]): (offset: number, length: number) => Buffer {
-  const starts: number[] = [];
-  let at = 0;
-  for (const c of chunks) {
-    starts.push(at);
-    at += c.length;
-  }
-  return (offset, length) => {
-    const end = Math.min(offset + length, at);
-    const parts: Buffer[] = [];
-    for (let i = 0; i < chunks.length && starts[i]! < end; i++) {
-      const from = starts[i]!;
-      const to = from + chunks[i]!.length;
-      if (to > offset) parts.push(chunks[i]!.subarray(Math.max(0, offset - from), Math.min(chunks[i]!.length, end - from)));
-    }
-    return joinPieces(parts);
-  };
 }
 
 /** An ELF file's dependencies as its hints give them, or undefined when the hints are not an ELF file's. */

@@ -3,6 +3,7 @@ import { decompressZstd, sniffCompression } from '../compression/decompress.js';
 import { DEFAULT_GRID, DEFAULT_WINDOW_SPACING, GzipIndexBuilder, pointByte, type SeekPoint } from '../gzip/gzip-index.js';
 import { packWindow, tableOf, WINDOW_BYTES, type PackedWindow } from './window-table.js';
 import { referencedWindow } from '../gzip/window-references.js';
+import { rangeReader } from '../util/join-pieces.js';
 import { INDEX_FORMAT_VERSION, type LayerFormat, type LayerIndex } from './index-format.js';
 import { parseTar } from '../tar/tar-parser.js';
 import { fileDeps } from './file-hints.js';
@@ -164,19 +165,6 @@ export class StreamingIndexer {
     while (this.compressed.length > 1 && this.compressedBase + this.compressed[0]!.length <= offset) this.compressedBase += this.compressed.shift()!.length;
   }
 
-  /** Compressed bytes [start, start + length) as far as they are kept (the stream's chunks may be large: only this much is copied). */
-  private compressedRange(start: number, length: number): Buffer {
-    const pieces: Buffer[] = [];
-    let at = this.compressedBase;
-    for (const chunk of this.compressed) {
-      const from = Math.max(start, at);
-      const to = Math.min(start + length, at + chunk.length);
-      if (from < to) pieces.push(chunk.subarray(from - at, to - at));
-      at += chunk.length;
-    }
-    return Buffer.concat(pieces);
-  }
-
   /** Output chunk `chunk` (starting at `this.uncompressed`) to the windows waiting for it; those with their 32 KiB are packed. */
   private feedPending(chunk: Buffer): void {
     const start = this.uncompressed;
@@ -193,7 +181,7 @@ export class StreamingIndexer {
   private packPending(p: PendingWindow): void {
     // Kept from its point on (dropCompressedBefore), unless the point came before what was kept.
     const at = pointByte(p.point);
-    const sparse = at >= this.compressedBase ? referencedWindow(p.window, this.compressedRange(at, MAX_SPARSE_INPUT), p.point.bits, Buffer.concat(p.output)) : undefined;
+    const sparse = at >= this.compressedBase ? referencedWindow(p.window, rangeReader(this.compressed)(at - this.compressedBase, MAX_SPARSE_INPUT), p.point.bits, Buffer.concat(p.output)) : undefined;
     this.packed[p.slot] = packWindow(sparse ?? p.window);
   }
 
