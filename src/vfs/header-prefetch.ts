@@ -25,7 +25,6 @@ interface Found {
 export class HeaderPrefetcher {
   private readonly seen = new Set<number>();
   private bytes = 0;
-  private installs: GccInstall[] | undefined;
   private paths: { c: string[]; cxx: string[] } | undefined;
 
   constructor(
@@ -75,7 +74,6 @@ export class HeaderPrefetcher {
 
   /** /usr/lib/gcc/TRIPLET/VERSION directories that have an include directory. */
   private gccInstalls(): GccInstall[] {
-    if (this.installs) return this.installs;
     const installs: GccInstall[] = [];
     const gcc = resolvePath(this.tree, '/usr/lib/gcc');
     for (const triplet of gcc?.type === 'dir' ? this.tree.readdir(gcc) : []) {
@@ -84,6 +82,6 @@ export class HeaderPrefetcher {
         if (resolvePath(this.tree, `/usr/lib/gcc/${triplet}/${version}/include`)?.type === 'dir') installs.push({ triplet, version });
       }
     }
-    return (this.installs = installs);
+    return installs;
   }
 }
