@@ -1,7 +1,7 @@
-import { appendFileSync } from 'node:fs';
 import type { Digest } from '../digest.js';
 import type { RegistryClient } from '../registry/client.js';
 import { deferred } from '../util/deferred.js';
+import { traceFile } from '../util/trace-file.js';
 
 export interface RangeReadOptions {
   /**
@@ -80,7 +80,7 @@ export class RegistryRangeSource implements RangeSource {
   private readonly early = new Map<Digest, EarlyRead[]>();
 
   /** KRGO_TRACE_RANGES=FILE: one line per range read (ms since start, blob, range, ms taken, ranges in its request), to study what a workload fetched. */
-  private readonly trace = process.env['KRGO_TRACE_RANGES'];
+  private readonly trace = traceFile('KRGO_TRACE_RANGES');
 
   constructor(private readonly client: RegistryClient) {}
 
@@ -269,6 +269,6 @@ export class RegistryRangeSource implements RangeSource {
 
   private account(digest: Digest, start: number, end: number, began: number, rangesInRequest: number): void {
     this.fetched.set(digest, (this.fetched.get(digest) ?? 0) + end - start);
-    if (this.trace) appendFileSync(this.trace, `${began.toFixed(0)} ${digest.slice(7, 19)} ${start}-${end} ${end - start} ${(performance.now() - began).toFixed(0)} ${rangesInRequest}\n`);
+    this.trace?.(`${began.toFixed(0)} ${digest.slice(7, 19)} ${start}-${end} ${end - start} ${(performance.now() - began).toFixed(0)} ${rangesInRequest}`);
   }
 }

@@ -1,6 +1,5 @@
 import type { ImageConfigFile } from '../image/runtime-spec.js';
 import type { ImageConfig } from '../image/manifest.js';
-import { appendFileSync } from 'node:fs';
 import { readdir, rm, stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { writeFileAtomically } from '../util/atomic-write.js';
@@ -10,6 +9,7 @@ import type { Inode, MergedTree } from '../vfs/merged-tree.js';
 import type { FuseMountOptions, MountedFs } from '../fuse/fuse-adapter.js';
 import { deferred } from '../util/deferred.js';
 import { tracePhase } from '../util/phase-trace.js';
+import { traceFile } from '../util/trace-file.js';
 import { abortable } from '../util/abortable.js';
 import { AccessRecorder, encodeProfile, planProfile, type AccessProfile } from '../vfs/access-profile.js';
 import { prepareImage, storedProfile, type IndexEvents, type IndexSource, type PreparedImage } from '../remote/prepare-image.js';
@@ -230,10 +230,10 @@ export async function mountImage(options: MountOptions): Promise<MountHandle> {
     });
     let readyAt: number | undefined;
     /** KRGO_TRACE_READS=FILE: one line per file's first read (ms since start, path, size), beside KRGO_TRACE_RANGES' requests. */
-    const readTrace = process.env['KRGO_TRACE_READS'];
+    const readTrace = traceFile('KRGO_TRACE_READS');
     serve = {
       firstRead: (inode, path) => {
-        if (readTrace) appendFileSync(readTrace, `${performance.now().toFixed(0)} ${path} ${inode.size}\n`);
+        readTrace?.(`${performance.now().toFixed(0)} ${path} ${inode.size}`);
         if (planned.has(inode.ino)) return;
         // The read that follows waits on the file's head: the whole-file fetch goes out at once.
         imageReader.prefetch(inode, false);

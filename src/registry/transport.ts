@@ -1,4 +1,3 @@
-import { appendFileSync } from 'node:fs';
 import type { Dispatcher } from 'undici';
 import Agent from 'undici/lib/dispatcher/agent.js';
 import EnvHttpProxyAgent from 'undici/lib/dispatcher/env-http-proxy-agent.js';
@@ -6,6 +5,7 @@ import undiciApi from 'undici/lib/api/index.js';
 import DispatcherBase from 'undici/lib/dispatcher/dispatcher.js';
 import type { Readable } from 'node:stream';
 import { KrgoError } from '../errors.js';
+import { traceFile } from '../util/trace-file.js';
 import { parseChallenge, type Challenge } from './challenge.js';
 import type { Credentials } from './credentials.js';
 import { apiHost, isLoopbackHost } from './reference.js';
@@ -71,10 +71,10 @@ interface CachedToken {
  * path without the query, status, ms until the headers came), to see a command's critical path.
  * Never headers or queries: they can hold credentials and upload tokens.
  */
-const HTTP_TRACE = process.env['KRGO_TRACE_HTTP'];
+const HTTP_TRACE = traceFile('KRGO_TRACE_HTTP');
 
-function traceRequest(file: string, sentAt: number, method: string, url: URL, status: number): void {
-  appendFileSync(file, `${sentAt.toFixed(0)} ${method} ${url.host}${url.pathname} ${status} ${(performance.now() - sentAt).toFixed(0)}\n`);
+function traceRequest(trace: (line: string) => void, sentAt: number, method: string, url: URL, status: number): void {
+  trace(`${sentAt.toFixed(0)} ${method} ${url.host}${url.pathname} ${status} ${(performance.now() - sentAt).toFixed(0)}`);
 }
 
 const USER_AGENT = 'krgo/0.1 (+https://github.com/krgo)';

@@ -1,12 +1,12 @@
-import { appendFileSync } from 'node:fs';
+import { traceFile } from './trace-file.js';
 
 /**
  * KRGO_TRACE_PHASES=FILE: one line per step on a command's way (ms since the process started,
  * the step), to see where a mount's time to ready goes beside KRGO_TRACE_HTTP's requests.
  * Off, it costs one comparison.
  */
-const PHASE_TRACE = process.env['KRGO_TRACE_PHASES'];
+const PHASE_TRACE = traceFile('KRGO_TRACE_PHASES');
 
 export function tracePhase(step: string): void {
-  if (PHASE_TRACE) appendFileSync(PHASE_TRACE, `${performance.now().toFixed(1)} ${step}\n`);
+  PHASE_TRACE?.(`${performance.now().toFixed(1)} ${step}`);
 }
