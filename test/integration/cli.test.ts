@@ -1,10 +1,46 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
-import { krgo } from '../support/krgo-cli.js';
+import { createServer } from 'node:net';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { KRGO_BIN, krgo } from '../support/krgo-cli.js';
 import { run } from '../support/run.js';
+import { tempDir } from '../support/temp.js';
 
 describe('the command line', () => {
+  it('run as a command, krgo is node started with the flag its first lines give (a larger young generation)', async () => {
+    // A registry that takes the connection and never answers: the pull waits while we look.
+    const silent = createServer(() => undefined);
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const dir = await tempDir('cmdline');
+    const child = spawn(KRGO_BIN, ['pull', `127.0.0.1:${(silent.address() as AddressInfo).port}/held:latest`, '-r', join(dir.path, 'rootfs'), '--cache-dir', join(dir.path, 'cache')], { stdio: 'ignore' });
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    try {
+      // /bin/sh reads the first lines and replaces itself with node: the same process.
+      let argv: string[] = [];
+      for (let i = 0; i < 200 && !/(^|\/)node$/.test(argv[0] ?? ''); i++) {
+        await new Promise((r) => setTimeout(r, 25));
+        argv = (await readFile(`/proc/${child.pid}/cmdline`, 'utf8').catch(() => '')).split('\0');
+      }
+      assert.match(argv[0]!, /(^|\/)node$/, argv.join(' '));
+      assert.deepEqual(argv.slice(1, 4), ['--min-semi-space-size=8', KRGO_BIN, 'pull'], argv.join(' '));
+    } finally {
+      child.kill('SIGTERM');
+      await exited;
+      silent.close();
+      await dir.remove();
+    }
+  });
+
+  it('a KRGO_TRACE_* file that cannot be written is one warning, and the command goes on', async () => {
+    const res = await krgo(['--version'], { KRGO_TRACE_PHASES: '/nonexistent-dir/phases' });
+    assert.equal(res.code, 0, res.stderr);
+    assert.match(res.stdout, /^\d+\.\d+\.\d+\n$/);
+    assert.match(res.stderr, /^warning: KRGO_TRACE_PHASES: cannot write \/nonexistent-dir\/phases \(ENOENT[^\n]*\); that trace stops here\n$/);
+  });
+
   it('--help lists every command and exits 0', async () => {
     const res = await krgo(['--help']);
     assert.equal(res.code, 0, res.stderr);
