@@ -36,7 +36,8 @@ async function daemonize(argv: string[], cacheDir: string, mountpoint: string, q
   const logPath = mountLogPath(cacheDir, mountpoint);
   await mkdir(dirname(logPath), { recursive: true });
   const log = await open(logPath, 'w');
-  const child = spawn(process.execPath, argv, { detached: true, stdio: ['ignore', log.fd, log.fd], env: { ...process.env, [DAEMON_CHILD_ENV]: '1' } });
+  // With this process's node flags: `krgo`'s first lines start node with some (scripts/bundle-cli.mjs).
+  const child = spawn(process.execPath, [...process.execArgv, ...argv], { detached: true, stdio: ['ignore', log.fd, log.fd], env: { ...process.env, [DAEMON_CHILD_ENV]: '1' } });
   child.unref();
   await log.close();
   const exited = new Promise<number>((done) => child.once('exit', (code, signal) => done(code ?? (signal ? 128 + (osConstants.signals[signal] ?? 0) : 1))));
