@@ -172,7 +172,7 @@ export async function benchWorkloads(options: {
   const imageBytes = (await layoutLayers(layout)).reduce((a, l) => a + l.size, 0);
   const plain = `${registryHost}/bench/${repo}:bookworm`;
   await skopeoPush(layout, DEBIAN_TAG, plain, 'v2s2');
-  await runOk(KRGO_BIN, ['index', '--push', plain, '--cache-dir', join(workDir, `cache-${repo}-indexer`)]);
+  await runOk(process.execPath, [KRGO_BIN, 'index', '--push', plain, '--cache-dir', join(workDir, `cache-${repo}-indexer`)]);
   const needed = await NeededBytes.of(layout);
   const profiles = new Map<string, { image: string; needed: WorkloadResult['needed'] }>();
   for (const w of workloads) {

@@ -36,7 +36,7 @@ async function daemonize(argv: string[], cacheDir: string, mountpoint: string, q
   const logPath = mountLogPath(cacheDir, mountpoint);
   await mkdir(dirname(logPath), { recursive: true });
   const log = await open(logPath, 'w');
-  // With this process's node flags: `krgo`'s first lines start node with some (scripts/bundle-cli.mjs).
+  // With the node flags this process was started with (a user's --max-old-space-size, say).
   const child = spawn(process.execPath, [...process.execArgv, ...argv], { detached: true, stdio: ['ignore', log.fd, log.fd], env: { ...process.env, [DAEMON_CHILD_ENV]: '1' } });
   child.unref();
   await log.close();

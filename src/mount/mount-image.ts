@@ -84,10 +84,9 @@ export async function mountImage(options: MountOptions): Promise<MountHandle> {
   serving.catch(() => undefined);
   const sources: IndexSource[] = [];
   const indexBytes: number[] = [];
-  // Read-only: the kernel mount is made while the manifest and the indexes are on the wire (its
-  // calls wait for the tree). Should a layer need a scan first (seconds), that mount goes and
-  // the tree mounts once built, as a writable mount's does (its lower tree's place is known once
-  // the image is: overlay.ts).
+  // Read-only, every index cached or on its way: the kernel mount is made while they come (its
+  // calls wait for the tree). A layer to scan first (seconds) mounts afterwards, as does a
+  // writable mount (its lower tree's place is known once the image is: overlay.ts).
   const pendingTree = deferred<MergedTree>();
   pendingTree.promise.catch(() => undefined);
   let serve: Pick<FuseMountOptions, 'firstRead' | 'readFile'> | undefined;
@@ -104,14 +103,6 @@ export async function mountImage(options: MountOptions): Promise<MountHandle> {
     tracePhase('early kernel mount asked');
     early = serving.then(([, { mountTree }]) => mountTree(mountpoint, pendingTree.promise, fuseOptions(reference)));
     early.catch(() => undefined);
-  };
-  // A layer to scan holds the tree for seconds: the mount made early goes, and comes back once the tree is built.
-  let dropped: Promise<void> | undefined;
-  const dropEarly = () => {
-    if (!early) return;
-    tracePhase('early kernel mount dropped');
-    dropped = early.then((fs) => fs.unmount()).catch(() => undefined);
-    early = undefined;
   };
   let mounted: MountedFs | undefined;
   let prepared: PreparedImage;
@@ -130,12 +121,7 @@ export async function mountImage(options: MountOptions): Promise<MountHandle> {
       options,
       {
         ...options.events,
-        manifestAsked: mountEarly,
         indexesComing: mountEarly,
-        layerIndexing: (layer, digest, size) => {
-          dropEarly();
-          options.events?.layerIndexing?.(layer, digest, size);
-        },
         layerIndexed: (layer, source, index, bytes) => {
           sources[layer] = source;
           indexBytes[layer] = bytes;
@@ -146,7 +132,7 @@ export async function mountImage(options: MountOptions): Promise<MountHandle> {
     ));
   } catch (err) {
     pendingTree.reject(err);
-    await Promise.all([dropped, early?.then((fs) => fs.unmount()).catch(() => undefined)]);
+    await early?.then((fs) => fs.unmount()).catch(() => undefined);
     throw err;
   }
   const { client, image } = prepared;
@@ -249,7 +235,6 @@ export async function mountImage(options: MountOptions): Promise<MountHandle> {
       },
     };
     pendingTree.resolve(tree);
-    await dropped;
     const fuse = await (early ?? mountTree(fuseMountpoint, tree, fuseOptions(image.reference)));
     mounted = fuse;
     tracePhase('kernel mount up');
@@ -311,7 +296,6 @@ export async function mountImage(options: MountOptions): Promise<MountHandle> {
     // Nothing of a failed mount stays behind: the FUSE mount, if it came up, goes with it.
     pendingTree.reject(err);
     if (overlayUp) await unmountOverlay(mountpoint, true).catch(() => undefined);
-    await dropped;
     await (mounted ?? (await early?.catch(() => undefined)))?.unmount().catch(() => undefined);
     await client.close();
     throw err;

@@ -14,8 +14,6 @@ import { tracePhase } from '../util/phase-trace.js';
 export type IndexSource = 'cache' | 'registry' | 'built';
 
 export interface IndexEvents {
-  /** The manifest (and, by tag, the index artifacts beside it) are asked for: the network wait starts. */
-  manifestAsked?(reference: ImageReference): void;
   /**
    * Every layer's index is in the cache or on its way from the registry (none needs a pass over
    * its layer): what waits for the tree may get ready meanwhile.
@@ -88,7 +86,6 @@ export async function prepareImage(
     const { tag, digest: pinned } = client.reference;
     const tagged = tag && !pinned ? taggedIndexes(client, tag) : undefined;
     tracePhase('manifest asked');
-    events.manifestAsked?.(client.reference);
     const resolved = await client.resolveManifest(source.platform ?? hostPlatform(), source.platform !== undefined);
     tracePhase('manifest resolved');
     assertSupportedLayers(resolved.manifest.layers);

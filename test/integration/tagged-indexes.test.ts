@@ -90,7 +90,7 @@ describe('index artifacts listed under a tag beside the image tag', () => {
       const mounting = lines.slice(lines.lastIndexOf(lines.filter((l) => l.endsWith(' cli loaded')).pop()!));
       const steps = mounting.map((l) => l.slice(l.indexOf(' ') + 1));
       const times = mounting.map((l) => Number(l.slice(0, l.indexOf(' '))));
-      const expected = ['cli loaded', 'mount command', 'manifest asked', 'early kernel mount asked', 'manifest resolved', 'index artifact listed', 'config and index artifact in', 'indexes in hand', 'tree started', 'tree built', 'kernel mount up', 'ready'];
+      const expected = ['cli loaded', 'mount command', 'manifest asked', 'manifest resolved', 'index artifact listed', 'early kernel mount asked', 'config and index artifact in', 'indexes in hand', 'tree started', 'tree built', 'kernel mount up', 'ready'];
       assert.deepEqual(steps.filter((s) => expected.includes(s)), expected, mounting.join('\n'));
       assert.ok(steps.some((s) => /^index of \w{12} decoded$/.test(s)), 'each index decoded is a step');
       assert.ok(times.every((t, i) => Number.isFinite(t) && (i === 0 || t >= times[i - 1]!)), `times in order: ${times.join(' ')}`);

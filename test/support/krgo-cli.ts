@@ -1,10 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import { run, type RunResult } from './run.js';
 
-/**
- * The built CLI. The benches run it as a command, as users do (its first lines start node with
- * krgo's flags); tests run node on it, which skips those lines.
- */
 export const KRGO_BIN = fileURLToPath(new URL('../../cli/krgo.js', import.meta.url));
 
 /** Runs the built krgo CLI as a user would. */
