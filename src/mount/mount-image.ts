@@ -161,9 +161,10 @@ export async function mountImage(options: MountOptions): Promise<MountHandle> {
       void imageReader.prefetchFiles(inodes);
       for (const inode of inodes) libraries.opened(inode);
     };
-    const python = new PythonPrefetcher(tree, (inode, offset, length) => imageReader.read(inode, offset, length), fetchModules, processes);
+    const readBytes = (inode: Inode, offset: number, length: number) => imageReader.read(inode, offset, length);
+    const python = new PythonPrefetcher(tree, readBytes, fetchModules, processes);
     const perl = new PerlPrefetcher(tree, fetchModules, processes);
-    const headers = new HeaderPrefetcher(tree, (inode, offset, length) => imageReader.read(inode, offset, length), (inodes) => void imageReader.prefetchFiles(inodes));
+    const headers = new HeaderPrefetcher(tree, readBytes, (inodes) => void imageReader.prefetchFiles(inodes));
     let stopping: Promise<void> | undefined;
     let prefetch: { files: number; missing: number; done: boolean } | undefined;
     /** Files a replayed profile fetches as recorded: their first read prefetches nothing more (the profile knows better). */
