@@ -80,7 +80,7 @@ export async function mountImage(options: MountOptions): Promise<MountHandle> {
   const cancelled = () => new KrgoError('INTERRUPTED', `interrupted: the mount of ${mountpoint} was cancelled before it was ready; nothing is left mounted`);
   const unlessCancelled = <T>(work: Promise<T>) => abortable(work, options.signal, cancelled);
   // What serves the mount loads while the registry requests below are on the wire.
-  const serving = Promise.all([import('../remote/lazy-image.js'), import('../fuse/fuse-adapter.js'), import('../vfs/library-prefetch.js'), import('../vfs/python-prefetch.js'), import('../vfs/perl-prefetch.js'), import('../vfs/header-prefetch.js')]);
+  const serving = Promise.all([import('../remote/lazy-image.js'), import('../fuse/fuse-adapter.js'), import('../vfs/library-prefetch.js'), import('../vfs/python-prefetch.js'), import('../vfs/perl-prefetch.js'), import('../vfs/header-prefetch.js'), import('../vfs/directory-scan.js')]);
   serving.catch(() => undefined);
   const sources: IndexSource[] = [];
   const indexBytes: number[] = [];
@@ -150,7 +150,7 @@ export async function mountImage(options: MountOptions): Promise<MountHandle> {
       if (isMounted(overlay.lower)) await fusermountUnmount(overlay.lower, true);
     }
     const fuseMountpoint = overlay ? overlay.lower : mountpoint;
-    const [{ openLazyImage }, { mountTree }, { LibraryPrefetcher }, { PythonPrefetcher }, { PerlPrefetcher }, { HeaderPrefetcher }] = await unlessCancelled(serving);
+    const [{ openLazyImage }, { mountTree }, { LibraryPrefetcher }, { PythonPrefetcher }, { PerlPrefetcher }, { HeaderPrefetcher }, { DirectoryScans }] = await unlessCancelled(serving);
     const replaying = options.prefetch !== false ? (options.profile ?? prepared.profile) : undefined;
     const lazy = await unlessCancelled(openLazyImage(prepared, { ...options, warn, ...(replaying ? { profile: replaying } : {}), ...(plannedSource ? { source: plannedSource } : {}) }));
     const { tree, reader: imageReader, layers, source: rangeSource, flush: flushSpans } = lazy;
@@ -165,6 +165,7 @@ export async function mountImage(options: MountOptions): Promise<MountHandle> {
     const python = new PythonPrefetcher(tree, readBytes, fetchModules, processes);
     const perl = new PerlPrefetcher(tree, fetchModules, processes);
     const headers = new HeaderPrefetcher(tree, readBytes, (inodes) => void imageReader.prefetchFiles(inodes));
+    const scans = new DirectoryScans(tree, (inodes) => void imageReader.prefetchFiles(inodes));
     let stopping: Promise<void> | undefined;
     let prefetch: { files: number; missing: number; done: boolean } | undefined;
     /** Files a replayed profile fetches as recorded: their first read prefetches nothing more (the profile knows better). */
@@ -224,6 +225,9 @@ export async function mountImage(options: MountOptions): Promise<MountHandle> {
         if (planned.has(inode.ino)) return;
         // The read that follows waits on the file's head: the whole-file fetch goes out at once.
         imageReader.prefetch(inode, false);
+        // A file read as one of a directory's, in order, is being read through, not run or
+        // loaded: nothing is fetched for its libraries, imports or includes.
+        if (scans.firstRead(inode, path)) return;
         libraries.opened(inode);
         python.opened(inode, path);
         perl.opened(inode, path);

@@ -1,0 +1,108 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { Readable } from 'node:stream';
+import { DirectoryScans, MAX_AHEAD_BYTES } from '../../../src/vfs/directory-scan.js';
+import { MergedTree, type Inode } from '../../../src/vfs/merged-tree.js';
+import { buildTar } from '../../../src/tar/tar-writer.js';
+
+const KB = 1024;
+
+/**
+ * /bin with `count` files f00, f01, … of `size` bytes, written to the layer in a shuffled order
+ * (the listing is sorted, the layer's order is not), a symlink `aa` to the last file, a
+ * subdirectory and an empty file among them; /lib with a few files.
+ */
+async function treeWith(count: number, size: number): Promise<MergedTree> {
+  const names = Array.from({ length: count }, (_, i) => `f${String(i).padStart(2, '0')}`);
+  const shuffled = names.map((n, i) => ({ n, k: (i * 7919) % count })).sort((a, b) => a.k - b.k).map((x) => x.n);
+  const tree = new MergedTree();
+  await tree.addLayer(Readable.from([
+    buildTar([
+      { path: 'bin/', type: 'dir' },
+      ...shuffled.map((n) => ({ path: `bin/${n}`, type: 'file' as const, content: Buffer.alloc(size, n) })),
+      { path: 'bin/aa', type: 'symlink', linkname: names[count - 1]! },
+      { path: 'bin/f05.d/', type: 'dir' },
+      { path: 'bin/f07-empty', type: 'file', content: '' },
+      { path: 'lib/', type: 'dir' },
+      ...['a', 'b', 'c', 'd', 'e'].map((n) => ({ path: `lib/${n}`, type: 'file' as const, content: Buffer.alloc(size, n) })),
+    ]),
+  ]));
+  return tree;
+}
+
+/** A scanner over `tree` that records what it fetches ahead. */
+function scannerOf(tree: MergedTree): { scans: DirectoryScans; fetched: string[][]; read: (path: string) => boolean } {
+  const fetched: string[][] = [];
+  const pathOf = new Map<number, string>();
+  for (const [path, inode] of tree.walk()) pathOf.set(inode.ino, path);
+  const scans = new DirectoryScans(tree, (inodes: Inode[]) => fetched.push(inodes.map((i) => pathOf.get(i.ino)!)));
+  return { scans, fetched, read: (path) => scans.firstRead(tree.lookup(path)!, path) };
+}
+
+describe('directory scans: files read one after another in a directory are fetched ahead', () => {
+  it('after three files in listing order, the next ones are fetched, within a window that grows and is topped up in stretches', async () => {
+    const tree = await treeWith(40, 100 * KB);
+    const { fetched, read } = scannerOf(tree);
+    assert.equal(read('/bin/f00'), false);
+    assert.equal(read('/bin/f01'), false);
+    assert.deepEqual(fetched, [], 'two files in order may be chance: nothing fetched');
+    assert.equal(read('/bin/f02'), true, 'the third confirms a scan');
+    // 512 KiB ahead: five files of 100 KiB.
+    assert.deepEqual(fetched, [['/bin/f03', '/bin/f04', '/bin/f05', '/bin/f06', '/bin/f07']], 'the next files, past a directory and an empty file');
+    for (let i = 3; i < 40; i++) assert.equal(read(`/bin/f${String(i).padStart(2, '0')}`), true);
+    const all = fetched.flat();
+    assert.equal(new Set(all).size, all.length, 'no file asked for twice');
+    assert.deepEqual(all, Array.from({ length: 37 }, (_, k) => `/bin/f${String(k + 3).padStart(2, '0')}`), 'every later file, in order');
+    assert.ok(fetched.length < 10, `a few stretches, not one fetch per file (${fetched.length})`);
+  });
+
+  it('never more than the budget ahead of the reader', async () => {
+    const tree = await treeWith(60, 1024 * KB);
+    const { fetched, read } = scannerOf(tree);
+    let ahead = 0;
+    for (let i = 0; i < 20; i++) {
+      read(`/bin/f${String(i).padStart(2, '0')}`);
+      const asked = fetched.flat().map((p) => Number(p.slice(6, 8)));
+      ahead = Math.max(ahead, asked.length ? Math.max(...asked) - i : 0);
+    }
+    assert.ok(ahead * 1024 * KB <= MAX_AHEAD_BYTES, `at most ${MAX_AHEAD_BYTES} bytes ahead (${ahead} files of 1 MiB)`);
+    assert.ok(ahead >= 4, `the window grew past its start (${ahead} files ahead)`);
+  });
+
+  it('files read out of order (a program loading what it needs) fetch nothing ahead', async () => {
+    const tree = await treeWith(40, 100 * KB);
+    const { fetched, read } = scannerOf(tree);
+    for (const i of [12, 3, 30, 4, 18, 0, 25, 9, 33, 1]) assert.equal(read(`/bin/f${String(i).padStart(2, '0')}`), false);
+    assert.deepEqual(fetched, []);
+    // Gaps break a run too: an unread file between two read ones is not a scan's step.
+    for (const i of [20, 22, 24, 26]) read(`/bin/f${i}`);
+    assert.deepEqual(fetched, []);
+  });
+
+  it("a symlink's target read where the link sorts does not end the scan; more strays in a row do", async () => {
+    const tree = await treeWith(40, 50 * KB);
+    const { fetched, read } = scannerOf(tree);
+    for (const i of [0, 1, 2]) read(`/bin/f0${i}`);
+    const before = fetched.flat().length;
+    assert.equal(read('/bin/f39'), true, '`aa` (a link to f39) read first, as a glob lists it: still the scan');
+    for (let i = 3; i < 12; i++) assert.equal(read(`/bin/f${String(i).padStart(2, '0')}`), true, `f${i} continues the scan`);
+    assert.ok(fetched.flat().length > before, 'and it went on fetching ahead');
+    const other = scannerOf(tree);
+    for (const i of [0, 1, 2]) other.read(`/bin/f0${i}`);
+    for (const i of [30, 20, 10]) other.read(`/bin/f${i}`);
+    assert.equal(other.read('/bin/f03'), false, 'three reads out of order: the scan is over, counting starts again');
+  });
+
+  it('directories are followed apart: reads in one do not count for another', async () => {
+    const tree = await treeWith(10, 10 * KB);
+    const { fetched, read } = scannerOf(tree);
+    read('/bin/f00');
+    read('/lib/a');
+    read('/bin/f01');
+    read('/lib/b');
+    assert.deepEqual(fetched, []);
+    assert.equal(read('/lib/c'), true);
+    assert.deepEqual(fetched, [['/lib/d', '/lib/e']]);
+    assert.equal(read('/bin/f02'), true);
+  });
+});
