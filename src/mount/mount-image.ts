@@ -165,7 +165,7 @@ export async function mountImage(options: MountOptions): Promise<MountHandle> {
     const python = new PythonPrefetcher(tree, readBytes, fetchModules, processes);
     const perl = new PerlPrefetcher(tree, fetchModules, processes);
     const headers = new HeaderPrefetcher(tree, readBytes, (inodes) => void imageReader.prefetchFiles(inodes));
-    const scans = new DirectoryScans(tree, (inodes) => void imageReader.prefetchFiles(inodes));
+    const scans = new DirectoryScans(tree, (reads) => void imageReader.prefetchReads(reads));
     let stopping: Promise<void> | undefined;
     let prefetch: { files: number; missing: number; done: boolean } | undefined;
     /** Files a replayed profile fetches as recorded: their first read prefetches nothing more (the profile knows better). */

@@ -1,5 +1,6 @@
 import type { Inode, MergedTree } from './merged-tree.js';
 import { FIRST_READ_PREFETCH_BYTES } from './image-reader.js';
+import type { PlannedRead } from './access-profile.js';
 
 /** Files read in a directory's order before the ones after them are fetched ahead (the first two may be chance). */
 const SCAN_AFTER = 3;
@@ -35,9 +36,9 @@ interface DirScan {
  * what they read next. They read in the directory's order (a listing here is sorted, as a shell
  * glob is), so once SCAN_AFTER files have been read in that order, each with no unread file
  * between it and the one before, the files that follow are fetched ahead, as the kernel reads
- * ahead within a file: FIRST_AHEAD_BYTES, doubled with each file read as predicted, at most
- * MAX_AHEAD_BYTES ahead. More than MAX_STRAYS reads out of order in a row end the scan. Pure: no FUSE, no network
- * (`fetch` is handed the files).
+ * ahead within a file: FIRST_AHEAD_BYTES, doubled with each file read as predicted, never more
+ * than MAX_AHEAD_BYTES ahead (a file larger than that is fetched ahead in part). More than MAX_STRAYS reads out of order in a row end the scan. Pure: no FUSE, no network
+ * (`fetch` is handed the reads).
  */
 export class DirectoryScans {
   private readonly dirs = new Map<string, DirScan>();
@@ -46,7 +47,7 @@ export class DirectoryScans {
 
   constructor(
     private readonly tree: MergedTree,
-    private readonly fetch: (inodes: Inode[]) => void,
+    private readonly fetch: (reads: PlannedRead[]) => void,
   ) {}
 
   /**
@@ -75,14 +76,23 @@ export class DirectoryScans {
     if (scan.streak < SCAN_AFTER) return false;
     scan.window = scan.streak === SCAN_AFTER ? FIRST_AHEAD_BYTES : Math.min(scan.window * 2, MAX_AHEAD_BYTES);
     const next = place + 1;
+    let to = Math.max(scan.fetchedTo, next);
+    const onItsWay = scan.ends[to]! - scan.ends[next]!;
     // Topped up once less than half the window is on its way: fetches of a few megabytes each,
     // whose ranges go out together, rather than one request per file read.
-    if (scan.fetchedTo > next && scan.ends[scan.fetchedTo]! - scan.ends[next]! >= scan.window / 2) return true;
-    let to = Math.max(scan.fetchedTo, next);
-    // At least the next file, however large (its first read would fetch it whole anyway).
-    while (to < scan.files.length && (to === next || scan.ends[to + 1]! - scan.ends[next]! <= scan.window)) to++;
-    const ahead = scan.files.slice(Math.max(scan.fetchedTo, next), to).filter((f) => !this.read.has(f.ino));
-    scan.fetchedTo = Math.max(scan.fetchedTo, to);
+    if (onItsWay >= scan.window / 2) return true;
+    let budget = scan.window - onItsWay;
+    const ahead: PlannedRead[] = [];
+    while (to < scan.files.length && budget > 0) {
+      const file = scan.files[to]!;
+      const wanted = scan.ends[to + 1]! - scan.ends[to]!;
+      // Whole files; only a first one larger than the budget is fetched in part (its first read fetches the rest).
+      if (wanted > budget && ahead.length > 0) break;
+      if (!this.read.has(file.ino)) ahead.push({ inode: file, offset: 0, length: Math.min(wanted, budget) });
+      budget -= wanted;
+      to++;
+    }
+    scan.fetchedTo = to;
     if (ahead.length > 0) this.fetch(ahead);
     return true;
   }

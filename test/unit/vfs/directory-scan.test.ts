@@ -2,7 +2,8 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
 import { DirectoryScans, MAX_AHEAD_BYTES } from '../../../src/vfs/directory-scan.js';
-import { MergedTree, type Inode } from '../../../src/vfs/merged-tree.js';
+import { MergedTree } from '../../../src/vfs/merged-tree.js';
+import type { PlannedRead } from '../../../src/vfs/access-profile.js';
 import { buildTar } from '../../../src/tar/tar-writer.js';
 
 const KB = 1024;
@@ -31,12 +32,16 @@ async function treeWith(count: number, size: number): Promise<MergedTree> {
 }
 
 /** A scanner over `tree` that records what it fetches ahead. */
-function scannerOf(tree: MergedTree): { scans: DirectoryScans; fetched: string[][]; read: (path: string) => boolean } {
+function scannerOf(tree: MergedTree): { scans: DirectoryScans; fetched: string[][]; bytes: number[][]; read: (path: string) => boolean } {
   const fetched: string[][] = [];
+  const bytes: number[][] = [];
   const pathOf = new Map<number, string>();
   for (const [path, inode] of tree.walk()) pathOf.set(inode.ino, path);
-  const scans = new DirectoryScans(tree, (inodes: Inode[]) => fetched.push(inodes.map((i) => pathOf.get(i.ino)!)));
-  return { scans, fetched, read: (path) => scans.firstRead(tree.lookup(path)!, path) };
+  const scans = new DirectoryScans(tree, (reads: PlannedRead[]) => {
+    fetched.push(reads.map((r) => pathOf.get(r.inode.ino)!));
+    bytes.push(reads.map((r) => r.offset + r.length));
+  });
+  return { scans, fetched, bytes, read: (path) => scans.firstRead(tree.lookup(path)!, path) };
 }
 
 describe('directory scans: files read one after another in a directory are fetched ahead', () => {
@@ -56,17 +61,23 @@ describe('directory scans: files read one after another in a directory are fetch
     assert.ok(fetched.length < 10, `a few stretches, not one fetch per file (${fetched.length})`);
   });
 
-  it('never more than the budget ahead of the reader', async () => {
-    const tree = await treeWith(60, 1024 * KB);
-    const { fetched, read } = scannerOf(tree);
-    let ahead = 0;
-    for (let i = 0; i < 20; i++) {
-      read(`/bin/f${String(i).padStart(2, '0')}`);
-      const asked = fetched.flat().map((p) => Number(p.slice(6, 8)));
-      ahead = Math.max(ahead, asked.length ? Math.max(...asked) - i : 0);
-    }
-    assert.ok(ahead * 1024 * KB <= MAX_AHEAD_BYTES, `at most ${MAX_AHEAD_BYTES} bytes ahead (${ahead} files of 1 MiB)`);
-    assert.ok(ahead >= 4, `the window grew past its start (${ahead} files ahead)`);
+  it('never more than the budget ahead of the reader, a file larger than it fetched ahead in part', async () => {
+    const ahead = async (count: number, size: number) => {
+      const tree = await treeWith(count, size);
+      const { fetched, bytes, read } = scannerOf(tree);
+      const asked = new Map<number, number>();
+      let most = 0;
+      for (let i = 0; i < count - 1; i++) {
+        read(`/bin/f${String(i).padStart(2, '0')}`);
+        fetched.forEach((paths, k) => paths.forEach((p, j) => asked.set(Number(p.slice(6, 8)), bytes[k]![j]!)));
+        most = Math.max(most, [...asked].filter(([f]) => f > i).reduce((n, [, b]) => n + b, 0));
+      }
+      return most;
+    };
+    const small = await ahead(40, 1024 * KB);
+    assert.ok(small <= MAX_AHEAD_BYTES && small >= MAX_AHEAD_BYTES / 2, `1 MiB files: ${small} bytes ahead at most, the budget being ${MAX_AHEAD_BYTES}`);
+    const large = await ahead(5, MAX_AHEAD_BYTES + 1024 * KB);
+    assert.ok(large > 0 && large <= MAX_AHEAD_BYTES, `files larger than the budget: ${large} bytes ahead at most`);
   });
 
   it('files read out of order (a program loading what it needs) fetch nothing ahead', async () => {
