@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
 import { DirectoryScans, MAX_AHEAD_BYTES } from '../../../src/vfs/directory-scan.js';
 import { MergedTree } from '../../../src/vfs/merged-tree.js';
+import { TreeOrder } from '../../../src/vfs/tree-order.js';
 import type { PlannedRead } from '../../../src/vfs/access-profile.js';
 import { buildTar } from '../../../src/tar/tar-writer.js';
 
@@ -44,7 +45,7 @@ function scannerOf(tree: MergedTree): { scans: DirectoryScans; fetched: string[]
   return { scans, fetched, bytes, read: (path) => scans.firstRead(tree.lookup(path)!, path) };
 }
 
-describe('directory scans: files read one after another in a directory are fetched ahead', () => {
+describe("scans: files read one after another in the tree's order are fetched ahead", () => {
   it('after three files in listing order, the next ones are fetched, within a window that grows and is topped up in stretches', async () => {
     const tree = await treeWith(40, 100 * KB);
     const { fetched, read } = scannerOf(tree);
@@ -57,7 +58,10 @@ describe('directory scans: files read one after another in a directory are fetch
     for (let i = 3; i < 40; i++) assert.equal(read(`/bin/f${String(i).padStart(2, '0')}`), true);
     const all = fetched.flat();
     assert.equal(new Set(all).size, all.length, 'no file asked for twice');
-    assert.deepEqual(all, Array.from({ length: 37 }, (_, k) => `/bin/f${String(k + 3).padStart(2, '0')}`), 'every later file, in order');
+    assert.deepEqual(all, Array.from({ length: 37 }, (_, k) => `/bin/f${String(k + 3).padStart(2, '0')}`), 'every later file, in order; nothing past the directory the scan is in');
+    // A walk that goes on into the next directory takes the scan with it (as `find` or `tar` go).
+    assert.equal(read('/lib/a'), true);
+    assert.deepEqual(fetched.flat().slice(all.length), ['/lib/b', '/lib/c', '/lib/d', '/lib/e']);
     assert.ok(fetched.length < 10, `a few stretches, not one fetch per file (${fetched.length})`);
   });
 
@@ -115,5 +119,25 @@ describe('directory scans: files read one after another in a directory are fetch
     assert.equal(read('/lib/c'), true);
     assert.deepEqual(fetched, [['/lib/d', '/lib/e']]);
     assert.equal(read('/bin/f02'), true);
+  });
+
+  it('a depth-first walk (find, tar, grep -r) goes from directory to directory, into subdirectories as they sort', async () => {
+    const tree = new MergedTree();
+    const file = (path: string) => ({ path, type: 'file' as const, content: Buffer.alloc(10 * KB, path) });
+    await tree.addLayer(Readable.from([
+      buildTar([
+        { path: 'w/', type: 'dir' }, { path: 'w/a/', type: 'dir' }, { path: 'w/b/', type: 'dir' }, { path: 'w/b/m/', type: 'dir' }, { path: 'w/c/', type: 'dir' },
+        file('w/c/1'), file('w/a/1'), file('w/b/2'), file('w/b/m/1'), file('w/b/1'), file('w/a/2'), file('w/c/2'), file('w/b/z'),
+        { path: 'w/b/link', type: 'symlink', linkname: '../c/1' },
+      ]),
+    ]));
+    const order = new TreeOrder(tree);
+    assert.deepEqual([...order.walkAfter('/w/a/2')].map((f) => f.path), ['/w/b/1', '/w/b/2', '/w/b/m/1', '/w/b/z', '/w/c/1', '/w/c/2'], 'depth first, sorted, symlinks not followed');
+    assert.deepEqual([...order.siblingsAfter('/w/b/1')].map((f) => f.path), ['/w/b/2', '/w/b/z'], "a directory's own files");
+    const { fetched, read } = scannerOf(tree);
+    // Small directories: a directory's own scan never gets to three files; the walk does.
+    for (const path of ['/w/a/1', '/w/a/2']) assert.equal(read(path), false);
+    assert.equal(read('/w/b/1'), true);
+    assert.deepEqual(fetched, [['/w/b/2', '/w/b/m/1', '/w/b/z', '/w/c/1', '/w/c/2']]);
   });
 });
