@@ -225,8 +225,8 @@ export async function mountImage(options: MountOptions): Promise<MountHandle> {
         if (planned.has(inode.ino)) return;
         // The read that follows waits on the file's head: the whole-file fetch goes out at once.
         imageReader.prefetch(inode, false);
-        // A file read as one of a directory's, in order, is being read through, not run or
-        // loaded: nothing is fetched for its libraries, imports or includes.
+        // A file read as part of a scan (a directory's or a walk's files, in order) is being read
+        // through, not run or loaded: nothing is fetched for its libraries, imports or includes.
         if (scans.firstRead(inode, path)) return;
         libraries.opened(inode);
         python.opened(inode, path);

@@ -67,7 +67,6 @@ export class DirectoryScans {
   firstRead(inode: Inode, path: string): boolean {
     if (inode.type !== 'file') return false;
     const file = { path, inode };
-    // Both orders agree within a directory; the walk goes on into the next one.
     // Within a directory both orders agree: the walk fetches, and goes on into the next one. The
     // directory's own scan fetches when the walk's does not (`dir/*` skips subdirectories).
     const inWalk = this.step(this.walk, file, (from) => this.order.walkAfter(from), true);

@@ -183,9 +183,12 @@ export class MergedTree implements TreeOps<Dentry> {
     return [...(inode.children?.keys() ?? [])].sort();
   }
 
-  /** Every path below `inode`, depth first, sorted; iterative, so no depth overflows the stack. */
-  *walk(inode: Inode = this.root.inode, prefix = ''): Generator<[string, Inode]> {
-    const stack: { prefix: string; names: string[]; dir: Inode; next: number }[] = [{ prefix, names: this.readdir(inode), dir: inode, next: 0 }];
+  /**
+   * Every path below `inode`, depth first, sorted; iterative, so no depth overflows the stack.
+   * `namesOf` lists a directory sorted (a caller walking often keeps them).
+   */
+  *walk(inode: Inode = this.root.inode, prefix = '', namesOf: (dir: Inode) => string[] = (dir) => this.readdir(dir)): Generator<[string, Inode]> {
+    const stack: { prefix: string; names: string[]; dir: Inode; next: number }[] = [{ prefix, names: namesOf(inode), dir: inode, next: 0 }];
     while (stack.length > 0) {
       const top = stack[stack.length - 1]!;
       if (top.next >= top.names.length) {
@@ -196,7 +199,7 @@ export class MergedTree implements TreeOps<Dentry> {
       const child = top.dir.children!.get(name)!.inode;
       const path = `${top.prefix}/${name}`;
       yield [path, child];
-      if (child.type === 'dir') stack.push({ prefix: path, names: this.readdir(child), dir: child, next: 0 });
+      if (child.type === 'dir') stack.push({ prefix: path, names: namesOf(child), dir: child, next: 0 });
     }
   }
 

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
 import { DirectoryScans, MAX_AHEAD_BYTES } from '../../../src/vfs/directory-scan.js';
 import { MergedTree } from '../../../src/vfs/merged-tree.js';
-import { TreeOrder } from '../../../src/vfs/tree-order.js';
+import { MAX_VISITED, TreeOrder } from '../../../src/vfs/tree-order.js';
 import type { PlannedRead } from '../../../src/vfs/access-profile.js';
 import { buildTar } from '../../../src/tar/tar-writer.js';
 
@@ -139,5 +139,15 @@ describe("scans: files read one after another in the tree's order are fetched ah
     for (const path of ['/w/a/1', '/w/a/2']) assert.equal(read(path), false);
     assert.equal(read('/w/b/1'), true);
     assert.deepEqual(fetched, [['/w/b/2', '/w/b/m/1', '/w/b/z', '/w/c/1', '/w/c/2']]);
+  });
+
+  it('a look along an order passes a bounded number of entries (a crafted directory of thousands of symlinks)', async () => {
+    const tree = new MergedTree();
+    const links = Array.from({ length: MAX_VISITED + 100 }, (_, i) => ({ path: `d/b${String(i).padStart(5, '0')}`, type: 'symlink' as const, linkname: 'a' }));
+    await tree.addLayer(Readable.from([buildTar([{ path: 'd/', type: 'dir' }, { path: 'd/a', type: 'file', content: 'a' }, ...links, { path: 'd/z', type: 'file', content: 'z' }])]));
+    const order = new TreeOrder(tree);
+    assert.deepEqual([...order.siblingsAfter('/d/a')], [], 'the file past the links is beyond the bound');
+    assert.deepEqual([...order.walkAfter('/d/a')], []);
+    assert.deepEqual([...order.siblingsAfter(`/d/b${String(MAX_VISITED).padStart(5, '0')}`)].map((f) => f.path), ['/d/z'], 'from nearer, it is found');
   });
 });
