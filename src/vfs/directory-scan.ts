@@ -24,12 +24,11 @@ interface Scan {
   /** Files read in a row in this order, up to `last`; reads out of order since. */
   streak: number;
   strays: number;
-  window: number;
   /** Files fetched ahead and not read yet, in order, with the bytes asked for each. */
   ahead: { file: PlacedFile; bytes: number }[];
 }
 
-const newScan = (): Scan => ({ root: '', streak: 0, strays: 0, window: 0, ahead: [] });
+const newScan = (): Scan => ({ root: '', streak: 0, strays: 0, ahead: [] });
 
 /**
  * Programs that read files one after another (`sha256sum dir/*`, `tar`, `cp -r`, `grep -r`, a
@@ -94,15 +93,16 @@ export class DirectoryScans {
     }
     scan.last = file;
     if (scan.streak < SCAN_AFTER) return false;
-    scan.window = scan.streak === SCAN_AFTER ? FIRST_AHEAD_BYTES : Math.min(scan.window * 2, MAX_AHEAD_BYTES);
+    // Doubled with each file read in order since the scan was seen.
+    const windowBytes = Math.min(FIRST_AHEAD_BYTES * 2 ** (scan.streak - SCAN_AFTER), MAX_AHEAD_BYTES);
     // What was fetched up to this file is being read now.
     const reached = scan.ahead.findIndex((a) => a.file.inode === file.inode);
     scan.ahead = reached >= 0 ? scan.ahead.slice(reached + 1) : [];
     const onItsWay = scan.ahead.reduce((n, a) => n + a.bytes, 0);
     // Topped up once less than half the window is on its way: fetches of a few megabytes each,
     // whose ranges go out together, rather than one request per file read.
-    if (!fetching || onItsWay >= scan.window / 2) return true;
-    let budget = scan.window - onItsWay;
+    if (!fetching || onItsWay >= windowBytes / 2) return true;
+    let budget = windowBytes - onItsWay;
     let skipped = 0;
     const reads: PlannedRead[] = [];
     for (const next of after((scan.ahead[scan.ahead.length - 1]?.file ?? file).path)) {
