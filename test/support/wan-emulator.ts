@@ -12,6 +12,8 @@ export interface WanEmulator {
   host: string;
   /** Bytes delivered to clients since the start (or the last reset). */
   bytesToClient: number;
+  /** Connections clients opened since the start (or the last reset). */
+  connections: number;
   reset(): void;
   stop(): Promise<void>;
 }
@@ -20,9 +22,10 @@ const PIECE = 16 * 1024;
 const HIGH_WATER = 4 * 1024 * 1024;
 
 /**
- * A TCP proxy that behaves like a WAN link: every byte is delayed by the one-way delay, and the
- * downstream direction is paced to the link's bandwidth (one queue for all connections, as on
- * a real link). Counts what reaches the clients.
+ * A TCP proxy that behaves like a WAN link: every byte is delayed by the one-way delay, a new
+ * connection's first bytes by its handshake's round trip too, and the downstream direction is
+ * paced to the link's bandwidth (one queue for all connections, as on a real link). Counts what
+ * reaches the clients.
  */
 export async function startWanEmulator(upstream: string, options: WanOptions = {}): Promise<WanEmulator> {
   const delay = options.delayMs ?? 25;
@@ -33,8 +36,10 @@ export async function startWanEmulator(upstream: string, options: WanOptions = {
   const emulator: WanEmulator = {
     host: '',
     bytesToClient: 0,
+    connections: 0,
     reset() {
       this.bytesToClient = 0;
+      this.connections = 0;
     },
     stop: () =>
       new Promise<void>((resolve) => {
@@ -47,7 +52,7 @@ export async function startWanEmulator(upstream: string, options: WanOptions = {
    * Forwards `from` → `to`, delayed, and paced when `paced`. One FIFO and one timer per
    * direction: bytes leave in the order they came (separate timers may fire out of order).
    */
-  const pipe = (from: Socket, to: Socket, paced: boolean) => {
+  const pipe = (from: Socket, to: Socket, paced: boolean, notBefore = 0) => {
     const queue: { piece: Buffer; sendAt: number }[] = [];
     let queued = 0;
     let ended = false;
@@ -71,7 +76,7 @@ export async function startWanEmulator(upstream: string, options: WanOptions = {
       for (let off = 0; off < chunk.length; off += PIECE) {
         const piece = chunk.subarray(off, off + PIECE);
         const t = performance.now();
-        let sendAt = t + delay;
+        let sendAt = Math.max(t, notBefore) + delay;
         if (paced) {
           linkFreeAt = Math.max(t, linkFreeAt) + (piece.length * 8 * 1000) / bps;
           sendAt = linkFreeAt + delay;
@@ -93,6 +98,7 @@ export async function startWanEmulator(upstream: string, options: WanOptions = {
   };
 
   const server: Server = createServer((client) => {
+    emulator.connections++;
     const up = connect(Number(upPort), upHost);
     sockets.add(client);
     sockets.add(up);
@@ -100,7 +106,9 @@ export async function startWanEmulator(upstream: string, options: WanOptions = {
     up.on('close', () => sockets.delete(up));
     client.setNoDelay(true);
     up.setNoDelay(true);
-    pipe(client, up, false);
+    // The kernel completed the client's handshake at once: what it sends goes out as it would
+    // after a real one, one round trip after connecting (a new connection costs an RTT).
+    pipe(client, up, false, performance.now() + 2 * delay);
     pipe(up, client, true);
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
