@@ -11,6 +11,7 @@ import { imageSource, withImageOptions, type ImageFlags } from './image-options.
 import { readProfile } from './profile-file.js';
 import { indexingLine } from './progress.js';
 import { tracePhase } from '../util/phase-trace.js';
+import { preconnectImage } from '../registry/preconnect.js';
 
 interface MountFlags extends ImageFlags {
   daemon?: boolean;
@@ -168,6 +169,9 @@ Examples:
       process.once('SIGINT', onSignal('SIGINT'));
       process.once('SIGTERM', onSignal('SIGTERM'));
       tracePhase('mount command');
+      // The manifest and the index list go out together as soon as the code that asks is
+      // loaded: their connections are opened while it loads (a round trip off ready).
+      void preconnectImage(source.image, source.insecure === true, 2);
       const { mountImage } = await import('../mount/mount-image.js');
       let lost: () => void = () => undefined;
       const handle = await mountImage({

@@ -73,6 +73,12 @@ export function apiHost(registry: string): string {
   return registry === DOCKER_HUB ? 'registry-1.docker.io' : registry;
 }
 
+/** Where a registry's API is served: HTTPS, except loopback registries and insecure ones (plain HTTP, as Docker does). */
+export function registryOrigin(registry: string, insecure: boolean): URL {
+  const plain = isLoopbackHost(registry) || insecure;
+  return new URL(`${plain ? 'http' : 'https'}://${apiHost(registry)}`);
+}
+
 /** Loopback registries use plain HTTP by default, as Docker does. */
 export function isLoopbackHost(registry: string): boolean {
   const host = registry.startsWith('[') ? registry.slice(1, registry.indexOf(']')) : registry.replace(/:\d+$/, '');

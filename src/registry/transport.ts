@@ -1,14 +1,18 @@
-import type { Dispatcher } from 'undici';
+import type { Dispatcher, buildConnector as Connectors } from 'undici';
 import Agent from 'undici/lib/dispatcher/agent.js';
 import EnvHttpProxyAgent from 'undici/lib/dispatcher/env-http-proxy-agent.js';
 import undiciApi from 'undici/lib/api/index.js';
 import DispatcherBase from 'undici/lib/dispatcher/dispatcher.js';
+import buildConnector from 'undici/lib/core/connect.js';
+import type { ConnectionOptions } from 'node:tls';
 import type { Readable } from 'node:stream';
 import { KrgoError } from '../errors.js';
 import { traceFile } from '../util/trace-file.js';
 import { parseChallenge, type Challenge } from './challenge.js';
 import type { Credentials } from './credentials.js';
-import { apiHost, isLoopbackHost } from './reference.js';
+import { registryOrigin } from './reference.js';
+import { proxySettings } from './proxy-settings.js';
+import { defaultPort, takePreconnected } from './preconnect.js';
 import { networkTimeoutScale } from './timeouts.js';
 import { registryErrorFor } from './registry-errors.js';
 import { retryDelayMs, isRetriableStatus, isRetriableNetworkError, sleep, type RetryPolicy, DEFAULT_RETRY } from './retry.js';
@@ -78,6 +82,8 @@ function traceRequest(trace: (line: string) => void, sentAt: number, method: str
 }
 
 const USER_AGENT = 'krgo/0.1 (+https://github.com/krgo)';
+/** A host that does not complete a connection is given up in seconds, not minutes. */
+const CONNECT_OPTIONS = { timeout: 15_000 };
 /** `inOrder` requests sent ahead on their connection before the first is answered. */
 const ORDERED_PIPELINING = 64;
 const MAX_REDIRECTS = 10;
@@ -107,9 +113,7 @@ export class RegistryTransport {
   private readonly retry: RetryPolicy;
 
   constructor(private readonly options: TransportOptions) {
-    const host = apiHost(options.registry);
-    const plain = isLoopbackHost(options.registry) || options.insecure === true;
-    this.origin = new URL(`${plain ? 'http' : 'https'}://${host}`);
+    this.origin = registryOrigin(options.registry, options.insecure === true);
     this.credentials = options.credentials;
     this.credentialsLooked = options.credentials !== undefined;
     this.retry = options.retry ?? DEFAULT_RETRY;
@@ -119,11 +123,10 @@ export class RegistryTransport {
       // has a deadline too); bodies are also watched for a minimum rate (transfer-rate.ts).
       headersTimeout: 15_000 * networkTimeoutScale(),
       bodyTimeout: 30_000 * networkTimeoutScale(),
-      connect: { timeout: 15_000 },
     };
-    // HTTP_PROXY / HTTPS_PROXY / NO_PROXY (either case; an empty one is unset), as curl and docker read them.
     const proxies = proxySettings();
-    const agent = (options: typeof agentOptions & { pipelining?: number }) => (proxies ? new EnvHttpProxyAgent({ ...options, ...proxies }) : new Agent(options));
+    const agent = (options: typeof agentOptions & { pipelining?: number }) =>
+      proxies ? new EnvHttpProxyAgent({ ...options, connect: CONNECT_OPTIONS, ...proxies }) : new Agent({ ...options, connect: registryConnector() });
     this.dispatcher = agent(agentOptions);
     this.makeOrderedDispatcher = () => agent({ ...agentOptions, connections: 1, pipelining: ORDERED_PIPELINING });
   }
@@ -320,15 +323,41 @@ export class RegistryTransport {
   }
 }
 
-function proxySettings(): { httpProxy?: string; httpsProxy?: string; noProxy?: string } | undefined {
-  const read = (name: string) => process.env[name.toLowerCase()] || process.env[name] || undefined;
-  const httpProxy = read('HTTP_PROXY');
-  const httpsProxy = read('HTTPS_PROXY') ?? httpProxy;
-  if (!httpProxy && !httpsProxy) return undefined;
-  const noProxy = read('NO_PROXY');
-  return { ...(httpProxy ? { httpProxy } : {}), ...(httpsProxy ? { httpsProxy } : {}), noProxy: noProxy ?? '' };
-}
-
 function basicHeader(creds: { username: string; password: string }): string {
   return `Basic ${Buffer.from(`${creds.username}:${creds.password}`).toString('base64')}`;
+}
+
+/**
+ * How the transport connects (undici's connector, with `tls` added to its options): a connection
+ * opened ahead to the host (preconnect.ts) is taken first, and TLS started on it as on any other
+ * (undici's `httpSocket`, its path for tunnels). One that failed before it connected is passed
+ * over for a connection of undici's own, whose error is the one reported.
+ */
+export function registryConnector(tls: ConnectionOptions = {}): Connectors.connector {
+  const base = buildConnector({ ...CONNECT_OPTIONS, ...tls });
+  return (options, callback) => {
+    const raw = takePreconnected(options.hostname, Number(options.port) || defaultPort(options.protocol));
+    if (!raw) return base(options, callback);
+    raw.ref();
+    raw.setKeepAlive(true, 60_000).setNoDelay(true);
+    // undici refs and unrefs the TLS socket as it works and idles: that reaches the one below.
+    if (options.protocol === 'https:') return base({ ...options, httpSocket: raw }, callback);
+    if (!raw.connecting) {
+      queueMicrotask(() => callback(null, raw));
+      return;
+    }
+    const settle = (connected: boolean) => {
+      raw.off('connect', onConnect).off('error', onError);
+      clearTimeout(timer);
+      if (connected) callback(null, raw);
+      else base(options, callback);
+    };
+    const onConnect = () => settle(true);
+    const onError = () => settle(false);
+    const timer = setTimeout(() => {
+      raw.destroy();
+      settle(false);
+    }, CONNECT_OPTIONS.timeout);
+    raw.once('connect', onConnect).once('error', onError);
+  };
 }

@@ -21,3 +21,8 @@ declare module 'undici/lib/dispatcher/dispatcher.js' {
   const DispatcherClass: { prototype: object };
   export default DispatcherClass;
 }
+declare module 'undici/lib/core/connect.js' {
+  import type { buildConnector } from 'undici';
+  const build: typeof buildConnector;
+  export default build;
+}
