@@ -5,7 +5,10 @@ import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
 import { createServer as createTcpServer, type AddressInfo, type Socket } from 'node:net';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { preconnect } from '../../../src/registry/preconnect.js';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { preconnect, preconnectImage } from '../../../src/registry/preconnect.js';
 import { RegistryTransport, registryConnector } from '../../../src/registry/transport.js';
 import { LOCALHOST_CERT, LOCALHOST_KEY } from '../../support/tls-localhost.js';
 
@@ -45,6 +48,24 @@ describe('connections opened ahead (preconnect)', () => {
       await transport.close();
     } finally {
       await closeServer(server);
+    }
+  });
+
+  it('for an image, they go to its first mirror when registries.conf names one', async () => {
+    const mirror = await countingServer();
+    const dir = await mkdtemp(join(tmpdir(), 'krgo-preconnect-'));
+    const saved = process.env['CONTAINERS_REGISTRIES_CONF'];
+    try {
+      const conf = join(dir, 'registries.conf');
+      await writeFile(conf, `[[registry]]\nprefix = "registry.invalid"\nlocation = "registry.invalid"\n[[registry.mirror]]\nlocation = "127.0.0.1:${mirror.port}/cache"\n`);
+      process.env['CONTAINERS_REGISTRIES_CONF'] = conf;
+      await preconnectImage('registry.invalid/team/app:1', false, 1);
+      await until(() => mirror.connections() === 1, 'the connection to the mirror');
+    } finally {
+      if (saved === undefined) delete process.env['CONTAINERS_REGISTRIES_CONF'];
+      else process.env['CONTAINERS_REGISTRIES_CONF'] = saved;
+      await closeServer(mirror.server);
+      await rm(dir, { recursive: true, force: true });
     }
   });
 
