@@ -5,6 +5,23 @@ import { digestHex, type Digest } from '../digest.js';
 import { writeFileAtomically } from '../util/atomic-write.js';
 
 const HASH_BYTES = 32;
+/**
+ * Spans wait for a pause this long in the puts before they are written: puts come as reads
+ * are served, and sealing and writing them (~65 ms of the main thread for the bench's python
+ * imports) would compete with the reads the mount is serving.
+ */
+const QUIET_MS = 200;
+/** Bytes waiting for that pause at most: past this, the oldest are written at once. */
+const MAX_WAITING_BYTES = 32 * 1024 * 1024;
+
+interface WaitingSpan {
+  digest: Digest;
+  span: number;
+  binding: string;
+  data: Buffer;
+  /** Resolves (or rejects) the put's promise. */
+  settle: (err?: unknown) => void;
+}
 
 /**
  * The SHA-256 a span file starts with: over what the file is (layer, span number, and the
@@ -18,8 +35,8 @@ function sealOf(digest: Digest, span: number, binding: string, data: Buffer): Bu
 /**
  * Decompressed layer spans on disk, shared by every mount using the cache directory. Each file
  * starts with a seal (SHA-256 of its place and its data) checked when read (a bad one is deleted
- * and fetched again); writes are atomic (temp file, rename); the total is kept under `maxBytes`
- * by dropping the least recently used spans.
+ * and fetched again); writes are atomic (temp file, rename) and wait for a pause in the puts;
+ * the total is kept under `maxBytes` by dropping the least recently used spans.
  */
 export class DiskSpanStore {
   /** Bytes on disk: measured once, then counted as spans come and go. */
@@ -33,10 +50,15 @@ export class DiskSpanStore {
    * process's first write there; spans another process writes meanwhile are only fetched again.
    */
   private readonly present = new Map<string, Promise<boolean>>();
+  /** Spans put and not yet written, by path, in the order they came; `get` serves them too. */
+  private readonly waiting = new Map<string, WaitingSpan>();
+  private waitingBytes = 0;
+  private quietTimer: NodeJS.Timeout | undefined;
 
   constructor(
     readonly dir: string,
     readonly maxBytes = 2 * 1024 ** 3,
+    private readonly quietMs = QUIET_MS,
   ) {}
 
   private pathFor(digest: Digest, span: number): string {
@@ -45,6 +67,8 @@ export class DiskSpanStore {
 
   /** The span's data, if a file sealed for exactly this layer, span and binding is here. */
   async get(digest: Digest, span: number, binding: string): Promise<Buffer | undefined> {
+    const waiting = this.waiting.get(this.pathFor(digest, span));
+    if (waiting) return waiting.binding === binding ? waiting.data : undefined;
     const hex = digestHex(digest);
     let present = this.present.get(hex);
     if (!present) this.present.set(hex, (present = stat(join(this.dir, hex)).then(() => true, () => false)));
@@ -66,15 +90,47 @@ export class DiskSpanStore {
     return data;
   }
 
+  /**
+   * Stores a span: written once the puts pause (QUIET_MS), or at once when too many bytes wait.
+   * Resolves when it is on disk.
+   */
   put(digest: Digest, span: number, binding: string, data: Buffer): Promise<void> {
-    const done = this.queue.then(() => this.write(digest, span, binding, data));
-    this.queue = done.catch(() => undefined);
-    return done;
+    const path = this.pathFor(digest, span);
+    const before = this.waiting.get(path);
+    if (before) {
+      this.waiting.delete(path);
+      this.waitingBytes -= before.data.length;
+      before.settle();
+    }
+    let settle!: (err?: unknown) => void;
+    const written = new Promise<void>((resolve, reject) => (settle = (err) => (err === undefined ? resolve() : reject(err))));
+    this.waiting.set(path, { digest, span, binding, data, settle });
+    this.waitingBytes += data.length;
+    if (this.waitingBytes > MAX_WAITING_BYTES) this.writeWaiting(this.waitingBytes - MAX_WAITING_BYTES / 2);
+    clearTimeout(this.quietTimer);
+    this.quietTimer = setTimeout(() => this.writeWaiting(Infinity), this.quietMs);
+    return written;
   }
 
   /** Resolves once every put so far is on disk (before a process that read spans ends). */
   flush(): Promise<void> {
+    clearTimeout(this.quietTimer);
+    this.writeWaiting(Infinity);
     return this.queue;
+  }
+
+  /** Queues the oldest waiting spans for writing, at least `bytes` of them. */
+  private writeWaiting(bytes: number): void {
+    let taken = 0;
+    for (const [path, waiting] of this.waiting) {
+      if (taken >= bytes) break;
+      this.waiting.delete(path);
+      this.waitingBytes -= waiting.data.length;
+      taken += waiting.data.length;
+      const done = this.queue.then(() => this.write(waiting.digest, waiting.span, waiting.binding, waiting.data));
+      done.then(() => waiting.settle(), (err: unknown) => waiting.settle(err ?? new Error('span write failed')));
+      this.queue = done.catch(() => undefined);
+    }
   }
 
   private async write(digest: Digest, span: number, binding: string, data: Buffer): Promise<void> {

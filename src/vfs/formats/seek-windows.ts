@@ -40,7 +40,8 @@ export function seekWindow(ctx: SpanContext, table: WindowTable, w: number, back
       requested();
       const packed = await reading;
       const window = unpackWindow(table, w, packed);
-      await ctx.cache.disk?.put(table.digest, w, 'window', packed).catch((err: unknown) => ctx.onBackgroundError(err));
+      // Kept for other mounts in the background: the read waiting on the window does not wait for the disk.
+      void ctx.cache.disk?.put(table.digest, w, 'window', packed).catch((err: unknown) => ctx.onBackgroundError(err));
       return window;
     } finally {
       requested();

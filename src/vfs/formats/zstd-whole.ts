@@ -54,10 +54,9 @@ export class ZstdWhole implements SpanFormat {
     // The slices go to disk after the readers have theirs; the decoded layer is shared until then.
     void (async () => {
       const disk = this.ctx.cache.disk;
-      for (let i = 0; disk && i < this.spans.length; i++) {
-        const span = this.spans[i]!;
-        await disk.put(index.layerDigest, i, this.ctx.binding(i), whole.subarray(span.out, span.outEnd)).catch((err: unknown) => this.ctx.onBackgroundError(err));
-      }
+      if (!disk) return;
+      // Views of the decoded layer, written as the store's puts pause (or at once past its bound).
+      await Promise.all(this.spans.map((span, i) => disk.put(index.layerDigest, i, this.ctx.binding(i), whole.subarray(span.out, span.outEnd)).catch((err: unknown) => this.ctx.onBackgroundError(err))));
     })().finally(() => (this.whole = undefined));
     return whole;
   }
