@@ -55,6 +55,18 @@ const UNCLEAN_PATH = /(?:^|\/)\.\.?(?:\/|$)|\/\//;
  * entry of every layer a mount stacks. Undefined when the path climbs above the root.
  */
 export function entryPlace(path: string): EntryPlace | undefined {
+  const trimmed = trimEntryPath(path);
+  if (!UNCLEAN_PATH.test(trimmed)) {
+    const slash = trimmed.lastIndexOf('/');
+    return { parent: slash < 0 ? '' : trimmed.slice(0, slash), name: trimmed.slice(slash + 1) };
+  }
+  const parts = normalizeEntryPath(path);
+  if (!parts) return undefined;
+  return { parent: parts.slice(0, -1).join('/'), name: parts[parts.length - 1] ?? '' };
+}
+
+/** The path without its leading `/` and `./` and its trailing `/`: all most tar members need. */
+function trimEntryPath(path: string): string {
   let start = 0;
   for (;;) {
     if (path.startsWith('/', start)) start += 1;
@@ -63,14 +75,17 @@ export function entryPlace(path: string): EntryPlace | undefined {
   }
   let end = path.length;
   while (end > start && path.charCodeAt(end - 1) === 0x2f) end--;
-  const trimmed = start === 0 && end === path.length ? path : path.slice(start, end);
-  if (!UNCLEAN_PATH.test(trimmed)) {
-    const slash = trimmed.lastIndexOf('/');
-    return { parent: slash < 0 ? '' : trimmed.slice(0, slash), name: trimmed.slice(slash + 1) };
-  }
-  const parts = normalizeEntryPath(path);
-  if (!parts) return undefined;
-  return { parent: parts.slice(0, -1).join('/'), name: parts[parts.length - 1] ?? '' };
+  return start === 0 && end === path.length ? path : path.slice(start, end);
+}
+
+/**
+ * normalizeEntryPath's components joined by `/` ('' for the root), without splitting a path that
+ * needs only trimming; undefined when the path climbs above the root.
+ */
+export function normalizedEntryPath(path: string): string | undefined {
+  const trimmed = trimEntryPath(path);
+  if (!UNCLEAN_PATH.test(trimmed)) return trimmed;
+  return normalizeEntryPath(path)?.join('/');
 }
 
 /** The components of a place's parent ([] for the root). */

@@ -1,5 +1,5 @@
 import type { TarEntry } from '../tar/tar-entry.js';
-import { entryPlace } from '../tar/entry-path.js';
+import { normalizedEntryPath } from '../tar/entry-path.js';
 import { rangesOf, type AccessProfile } from './access-profile.js';
 
 /** Uncompressed bytes of one layer a profile wants, tagged with the place of its file in the profile. */
@@ -9,11 +9,10 @@ export interface LayerRange {
   order: number;
 }
 
-/** A path as its entry's place names it: components joined by `/`, no leading or trailing slash. */
+/** A path as its entry's place names it: components joined by `/`, no leading or trailing slash; not the root. */
 function placeKey(path: string): string | undefined {
-  const place = entryPlace(path);
-  if (!place || place.name === '') return undefined;
-  return place.parent === '' ? place.name : `${place.parent}/${place.name}`;
+  const key = normalizedEntryPath(path);
+  return key === '' ? undefined : key;
 }
 
 /**

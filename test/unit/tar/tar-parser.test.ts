@@ -6,7 +6,7 @@ import { Readable } from 'node:stream';
 import { parsePaxTime, parseTar } from '../../../src/tar/tar-parser.js';
 import { buildTar, encodeEntry } from '../../../src/tar/tar-writer.js';
 import type { TarEntry } from '../../../src/tar/tar-entry.js';
-import { entryPlace, normalizeEntryPath, whiteoutOf } from '../../../src/tar/entry-path.js';
+import { entryPlace, normalizeEntryPath, normalizedEntryPath, whiteoutOf } from '../../../src/tar/entry-path.js';
 import { tempDir } from '../../support/temp.js';
 import { runOk } from '../../support/run.js';
 
@@ -129,6 +129,7 @@ describe('entry paths and whiteouts', () => {
       const parts = normalizeEntryPath(path);
       const expected = parts && { parent: parts.slice(0, -1).join('/'), name: parts[parts.length - 1] ?? '' };
       assert.deepEqual(entryPlace(path), expected, path);
+      assert.equal(normalizedEntryPath(path), parts?.join('/'), path);
     }
     assert.deepEqual(entryPlace('./usr/bin/ls'), { parent: 'usr/bin', name: 'ls' });
     assert.deepEqual(entryPlace('./usr/lib/'), { parent: 'usr', name: 'lib' });
