@@ -210,37 +210,30 @@ static napi_value indexer_state(napi_env env, napi_callback_info info) {
   return result;
 }
 
-// gzipExtract(data, bits, window, skip, length) -> Buffer. `data` starts at the checkpoint's byte
-// (in - 1 when bits > 0); returns uncompressed bytes [skip, skip + length) after the checkpoint.
-static napi_value gzip_extract(napi_env env, napi_callback_info info) {
-  size_t argc = 5;
-  napi_value argv[5], result;
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  unsigned char *data, *window;
-  size_t data_len, window_len;
-  int32_t bits;
-  int64_t skip, length;
-  napi_get_buffer_info(env, argv[0], (void **)&data, &data_len);
-  napi_get_value_int32(env, argv[1], &bits);
-  napi_get_buffer_info(env, argv[2], (void **)&window, &window_len);
-  napi_get_value_int64(env, argv[3], &skip);
-  napi_get_value_int64(env, argv[4], &length);
-  if (bits < 0 || bits > 7 || skip < 0 || length < 0 || (bits && data_len == 0)) return throw_gzip(env, "bad extract arguments");
+// Inflates from a checkpoint: `data` starts at the checkpoint's byte (in - 1 when bits > 0);
+// writes uncompressed bytes [skip, skip + length) after the checkpoint to `out` and returns how
+// many it wrote (fewer when the input ends first), or -1 with `*msg` set. No N-API calls: it also
+// runs on a worker thread (gzipExtractAsync).
+static int64_t inflate_range(const unsigned char *data, size_t data_len, int bits, const unsigned char *window, size_t window_len, int64_t skip,
+                             int64_t length, unsigned char *out, const char **msg) {
   z_stream strm;
   memset(&strm, 0, sizeof strm);
-  if (inflateInit2(&strm, -15) != Z_OK) return throw_gzip(env, "inflateInit2 failed");
+  *msg = NULL;
+  if (inflateInit2(&strm, -15) != Z_OK) {
+    *msg = "inflateInit2 failed";
+    return -1;
+  }
   size_t pos = 0;
   if (bits) {
     inflatePrime(&strm, bits, data[0] >> (8 - bits));
     pos = 1;
   }
   if (window_len) inflateSetDictionary(&strm, window, window_len);
-  unsigned char *out = malloc(length > 0 ? length : 1);
   unsigned char discard[WINSIZE];
   int64_t skipped = 0, got = 0;
   int raw = 1;
   while (got < length) {
-    strm.next_in = data + pos;
+    strm.next_in = (unsigned char *)data + pos;
     strm.avail_in = data_len - pos;
     if (skipped < skip) {
       strm.next_out = discard;
@@ -264,16 +257,133 @@ static napi_value gzip_extract(napi_env env, napi_callback_info info) {
       continue;
     }
     if (ret == Z_NEED_DICT || ret == Z_DATA_ERROR || ret == Z_MEM_ERROR) {
+      *msg = strm.msg ? strm.msg : "invalid gzip data";
       inflateEnd(&strm);
-      free(out);
-      return throw_gzip(env, strm.msg);
+      return -1;
     }
     if (ret == Z_BUF_ERROR || (made == 0 && strm.avail_in == 0)) break;  // ran out of input
   }
   inflateEnd(&strm);
+  return got;
+}
+
+typedef struct {
+  unsigned char *data, *window;
+  size_t data_len, window_len;
+  int32_t bits;
+  int64_t skip, length;
+} extract_args_t;
+
+// Reads (data, bits, window, skip, length) from argv; 0 and a pending exception when they are bad.
+static int extract_args(napi_env env, napi_value *argv, extract_args_t *a) {
+  napi_get_buffer_info(env, argv[0], (void **)&a->data, &a->data_len);
+  napi_get_value_int32(env, argv[1], &a->bits);
+  napi_get_buffer_info(env, argv[2], (void **)&a->window, &a->window_len);
+  napi_get_value_int64(env, argv[3], &a->skip);
+  napi_get_value_int64(env, argv[4], &a->length);
+  if (a->bits < 0 || a->bits > 7 || a->skip < 0 || a->length < 0 || (a->bits && a->data_len == 0)) {
+    throw_gzip(env, "bad extract arguments");
+    return 0;
+  }
+  return 1;
+}
+
+// gzipExtract(data, bits, window, skip, length) -> Buffer of the uncompressed bytes
+// [skip, skip + length) after the checkpoint (fewer when `data` ends first).
+static napi_value gzip_extract(napi_env env, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value argv[5], result;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  extract_args_t a;
+  if (!extract_args(env, argv, &a)) return NULL;
+  unsigned char *out = malloc(a.length > 0 ? a.length : 1);
+  const char *msg;
+  int64_t got = inflate_range(a.data, a.data_len, a.bits, a.window, a.window_len, a.skip, a.length, out, &msg);
+  if (got < 0) {
+    free(out);
+    return throw_gzip(env, msg);
+  }
   napi_create_buffer_copy(env, got, out, NULL, &result);
   free(out);
   return result;
+}
+
+typedef struct {
+  napi_async_work work;
+  napi_deferred deferred;
+  // The caller's buffers stay alive (and unmoved) while the worker thread reads them.
+  napi_ref data_ref, window_ref;
+  extract_args_t a;
+  unsigned char *out;
+  int64_t got;
+  const char *msg;
+} extract_job_t;
+
+static void extract_execute(napi_env env, void *data) {
+  (void)env;
+  extract_job_t *job = data;
+  job->got = inflate_range(job->a.data, job->a.data_len, job->a.bits, job->a.window, job->a.window_len, job->a.skip, job->a.length, job->out, &job->msg);
+}
+
+static void free_output(napi_env env, void *data, void *hint) {
+  (void)env;
+  (void)hint;
+  free(data);
+}
+
+static void extract_complete(napi_env env, napi_status status, void *data) {
+  extract_job_t *job = data;
+  napi_delete_reference(env, job->data_ref);
+  napi_delete_reference(env, job->window_ref);
+  napi_value value;
+  if (status != napi_ok || job->got < 0) {
+    napi_value code, message;
+    napi_create_string_utf8(env, "EGZIP", NAPI_AUTO_LENGTH, &code);
+    napi_create_string_utf8(env, job->msg ? job->msg : "gzip extraction was cancelled", NAPI_AUTO_LENGTH, &message);
+    napi_create_error(env, code, message, &value);
+    free(job->out);
+    napi_reject_deferred(env, job->deferred, value);
+  } else if (job->got == 0) {
+    free(job->out);
+    napi_create_buffer(env, 0, NULL, &value);
+    napi_resolve_deferred(env, job->deferred, value);
+  } else {
+    // The output becomes the Buffer's memory, freed with it: no copy.
+    if (napi_create_external_buffer(env, job->got, job->out, free_output, NULL, &value) != napi_ok) {
+      // Runtimes that forbid external buffers get a copy.
+      napi_create_buffer_copy(env, job->got, job->out, NULL, &value);
+      free(job->out);
+    }
+    napi_resolve_deferred(env, job->deferred, value);
+  }
+  napi_delete_async_work(env, job->work);
+  free(job);
+}
+
+// gzipExtractAsync(data, bits, window, skip, length) -> Promise<Buffer>: gzipExtract inflating on
+// a libuv worker thread, so the thread serving FUSE and the network does not.
+static napi_value gzip_extract_async(napi_env env, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value argv[5], promise, name;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  extract_args_t a;
+  if (!extract_args(env, argv, &a)) return NULL;
+  extract_job_t *job = calloc(1, sizeof *job);
+  unsigned char *out = malloc(a.length > 0 ? a.length : 1);
+  if (!job || !out) {
+    free(job);
+    free(out);
+    return throw_gzip(env, "out of memory");
+  }
+  job->a = a;
+  job->out = out;
+  napi_create_reference(env, argv[0], 1, &job->data_ref);
+  napi_create_reference(env, argv[2], 1, &job->window_ref);
+  napi_create_promise(env, &job->deferred, &promise);
+  napi_create_string_utf8(env, "krgo:gzipExtract", NAPI_AUTO_LENGTH, &name);
+  napi_create_async_work(env, NULL, name, extract_execute, extract_complete, job, &job->work);
+  napi_queue_async_work(env, job->work);
+  return promise;
 }
 
 napi_value gzip_index_init(napi_env env, napi_value exports) {
@@ -284,6 +394,7 @@ napi_value gzip_index_init(napi_env env, napi_value exports) {
       {"gzipIndexerTakePoints", NULL, indexer_take_points, NULL, NULL, NULL, napi_enumerable, NULL},
       {"gzipIndexerState", NULL, indexer_state, NULL, NULL, NULL, napi_enumerable, NULL},
       {"gzipExtract", NULL, gzip_extract, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"gzipExtractAsync", NULL, gzip_extract_async, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

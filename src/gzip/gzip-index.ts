@@ -123,3 +123,15 @@ export function extractGzipRange(point: SeekPoint, window: Buffer, compressed: B
     gzipError(err);
   }
 }
+
+/**
+ * extractGzipRange inflating on a worker thread (libuv's pool), so the thread that serves reads
+ * and the network goes on meanwhile. `compressed` and `window` must not change until it settles.
+ */
+export async function extractGzipRangeAsync(point: SeekPoint, window: Buffer, compressed: Buffer, offset: number, length: number): Promise<Buffer> {
+  try {
+    return await nativeFs.gzipExtractAsync(compressed, point.bits, window, offset - point.uncompressedOffset, length);
+  } catch (err) {
+    gzipError(err);
+  }
+}

@@ -19,6 +19,8 @@ interface NativeFs {
   gzipIndexerTakePoints(indexer: GzipIndexerHandle): { in: number; bits: number; out: number; window?: Buffer }[];
   gzipIndexerState(indexer: GzipIndexerHandle): { totalIn: number; totalOut: number; atEnd: boolean };
   gzipExtract(data: Buffer, bits: number, window: Buffer, skip: number, length: number): Buffer;
+  /** gzipExtract inflating on a libuv worker thread; `data` and `window` must not change meanwhile. */
+  gzipExtractAsync(data: Buffer, bits: number, window: Buffer, skip: number, length: number): Promise<Buffer>;
 }
 
 /** Opaque native state of a gzip index build (zran), freed by the garbage collector. */

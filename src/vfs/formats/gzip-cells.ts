@@ -1,11 +1,17 @@
 import { KrgoError } from '../../errors.js';
 import type { BlobRange } from '../../blob/range-source.js';
-import { extractGzipRange, pointByte } from '../../gzip/gzip-index.js';
+import { extractGzipRangeAsync, pointByte } from '../../gzip/gzip-index.js';
 import type { LayerIndex } from '../../index/index-format.js';
 import { seekWindow } from './seek-windows.js';
 import { WINDOW_BYTES, windowRange } from '../../index/window-table.js';
 import { MAX_SPAN_OUTPUT, type ExtraWindow, type Span, type SpanContext, type SpanFormat } from './span-format.js';
 import { joinPieces } from '../../util/join-pieces.js';
+
+/**
+ * Output inflated in one pass at most, over cells whose bytes are all in: a batch of many cells
+ * only when they are small (a crafted layer's cells may each inflate to MAX_SPAN_OUTPUT).
+ */
+const MAX_BATCH_OUTPUT = 4 * 1024 * 1024;
 
 /** The last `n` bytes of `a` followed by `b`. */
 function lastBytes(a: Buffer, b: Buffer, n: number): Buffer {
@@ -119,20 +125,37 @@ export class GzipCells implements SpanFormat {
     let window: Buffer | undefined;
     let next = 0;
     let progress: { data: Buffer; filled: number } | undefined;
+    // Cells are inflated one after another (each one's window ends the one before) on a worker
+    // thread, while this one serves reads and takes in the rest of the response.
+    let decoding: Promise<void> = Promise.resolve();
+    let running = false;
+    let failure: unknown;
     const decodeArrived = () => {
-      if (!progress || !window) return;
-      const { data, filled } = progress;
-      while (next < cells.length && filled >= cells[next]!.inEnd - first.in) {
-        const cell = cells[next]!;
-        const slice = data.subarray(cell.in - first.in, cell.inEnd - first.in);
-        const plain = extractGzipRange(this.ctx.index.checkpoints[run[next]!]!, window, slice, cell.out, cell.outEnd - cell.out);
-        if (plain.length !== cell.outEnd - cell.out) {
-          throw new KrgoError('BAD_TAR', `layer ${this.ctx.layerDigest}: span at ${cell.out} decoded to ${plain.length} bytes, expected ${cell.outEnd - cell.out}`);
+      if (running || failure !== undefined) return;
+      running = true;
+      decoding = (async () => {
+        try {
+          while (progress && window && next < cells.length && progress.filled >= cells[next]!.inEnd - first.in) {
+            // Every cell whose bytes are in, inflated in one pass (one hop to the worker thread
+            // per batch, not per cell: a cell holds ~16 KiB), then handed out cell by cell.
+            let last = next;
+            while (last + 1 < cells.length && progress.filled >= cells[last + 1]!.inEnd - first.in && cells[last + 1]!.outEnd - cells[next]!.out <= MAX_BATCH_OUTPUT) last++;
+            const from = cells[next]!;
+            const to = cells[last]!;
+            const slice = progress.data.subarray(from.in - first.in, to.inEnd - first.in);
+            const plain = await extractGzipRangeAsync(this.ctx.index.checkpoints[run[next]!]!, window, slice, from.out, to.outEnd - from.out);
+            if (plain.length !== to.outEnd - from.out) {
+              throw new KrgoError('BAD_TAR', `layer ${this.ctx.layerDigest}: spans at ${from.out} decoded to ${plain.length} bytes, expected ${to.outEnd - from.out}`);
+            }
+            window = lastBytes(window, plain, WINDOW_BYTES);
+            for (; next <= last; next++) deliver(run[next]!, plain.subarray(cells[next]!.out - from.out, cells[next]!.outEnd - from.out));
+          }
+        } catch (err) {
+          failure = err;
+        } finally {
+          running = false;
         }
-        window = lastBytes(window, plain, WINDOW_BYTES);
-        deliver(run[next]!, plain);
-        next++;
-      }
+      })();
     };
     const [compressed] = await Promise.all([
       this.ctx.source.read(this.ctx.layerDigest, first.in, last.inEnd, {
@@ -148,7 +171,11 @@ export class GzipCells implements SpanFormat {
       }),
     ]);
     progress = { data: compressed, filled: compressed.length };
+    // What is being inflated finishes first; then whatever arrived after it started.
+    await decoding;
     decodeArrived();
+    await decoding;
+    if (failure !== undefined) throw failure;
     if (next < cells.length) throw new KrgoError('BAD_TAR', `layer ${this.ctx.layerDigest}: range ${first.in}-${last.inEnd} ended before span ${run[next]}`);
   }
 }

@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { gzipSync, gunzipSync } from 'node:zlib';
 import { Readable } from 'node:stream';
-import { GzipIndexBuilder, planGzipRead, extractGzipRange } from '../../../src/gzip/gzip-index.js';
+import { GzipIndexBuilder, planGzipRead, extractGzipRange, extractGzipRangeAsync } from '../../../src/gzip/gzip-index.js';
+import { KrgoError } from '../../../src/errors.js';
 import { busyboxBinary } from '../../support/fixtures.js';
 
 /** Compressible but varied data: text, a real binary, random runs. */
@@ -66,5 +67,31 @@ describe('gzip random access (zran checkpoints)', () => {
     for (let i = 100; i < 400; i++) corrupt[i] = 0xff;
     await assert.rejects(build(corrupt, 1 << 20), { code: 'BAD_TAR' });
     await assert.rejects(build(gz.subarray(0, gz.length - 100), 1 << 20), /gzip stream ends early/);
+  });
+
+  it('inflates on a worker thread too: the same bytes, the event loop free meanwhile, errors typed', async () => {
+    const plain = sampleData(16 * 1024 * 1024);
+    const gz = gzipSync(plain, { level: 6 });
+    const { builder } = await build(gz, 1024 * 1024);
+    for (let i = 0; i < 40; i++) {
+      const offset = Math.floor(Math.random() * plain.length);
+      const length = Math.min(1 + Math.floor(Math.random() * 300_000), plain.length - offset);
+      const plan = planGzipRead(builder.checkpoints, gz.length, offset, length);
+      const bytes = await extractGzipRangeAsync(plan.checkpoint, plan.checkpoint.window!, gz.subarray(plan.start, plan.end), offset, length);
+      assert.ok(bytes.equals(plain.subarray(offset, offset + length)), `read ${offset}+${length}`);
+    }
+    // All 16 MiB from the start: the loop turns while it inflates (a call on this thread would return done).
+    let turns = 0;
+    let settled = false;
+    const whole = extractGzipRangeAsync(builder.checkpoints[0]!, Buffer.alloc(0), gz.subarray(10), 0, plain.length).finally(() => (settled = true));
+    while (!settled) {
+      await new Promise((r) => setImmediate(r));
+      turns++;
+    }
+    assert.ok((await whole).equals(plain));
+    assert.ok(turns > 1, `${turns} turns of the event loop while 16 MiB inflated`);
+    const corrupt = Buffer.from(gz.subarray(10, 4000));
+    corrupt.fill(0xff, 100, 600);
+    await assert.rejects(extractGzipRangeAsync(builder.checkpoints[0]!, Buffer.alloc(0), corrupt, 0, 100_000), (err: unknown) => err instanceof KrgoError && err.code === 'BAD_TAR');
   });
 });
