@@ -6,8 +6,8 @@ import { mirrorsFor } from './mirrors.js';
 /**
  * Connections opened to a registry before the code that sends requests is loaded: a command
  * that knows its registry opens them first, so the TCP handshake (one round trip, and DNS) runs
- * while the rest of krgo loads, as a browser's `preconnect` does (RFC 8288 resource hints,
- * W3C "Resource Hints"). The transport's connector takes them before opening its own
+ * while the rest of krgo loads, as a browser does for a `preconnect` hint (W3C Resource Hints,
+ * §3.1). The transport's connector takes them before opening its own
  * (transport.ts); TLS is started on them there, with the transport's own options.
  */
 
