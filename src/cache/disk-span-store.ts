@@ -107,14 +107,16 @@ export class DiskSpanStore {
     this.waiting.set(path, { digest, span, binding, data, settle });
     this.waitingBytes += data.length;
     if (this.waitingBytes > MAX_WAITING_BYTES) this.writeWaiting(this.waitingBytes - MAX_WAITING_BYTES / 2);
-    clearTimeout(this.quietTimer);
-    this.quietTimer = setTimeout(() => this.writeWaiting(Infinity), this.quietMs);
+    // One timer, pushed back by each put (a replay puts thousands of cells).
+    if (this.quietTimer) this.quietTimer.refresh();
+    else this.quietTimer = setTimeout(() => this.writeWaiting(Infinity), this.quietMs);
     return written;
   }
 
   /** Resolves once every put so far is on disk (before a process that read spans ends). */
   flush(): Promise<void> {
     clearTimeout(this.quietTimer);
+    this.quietTimer = undefined;
     this.writeWaiting(Infinity);
     return this.queue;
   }

@@ -22,9 +22,9 @@ export function defaultPort(protocol: string): number {
   return protocol === 'https:' ? 443 : 80;
 }
 
-/** The host as net.connect takes it: an IPv6 literal without its brackets. */
-function hostOf(url: URL): string {
-  return url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
+/** A host as net.connect takes it: an IPv6 literal without its brackets. */
+function unbracketed(host: string): string {
+  return host.startsWith('[') ? host.slice(1, -1) : host;
 }
 
 /**
@@ -33,13 +33,14 @@ function hostOf(url: URL): string {
  */
 export function preconnect(origin: URL, count: number): void {
   if (hasProxySettings()) return;
-  const host = hostOf(origin);
-  const key = keyOf(host, Number(origin.port) || defaultPort(origin.protocol));
+  const host = unbracketed(origin.hostname);
+  const port = Number(origin.port) || defaultPort(origin.protocol);
+  const key = keyOf(host, port);
   const sockets = waiting.get(key) ?? [];
   waiting.set(key, sockets);
   for (let i = 0; i < count; i++) {
     // As undici opens its own (lib/core/connect.js).
-    const options: TcpNetConnectOpts & { highWaterMark: number } = { host, port: Number(origin.port) || defaultPort(origin.protocol), highWaterMark: 64 * 1024 };
+    const options: TcpNetConnectOpts & { highWaterMark: number } = { host, port, highWaterMark: 64 * 1024 };
     const socket = connect(options);
     // An idle socket of ours must not keep a finished command alive, nor outlive its use.
     socket.unref();
@@ -59,7 +60,7 @@ export function preconnect(origin: URL, count: number): void {
 
 /** A connection opened ahead to host:port (connected or on its way), taken once. */
 export function takePreconnected(host: string, port: number): Socket | undefined {
-  const sockets = waiting.get(keyOf(host.startsWith('[') ? host.slice(1, -1) : host, port));
+  const sockets = waiting.get(keyOf(unbracketed(host), port));
   for (let socket = sockets?.shift(); socket; socket = sockets?.shift()) {
     if (!socket.destroyed) return socket;
   }
