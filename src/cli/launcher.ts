@@ -1,0 +1,20 @@
+#!/usr/bin/env node
+// The `krgo` command: runs the CLI bundle (krgo-main.cjs, built by scripts/bundle-cli.mjs) with
+// V8's code cache of the command it runs (util/code-cache.ts). KRGO_NO_CODE_CACHE=1 runs it
+// without, reading and writing none.
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { codeCachePath, commandWord, compileWithCodeCache } from '../util/code-cache.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const bundle = join(here, 'krgo-main.cjs');
+if (process.env['KRGO_NO_CODE_CACHE'] === '1') {
+  // Node's own loader: the bundle is CommonJS.
+  createRequire(import.meta.url)(bundle);
+} else {
+  const compiled = compileWithCodeCache(bundle, codeCachePath(join(here, 'code-cache'), bundle, commandWord(process.argv.slice(2))));
+  // At exit the cache holds every function the command ran (a mount's included), not only the top level.
+  process.once('exit', () => compiled.save());
+  compiled.run();
+}
