@@ -20,12 +20,18 @@ const common = {
   banner: { js: "const krgoModuleUrl = require('node:url').pathToFileURL(__filename).href;" },
   logLevel: 'warning',
 };
-await build({
+const main = await build({
   ...common,
   entryPoints: [join(root, 'dist/src/cli/main.js')],
   outfile: join(root, 'dist/cli/krgo-main.cjs'),
   // The FUSE binding loads its native part relative to its own folder.
   external: ['fuse-native'],
+  metafile: true,
 });
+// A script compiled from a code cache has no dynamic import() hook (Node 20 keeps none in the
+// cache): an import() esbuild left in place (a Node module's, an external's) would fail only when
+// run. Such an import must be static, or a require().
+const dynamic = Object.values(main.metafile.outputs).flatMap((output) => output.imports.filter((i) => i.kind === 'dynamic-import' && i.external).map((i) => i.path));
+if (dynamic.length > 0) throw new Error(`the CLI bundle keeps dynamic import() of ${dynamic.join(', ')}: import them statically`);
 await build({ ...common, entryPoints: [join(root, 'dist/src/cli/launcher.js')], outfile: join(root, 'dist/cli/krgo.cjs') });
 await chmod(join(root, 'dist/cli/krgo.cjs'), 0o755);

@@ -10,6 +10,9 @@ import { Script } from 'node:vm';
  * `krgo mount` (native-notes/cli-startup.md): compiling the bundle's top level takes 26–28 ms
  * without the cache and 6–8 ms with it, and the functions a mount runs are not compiled again.
  *
+ * A script compiled from a cache has no hook for dynamic import() in Node 20, so the bundle may
+ * hold none (scripts/bundle-cli.mjs refuses to build one that does).
+ *
  * Beside the bundle, never in a shared temp directory: V8 trusts what a cache holds (it is
  * code), so only who may change the bundle may change its cache.
  */
