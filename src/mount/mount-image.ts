@@ -236,7 +236,15 @@ export async function mountImage(options: MountOptions): Promise<MountHandle> {
       readFile: (inode, offset, length, path) => {
         recorder?.read(path, inode, offset, length);
         // A file a replayed profile planned was fetched as recorded: no read-ahead past it.
-        return imageReader.readParts(inode, offset, length, !planned.has(inode.ino));
+        const parts = imageReader.readParts(inode, offset, length, !planned.has(inode.ino));
+        if (!readTrace) return parts;
+        const asked = performance.now();
+        // The reads that waited (on the registry, or on inflating): when, how long, what.
+        return parts.then((got) => {
+          const waited = performance.now() - asked;
+          if (waited >= 2) readTrace(`${asked.toFixed(0)} waited ${waited.toFixed(0)} ms ${path} ${offset}+${length}`);
+          return got;
+        });
       },
     };
     pendingTree.resolve(tree);
