@@ -12,6 +12,7 @@ import { readProfile } from './profile-file.js';
 import { indexingLine } from './progress.js';
 import { tracePhase } from '../util/phase-trace.js';
 import { preconnectImage } from '../registry/preconnect.js';
+import { holdOptimizingCompiler } from '../util/optimizing-compiler.js';
 
 interface MountFlags extends ImageFlags {
   daemon?: boolean;
@@ -24,6 +25,12 @@ interface MountFlags extends ImageFlags {
   upper?: string;
   json?: boolean;
 }
+
+/**
+ * How long after ready V8's optimizing compiler stays off (util/optimizing-compiler.ts): past the
+ * start's burst (the tree, an access profile's replay, the first program's reads).
+ */
+const OPTIMIZE_AFTER_READY_MS = 10_000;
 
 /** Set in the environment of the background process of `mount -d`, so it mounts instead of forking again. */
 const DAEMON_CHILD_ENV = 'KRGO_MOUNT_DAEMON_CHILD';
@@ -169,6 +176,7 @@ Examples:
       process.once('SIGINT', onSignal('SIGINT'));
       process.once('SIGTERM', onSignal('SIGTERM'));
       tracePhase('mount command');
+      const releaseCompiler = holdOptimizingCompiler();
       // The manifest and the index list go out together as soon as the code that asks is
       // loaded: their connections are opened while it loads (a round trip off ready).
       void preconnectImage(source.image, source.insecure === true, 2);
@@ -198,6 +206,7 @@ Examples:
       });
       const status = handle.status();
       tracePhase('ready');
+      setTimeout(releaseCompiler, OPTIMIZE_AFTER_READY_MS).unref();
       if (json) json.ready(status);
       else process.stdout.write(`ready: ${status.reference} mounted on ${status.mountpoint} in ${formatDuration(status.readyMs ?? 0)}\n`);
       await new Promise<void>((done) => {
