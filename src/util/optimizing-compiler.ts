@@ -12,12 +12,26 @@ import { setFlagsFromString } from 'node:v8';
  */
 
 /** Flags with which the user chose the compilers themselves: left as they are. */
-const CHOSEN = /--(no-)?(turbofan|opt|jitless|maglev)\b/;
+const CHOSEN = /--(no-)?(turbofan|opt|jitless|maglev|liftoff|liftoff-only|wasm-[a-z-]+)\b/;
+
+function compilersChosen(): boolean {
+  return [...process.execArgv, process.env['NODE_OPTIONS'] ?? ''].some((flag) => CHOSEN.test(flag));
+}
+
+/**
+ * WebAssembly stays in V8's baseline compiler (Liftoff). The CLI's only wasm is undici's HTTP
+ * parser (llhttp), compiled afresh by every process at its first connection; V8 then recompiled
+ * its hot functions with TurboFan on a background thread, ~165 ms of CPU per mount on the bench
+ * machine (perf, per thread), for a parser that reads headers and chunk sizes and passes bodies
+ * through. To take effect, this must run before the first connection compiles the parser.
+ */
+export function keepWebAssemblyBaseline(): void {
+  if (!compilersChosen()) setFlagsFromString('--liftoff-only');
+}
 
 /** Turns TurboFan off until the returned function is called (once; later calls do nothing). */
 export function holdOptimizingCompiler(): () => void {
-  const chosen = [...process.execArgv, process.env['NODE_OPTIONS'] ?? ''].some((flag) => CHOSEN.test(flag));
-  if (chosen) return () => undefined;
+  if (compilersChosen()) return () => undefined;
   setFlagsFromString('--no-turbofan');
   let held = true;
   return () => {

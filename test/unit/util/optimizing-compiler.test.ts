@@ -27,6 +27,30 @@ process.stdout.write(JSON.stringify({ held, released: optimized(after) }));`;
   return JSON.parse(stdout) as { held: boolean; released: boolean };
 }
 
+/** A hot WebAssembly function (adds 1), run until V8 would tier it up; says whether it was. */
+async function wasmTieredUp(keepBaseline: boolean): Promise<boolean> {
+  const driver = `import { keepWebAssemblyBaseline } from ${JSON.stringify(MODULE)};
+if (${keepBaseline}) keepWebAssemblyBaseline();
+const bytes = new Uint8Array([0, 0x61, 0x73, 0x6d, 1, 0, 0, 0, 1, 6, 1, 0x60, 1, 0x7f, 1, 0x7f, 3, 2, 1, 0, 7, 5, 1, 1, 0x66, 0, 0, 0x0a, 9, 1, 7, 0, 0x20, 0, 0x41, 1, 0x6a, 0x0b]);
+const { instance } = await WebAssembly.instantiate(bytes);
+const add1 = instance.exports.f;
+let sum = 0;
+for (let round = 0; round < 20; round++) {
+  for (let i = 0; i < 200000; i++) sum += add1(i);
+  await new Promise((r) => setTimeout(r, 5));
+}
+process.stdout.write(JSON.stringify(%IsTurboFanFunction(add1)));`;
+  const { stdout } = await runOk(process.execPath, ['--allow-natives-syntax', '--input-type=module', '-e', driver]);
+  return JSON.parse(stdout) as boolean;
+}
+
+describe('keeping WebAssembly (undici’s HTTP parser) in V8’s baseline compiler', () => {
+  it('tiers a hot function up without it, and never with it', async () => {
+    assert.equal(await wasmTieredUp(false), true, 'V8 tiers hot wasm up by default (else this test proves nothing)');
+    assert.equal(await wasmTieredUp(true), false);
+  });
+});
+
 describe('holding V8’s optimizing compiler during a mount’s start', () => {
   it('optimizes nothing while held, and hot code again once released', async () => {
     assert.deepEqual(await optimizedWhileHeld(), { held: false, released: true });
