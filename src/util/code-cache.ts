@@ -17,6 +17,9 @@ import { Script } from 'node:vm';
  * code), so only who may change the bundle may change its cache.
  */
 
+/** A cache is written again when a run's is this much larger (new functions compiled). */
+const GROWTH_WORTH_WRITING = 1.1;
+
 /** The bundle as V8 compiled it, and what its cache did. */
 export interface CompiledBundle {
   /** undefined: there was no cache; true: V8 refused it (another V8, other flags, damage). */
@@ -24,8 +27,8 @@ export interface CompiledBundle {
   /** Runs the bundle as Node would run the file (its own require, __filename and __dirname). */
   run(): void;
   /**
-   * Writes the cache (what the run compiled so far) when there was none or V8 refused it;
-   * never throws (a read-only install runs without one).
+   * Writes the cache (what the run compiled so far) when there was none, V8 refused it, or this
+   * run compiled notably more than it held; never throws (a read-only install runs without one).
    */
   save(): boolean;
 }
@@ -70,16 +73,22 @@ export function compileWithCodeCache(file: string, cacheFile: string): CompiledB
       const wrapper = script.runInThisContext() as (exports: object, require: NodeJS.Require, module: object, filename: string, dirname: string) => void;
       wrapper(module.exports, createRequire(file), module, file, dirname(file));
     },
-    save: () => (cachedData && !rejected ? false : writeCache(cacheFile, script)),
+    save: () => {
+      if (!cachedData || rejected) return writeCache(cacheFile, script.createCachedData());
+      // A command takes other paths from run to run (a mount replaying a profile, one that is
+      // not): the cache grows to hold them. Never shrinks: a long-lived process may have dropped
+      // the bytecode of its start (V8 flushes bytecode unused for a while).
+      const now = script.createCachedData();
+      return now.length > cachedData.length * GROWTH_WORTH_WRITING ? writeCache(cacheFile, now) : false;
+    },
   };
 }
 
 /** Written whole or not at all; the command's caches for other bundles or V8s go. */
-function writeCache(cacheFile: string, script: Script): boolean {
+function writeCache(cacheFile: string, data: Buffer): boolean {
   const dir = dirname(cacheFile);
   const tmp = `${cacheFile}.tmp-${process.pid}`;
   try {
-    const data = script.createCachedData();
     mkdirSync(dir, { recursive: true, mode: 0o755 });
     writeFileSync(tmp, data, { mode: 0o644 });
     renameSync(tmp, cacheFile);

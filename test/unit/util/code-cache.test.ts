@@ -17,14 +17,25 @@ function fib(n) { return n < 2 ? n : fib(n - 1) + fib(n - 2); }
 process.stdout.write(JSON.stringify({ file: basename(__filename), dir: __dirname, fib: fib(15), exports: typeof module.exports }) + '\\n');
 `;
 
+/** Another path through a bundle: functions a first run never compiled. */
+const MORE = Array.from({ length: 40 }, (_, i) => `function more${i}(x) { const parts = []; for (let k = 0; k < x; k++) parts.push(String(k * ${i}).padStart(4, '0')); return parts.join('-').length; }`).join('\n');
+const BRANCHED = `${BUNDLE}
+${MORE}
+if (process.env.KRGO_TEST_OTHER_PATH) process.stdout.write('# ' + [${Array.from({ length: 40 }, (_, i) => `more${i}(3)`).join(', ')}].join(',') + '\\n');
+`;
+
 /** Compiles and runs `bundle` in a process of its own (as the CLI does), then saves its cache. */
-async function runCompiled(bundle: string, cacheFile: string): Promise<{ ran: { file: string; dir: string; fib: number; exports: string }; rejected: boolean | null; saved: boolean }> {
+async function runCompiled(bundle: string, cacheFile: string, env: NodeJS.ProcessEnv = {}): Promise<{ ran: { file: string; dir: string; fib: number; exports: string }; rejected: boolean | null; saved: boolean }> {
   const driver = `import { compileWithCodeCache } from ${JSON.stringify(CODE_CACHE_MODULE)};
 const compiled = compileWithCodeCache(${JSON.stringify(bundle)}, ${JSON.stringify(cacheFile)});
 compiled.run();
 process.stdout.write(JSON.stringify({ rejected: compiled.rejected ?? null, saved: compiled.save() }) + '\\n');`;
-  const { stdout } = await runOk(process.execPath, ['--input-type=module', '-e', driver]);
-  const [ran, outcome] = stdout.trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
+  const { stdout } = await runOk(process.execPath, ['--input-type=module', '-e', driver], { env: { ...process.env, ...env } });
+  const [ran, outcome] = stdout
+    .trim()
+    .split('\n')
+    .filter((line) => !line.startsWith('#'))
+    .map((line) => JSON.parse(line) as Record<string, unknown>);
   return { ran: ran as { file: string; dir: string; fib: number; exports: string }, ...(outcome as { rejected: boolean | null; saved: boolean }) };
 }
 
@@ -54,6 +65,27 @@ describe('V8 code cache of the CLI bundle', () => {
       assert.equal(damaged.rejected, true);
       assert.equal(damaged.saved, true);
       assert.equal((await runCompiled(bundle, cacheFile)).rejected, false, 'rewritten whole');
+    } finally {
+      await tmp.remove();
+    }
+  });
+
+  it('grows when a run takes a path the cache does not hold, and never shrinks', async () => {
+    const tmp = await tempDir('code-cache');
+    try {
+      const bundle = join(tmp.path, 'bundle.cjs');
+      await writeFile(bundle, BRANCHED);
+      const cacheFile = codeCachePath(join(tmp.path, 'cache'), bundle, 'mount');
+      assert.equal((await runCompiled(bundle, cacheFile)).saved, true);
+      const first = (await stat(cacheFile)).size;
+      const other = await runCompiled(bundle, cacheFile, { KRGO_TEST_OTHER_PATH: '1' });
+      assert.equal(other.rejected, false);
+      assert.equal(other.saved, true, 'the other path compiled 40 functions the cache lacked');
+      const grown = (await stat(cacheFile)).size;
+      assert.ok(grown > first * 1.1, `${grown} > ${first}`);
+      assert.equal((await runCompiled(bundle, cacheFile, { KRGO_TEST_OTHER_PATH: '1' })).saved, false, 'nothing new the second time');
+      assert.equal((await runCompiled(bundle, cacheFile)).saved, false, 'a run on the shorter path does not shrink it');
+      assert.equal((await stat(cacheFile)).size, grown);
     } finally {
       await tmp.remove();
     }
