@@ -6,11 +6,18 @@ import { writeFileAtomically } from '../util/atomic-write.js';
 
 const HASH_BYTES = 32;
 /**
- * Spans wait for a pause this long in the puts before they are written: puts come as reads
- * are served, and sealing and writing them (~65 ms of the main thread for the bench's python
- * imports) would compete with the reads the mount is serving.
+ * Spans wait for a pause this long in the puts (and the reads, below) before they are written:
+ * puts come as reads are served, and sealing and writing them (~65 ms of the main thread for the
+ * bench's python imports) would compete with the reads the mount is serving.
  */
 const QUIET_MS = 200;
+/**
+ * Reads the mount serves count as activity too (`busy`): a program the mount just started reads
+ * in bursts between stretches of work, and each burst that waits on the main thread while it
+ * seals and writes costs the program time. At most this long, though: a mount that is never
+ * quiet still writes what it fetched.
+ */
+const MAX_DEFER_MS = 5000;
 /** Bytes waiting for that pause at most: past this, the oldest are written at once. */
 const MAX_WAITING_BYTES = 32 * 1024 * 1024;
 
@@ -54,15 +61,24 @@ export class DiskSpanStore {
   private readonly waiting = new Map<string, WaitingSpan>();
   private waitingBytes = 0;
   private quietTimer: NodeJS.Timeout | undefined;
+  /** When the oldest waiting span was put (performance.now()). */
+  private waitingSince = 0;
 
   constructor(
     readonly dir: string,
     readonly maxBytes = 2 * 1024 ** 3,
     private readonly quietMs = QUIET_MS,
+    private readonly maxDeferMs = MAX_DEFER_MS,
   ) {}
 
+  /** The spans' folder, normalized once: a span's path is then joined by hand (a replay asks for thousands). */
+  private get base(): string {
+    return (this.normalizedDir ??= join(this.dir));
+  }
+  private normalizedDir: string | undefined;
+
   private pathFor(digest: Digest, span: number): string {
-    return join(this.dir, digestHex(digest), String(span));
+    return `${this.base}/${digestHex(digest)}/${span}`;
   }
 
   /** The span's data, if a file sealed for exactly this layer, span and binding is here. */
@@ -104,25 +120,32 @@ export class DiskSpanStore {
     }
     let settle!: (err?: unknown) => void;
     const written = new Promise<void>((resolve, reject) => (settle = (err) => (err === undefined ? resolve() : reject(err))));
+    if (this.waiting.size === 0) this.waitingSince = performance.now();
     this.waiting.set(path, { digest, span, binding, data, settle });
     this.waitingBytes += data.length;
     if (this.waitingBytes > MAX_WAITING_BYTES) this.writeWaiting(this.waitingBytes - MAX_WAITING_BYTES / 2);
-    // One timer, pushed back by each put (a replay puts thousands of cells).
-    if (this.quietTimer) this.quietTimer.refresh();
-    else this.quietTimer = setTimeout(() => this.writeWaiting(Infinity), this.quietMs);
+    this.busy();
     return written;
+  }
+
+  /** The caller is serving reads: what waits is written after a pause in them too (maxDeferMs at most). */
+  busy(): void {
+    if (this.waiting.size === 0) return;
+    // One timer, pushed back by each put or read (a replay puts thousands of cells).
+    if (!this.quietTimer) this.quietTimer = setTimeout(() => this.writeWaiting(Infinity), this.quietMs);
+    else if (performance.now() - this.waitingSince < this.maxDeferMs) this.quietTimer.refresh();
   }
 
   /** Resolves once every put so far is on disk (before a process that read spans ends). */
   flush(): Promise<void> {
-    clearTimeout(this.quietTimer);
-    this.quietTimer = undefined;
     this.writeWaiting(Infinity);
     return this.queue;
   }
 
   /** Queues the oldest waiting spans for writing, at least `bytes` of them. */
   private writeWaiting(bytes: number): void {
+    clearTimeout(this.quietTimer);
+    this.quietTimer = undefined;
     let taken = 0;
     for (const [path, waiting] of this.waiting) {
       if (taken >= bytes) break;

@@ -153,7 +153,7 @@ export async function mountImage(options: MountOptions): Promise<MountHandle> {
     const [{ openLazyImage }, { mountTree }, { LibraryPrefetcher }, { PythonPrefetcher }, { PerlPrefetcher }, { HeaderPrefetcher }, { DirectoryScans }] = await unlessCancelled(serving);
     const replaying = options.prefetch !== false ? (options.profile ?? prepared.profile) : undefined;
     const lazy = await unlessCancelled(openLazyImage(prepared, { ...options, warn, ...(replaying ? { profile: replaying } : {}), ...(plannedSource ? { source: plannedSource } : {}) }));
-    const { tree, reader: imageReader, layers, source: rangeSource, flush: flushSpans } = lazy;
+    const { tree, reader: imageReader, layers, source: rangeSource, flush: flushSpans, busy: servingReads } = lazy;
     const libraries = new LibraryPrefetcher(tree, imageReader);
     const processes: TreeProcesses = processesRootedIn(mountpoint);
     // Modules found ahead: fetched as one batch, and the libraries of extensions among them looked at.
@@ -235,6 +235,7 @@ export async function mountImage(options: MountOptions): Promise<MountHandle> {
       },
       readFile: (inode, offset, length, path) => {
         recorder?.read(path, inode, offset, length);
+        servingReads();
         // A file a replayed profile planned was fetched as recorded: no read-ahead past it.
         const parts = imageReader.readParts(inode, offset, length, !planned.has(inode.ino));
         if (!readTrace) return parts;

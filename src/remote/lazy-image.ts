@@ -16,6 +16,8 @@ export interface LazyImage {
   source: RegistryRangeSource;
   /** Waits for the span cache's disk writes (they follow the reads in the background). */
   flush(): Promise<void>;
+  /** Reads are being served: the span cache's disk writes wait for a pause in them. */
+  busy(): void;
   /** The fetches of the profile given, started before the tree was built; settles when all have. */
   profileFetched?: Promise<void>;
 }
@@ -65,5 +67,5 @@ export async function openLazyImage(
   const tree = new MergedTree(options.warn);
   for (const index of prepared.indexes) await tree.addLayerEntries(index.entries);
   tracePhase('tree built');
-  return { tree, reader: new ImageReader(tree, readers), layers: readers, source, flush: () => disk.flush(), ...(profileFetched ? { profileFetched } : {}) };
+  return { tree, reader: new ImageReader(tree, readers), layers: readers, source, flush: () => disk.flush(), busy: () => disk.busy(), ...(profileFetched ? { profileFetched } : {}) };
 }

@@ -32,6 +32,31 @@ describe('disk span store', () => {
     }
   });
 
+  it('waits for a pause in the reads too, but not past its bound', async () => {
+    const tmp = await tempDir('span-store');
+    try {
+      const store = new DiskSpanStore(tmp.path, undefined, 150, 1200);
+      const put = store.put(LAYER, 0, 'b', Buffer.alloc(1000, 7));
+      const start = performance.now();
+      // Reads every 50 ms: never the 150 ms pause.
+      const reading = setInterval(() => store.busy(), 50);
+      try {
+        await new Promise((r) => setTimeout(r, 600));
+        assert.deepEqual(await onDisk(tmp.path), [], 'not written while reads keep coming');
+        await put;
+        const waited = performance.now() - start;
+        assert.ok(waited >= 1200 && waited < 1200 + 150 + 200, `written once the bound passed (${waited.toFixed(0)} ms)`);
+        assert.deepEqual(await onDisk(tmp.path), ['0']);
+      } finally {
+        clearInterval(reading);
+      }
+      store.busy();
+      assert.deepEqual(await onDisk(tmp.path), ['0'], 'busy with nothing waiting writes nothing');
+    } finally {
+      await tmp.remove();
+    }
+  });
+
   it('writes the oldest at once when too many bytes wait, and everything on flush', async () => {
     const tmp = await tempDir('span-store');
     try {
