@@ -1,5 +1,7 @@
 import { KrgoError } from '../errors.js';
 import { nativeFs, type GzipIndexerHandle } from '../native/native-fs.js';
+import { availableParallelism } from 'node:os';
+import { limitConcurrency } from '../util/concurrency.js';
 
 /** A place to resume inflation: after zlib's zran, at a deflate block boundary. */
 export interface SeekPoint {
@@ -125,12 +127,21 @@ export function extractGzipRange(point: SeekPoint, window: Buffer, compressed: B
 }
 
 /**
+ * Inflating jobs on libuv's pool at once. The pool has 4 threads (UV_THREADPOOL_SIZE) and serves
+ * file I/O too: with every thread inflating a replay's batches, a mount's status write waited
+ * 25–50 ms behind them on its way to ready. More jobs than cores inflate no sooner.
+ */
+const INFLATE_JOBS = Math.max(1, Math.min(availableParallelism(), Number(process.env['UV_THREADPOOL_SIZE'] ?? 4) - 2));
+const inflateSlot = limitConcurrency(INFLATE_JOBS);
+
+/**
  * extractGzipRange inflating on a worker thread (libuv's pool), so the thread that serves reads
  * and the network goes on meanwhile. `compressed` and `window` must not change until it settles.
+ * `urgent`: a read waits on it (it goes before background inflating that waits for a slot).
  */
-export async function extractGzipRangeAsync(point: SeekPoint, window: Buffer, compressed: Buffer, offset: number, length: number): Promise<Buffer> {
+export async function extractGzipRangeAsync(point: SeekPoint, window: Buffer, compressed: Buffer, offset: number, length: number, urgent = false): Promise<Buffer> {
   try {
-    return await nativeFs.gzipExtractAsync(compressed, point.bits, window, offset - point.uncompressedOffset, length);
+    return await inflateSlot(() => nativeFs.gzipExtractAsync(compressed, point.bits, window, offset - point.uncompressedOffset, length), urgent);
   } catch (err) {
     gzipError(err);
   }

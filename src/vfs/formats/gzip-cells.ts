@@ -143,7 +143,7 @@ export class GzipCells implements SpanFormat {
             const from = cells[next]!;
             const to = cells[last]!;
             const slice = progress.data.subarray(from.in - first.in, to.inEnd - first.in);
-            const plain = await extractGzipRangeAsync(this.ctx.index.checkpoints[run[next]!]!, window, slice, from.out, to.outEnd - from.out);
+            const plain = await extractGzipRangeAsync(this.ctx.index.checkpoints[run[next]!]!, window, slice, from.out, to.outEnd - from.out, !background);
             if (plain.length !== to.outEnd - from.out) {
               throw new KrgoError('BAD_TAR', `layer ${this.ctx.layerDigest}: spans at ${from.out} decoded to ${plain.length} bytes, expected ${to.outEnd - from.out}`);
             }
