@@ -6,7 +6,11 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { codeCachePath, commandWord, compileWithCodeCache } from '../util/code-cache.js';
+import { keepWebAssemblyBaseline } from '../util/optimizing-compiler.js';
 
+// Before the bundle is compiled: V8 refuses a code cache made under other flags, and this one
+// (unlike TurboFan's, held and released by a mount) cannot be turned back once set.
+keepWebAssemblyBaseline();
 const here = dirname(fileURLToPath(import.meta.url));
 const bundle = join(here, 'krgo-main.cjs');
 if (process.env['KRGO_NO_CODE_CACHE'] === '1') {

@@ -17,10 +17,8 @@ import { registerCheckout } from './checkout-command.js';
 import { reportFailure } from './exit-codes.js';
 import { krgoPackage } from '../util/package-root.js';
 import { tracePhase } from '../util/phase-trace.js';
-import { keepWebAssemblyBaseline } from '../util/optimizing-compiler.js';
 
 tracePhase('cli loaded');
-keepWebAssemblyBaseline();
 
 /** The version of the package this CLI came with. */
 const { version } = krgoPackage();

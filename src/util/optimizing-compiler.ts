@@ -23,20 +23,28 @@ function compilersChosen(): boolean {
  * parser (llhttp), compiled afresh by every process at its first connection; V8 then recompiled
  * its hot functions with TurboFan on a background thread, ~165 ms of CPU per mount on the bench
  * machine (perf, per thread), for a parser that reads headers and chunk sizes and passes bodies
- * through. To take effect, this must run before the first connection compiles the parser.
+ * through. To take effect, this must run before the first connection compiles the parser; the
+ * launcher runs it before compiling the bundle, whose code cache V8 checks against the flags.
  */
 export function keepWebAssemblyBaseline(): void {
   if (!compilersChosen()) setFlagsFromString('--liftoff-only');
 }
 
-/** Turns TurboFan off until the returned function is called (once; later calls do nothing). */
+/**
+ * Turns TurboFan off until the returned function is called (once; later calls do nothing), or
+ * the process exits: V8 refuses a code cache made under other flags than the next run starts
+ * with, so the flag is back before the launcher's exit handler writes the cache.
+ */
 export function holdOptimizingCompiler(): () => void {
   if (compilersChosen()) return () => undefined;
   setFlagsFromString('--no-turbofan');
   let held = true;
-  return () => {
+  const release = () => {
     if (!held) return;
     held = false;
+    process.removeListener('exit', release);
     setFlagsFromString('--turbofan');
   };
+  process.prependOnceListener('exit', release);
+  return release;
 }

@@ -1,9 +1,13 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runOk } from '../../support/run.js';
+import { tempDir } from '../../support/temp.js';
 
 const MODULE = fileURLToPath(new URL('../../../src/util/optimizing-compiler.js', import.meta.url));
+const CODE_CACHE_MODULE = fileURLToPath(new URL('../../../src/util/code-cache.js', import.meta.url));
 
 /**
  * Runs a hot function while the compiler is held, then another after release, in a process of
@@ -54,6 +58,27 @@ describe('keeping WebAssembly (undici’s HTTP parser) in V8’s baseline compil
 describe('holding V8’s optimizing compiler during a mount’s start', () => {
   it('optimizes nothing while held, and hot code again once released', async () => {
     assert.deepEqual(await optimizedWhileHeld(), { held: false, released: true });
+  });
+
+  it('is released at exit, before a code cache is written, so the next run takes it', async () => {
+    const tmp = await tempDir('compiler-hold');
+    try {
+      const bundle = join(tmp.path, 'bundle.cjs');
+      await writeFile(bundle, 'function f(n) { return n + 1; }\nf(1);\n');
+      const cacheFile = join(tmp.path, 'bundle.cache');
+      // As the launcher and a mount do: compile, run, hold; the cache is written at exit.
+      const driver = `import { compileWithCodeCache } from ${JSON.stringify(CODE_CACHE_MODULE)};
+import { holdOptimizingCompiler } from ${JSON.stringify(MODULE)};
+const compiled = compileWithCodeCache(${JSON.stringify(bundle)}, ${JSON.stringify(cacheFile)});
+process.once('exit', () => process.stdout.write(JSON.stringify({ rejected: compiled.rejected ?? null, saved: compiled.save() })));
+compiled.run();
+holdOptimizingCompiler();`;
+      const runs = [];
+      for (let i = 0; i < 2; i++) runs.push(JSON.parse((await runOk(process.execPath, ['--input-type=module', '-e', driver])).stdout) as { rejected: boolean | null; saved: boolean });
+      assert.deepEqual(runs, [{ rejected: null, saved: true }, { rejected: false, saved: false }]);
+    } finally {
+      await tmp.remove();
+    }
   });
 
   it('leaves a compiler choice the user made alone', async () => {
