@@ -64,18 +64,17 @@ export class DiskSpanStore {
   /** When the oldest waiting span was put (performance.now()). */
   private waitingSince = 0;
 
+  /** The spans' folder, normalized once: a span's path is then joined by hand (a replay asks for thousands). */
+  private readonly base: string;
+
   constructor(
     readonly dir: string,
     readonly maxBytes = 2 * 1024 ** 3,
     private readonly quietMs = QUIET_MS,
     private readonly maxDeferMs = MAX_DEFER_MS,
-  ) {}
-
-  /** The spans' folder, normalized once: a span's path is then joined by hand (a replay asks for thousands). */
-  private get base(): string {
-    return (this.normalizedDir ??= join(this.dir));
+  ) {
+    this.base = join(dir);
   }
-  private normalizedDir: string | undefined;
 
   private pathFor(digest: Digest, span: number): string {
     return `${this.base}/${digestHex(digest)}/${span}`;
