@@ -12,7 +12,7 @@ import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { WanEmulator } from '../test/support/wan-emulator.js';
 import { runOk } from '../test/support/run.js';
-import { KRGO_BIN } from '../test/support/krgo-cli.js';
+import { KRGO_COMMAND } from '../test/support/krgo-cli.js';
 import { log, median, now, runInRoot } from './bench-support.js';
 
 /** A change a user would make: a user added, a config edited, a tree removed, 5 MB of new data. */
@@ -43,18 +43,18 @@ async function krgoFlow(wan: WanEmulator, image: string, target: string, dir: st
     steps.push(`${name} ${(at - last).toFixed(2)}`);
     last = at;
   };
-  await runOk(process.execPath, [KRGO_BIN, 'mount', '-d', '-w', '-q', image, mnt, '--cache-dir', cache]);
+  await runOk(KRGO_COMMAND, ['mount', '-d', '-w', '-q', image, mnt, '--cache-dir', cache]);
   step('mount');
   try {
     await runInRoot(mnt, ['/bin/sh', '-c', CHANGE]);
     step('change');
-    await runOk(process.execPath, [KRGO_BIN, 'commit', mnt, '-m', 'bench change', '-q']);
+    await runOk(KRGO_COMMAND, ['commit', mnt, '-m', 'bench change', '-q']);
     step('commit');
-    await runOk(process.execPath, [KRGO_BIN, 'push', target, '-r', mnt, '-q']);
+    await runOk(KRGO_COMMAND, ['push', target, '-r', mnt, '-q']);
     step('push');
     return { seconds: now() - t, bytes: wan.bytesToClient, steps: steps.join(', ') };
   } finally {
-    await runOk(process.execPath, [KRGO_BIN, 'umount', mnt]);
+    await runOk(KRGO_COMMAND, ['umount', mnt]);
   }
 }
 
@@ -111,7 +111,7 @@ if (import.meta.url === (await import('node:url')).pathToFileURL(process.argv[1]
   const work = await tempDir('bench-derive');
   try {
     await skopeoPush(await debianImageLayout(log), DEBIAN_TAG, `${registry.host}/bench/derive:bookworm`, 'v2s2');
-    await runOk(process.execPath, [KRGO_BIN, 'index', '--push', `${registry.host}/bench/derive:bookworm`, '--cache-dir', join(work.path, 'cache-indexer')]);
+    await runOk(KRGO_COMMAND, ['index', '--push', `${registry.host}/bench/derive:bookworm`, '--cache-dir', join(work.path, 'cache-indexer')]);
     const result = await benchDerive(wan, `${wan.host}/bench/derive:bookworm`, work.path, Number(process.env['BENCH_REPEAT'] ?? 3));
     process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
   } finally {

@@ -15,7 +15,7 @@ import { debianImageLayout, DEBIAN_TAG } from '../test/support/debian-image.js';
 import { buildTar, type WriteEntry } from '../src/tar/tar-writer.js';
 import { tempDir } from '../test/support/temp.js';
 import { runOk } from '../test/support/run.js';
-import { KRGO_BIN } from '../test/support/krgo-cli.js';
+import { KRGO_COMMAND } from '../test/support/krgo-cli.js';
 import { log, mountForeground, now, timed } from './bench-support.js';
 
 const T = 1_700_000_000;
@@ -79,7 +79,7 @@ try {
     await skopeoPush(join(work.path, 'layout-many'), 'many', `${registry.host}/bench/many:1`, 'oci');
     const cache = join(work.path, 'cache-many');
     const disk = diskWatcher(cache);
-    const pull = await timed(process.execPath, [KRGO_BIN, 'pull', '-q', `${registry.host}/bench/many:1`, '-r', join(work.path, 'many-rootfs'), '--cache-dir', cache]);
+    const pull = await timed(KRGO_COMMAND, ['pull', '-q', `${registry.host}/bench/many:1`, '-r', join(work.path, 'many-rootfs'), '--cache-dir', cache]);
     const mount = await mountForeground(`${registry.host}/bench/many:1`, join(work.path, 'mnt-many'), join(work.path, 'cache-many-mount'));
     const t = now();
     const listed = await runOk('sh', ['-c', `ls -f ${join(work.path, 'mnt-many', 'many')} | wc -l`]);
@@ -96,7 +96,7 @@ try {
     const image = `${registry.host}/bench/debian:bookworm`;
     await skopeoPush(await debianImageLayout(log), DEBIAN_TAG, image, 'v2s2');
     const reference = join(work.path, 'debian-rootfs');
-    await runOk(process.execPath, [KRGO_BIN, 'pull', '-q', image, '-r', reference, '--cache-dir', join(work.path, 'cache-debian-pull')]);
+    await runOk(KRGO_COMMAND, ['pull', '-q', image, '-r', reference, '--cache-dir', join(work.path, 'cache-debian-pull')]);
     const files = (await runOk('find', [join(reference, 'usr'), '-type', 'f', '-size', '-4M'])).stdout.trim().split('\n').map((p) => p.slice(reference.length));
     const cache = join(work.path, 'cache-debian-mount');
     const mp = join(work.path, 'mnt-debian');

@@ -4,7 +4,7 @@ import { mkdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { WanEmulator } from '../test/support/wan-emulator.js';
 import { runOk } from '../test/support/run.js';
-import { KRGO_BIN } from '../test/support/krgo-cli.js';
+import { KRGO_COMMAND } from '../test/support/krgo-cli.js';
 
 export const log = (line: string) => process.stderr.write(`# ${line}\n`);
 export const median = (xs: number[]): number => {
@@ -27,7 +27,7 @@ export async function timed(cmd: string, args: string[]): Promise<{ seconds: num
 export async function mountForeground(image: string, mountpoint: string, cacheDir: string, extra: string[] = []) {
   await mkdir(mountpoint, { recursive: true });
   const t = now();
-  const child = spawn(process.execPath, [KRGO_BIN, 'mount', image, mountpoint, '--cache-dir', cacheDir, '-q', ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(KRGO_COMMAND, ['mount', image, mountpoint, '--cache-dir', cacheDir, '-q', ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   await new Promise<void>((resolve, reject) => {
     child.stdout.on('data', (d: Buffer) => {
@@ -72,7 +72,7 @@ export async function pushWithProfile(image: string, workDir: string, name: stri
   const recording = await mountForeground(image, join(workDir, `record-${name}`), cacheDir, ['--record-profile', profile]);
   await runInRoot(join(workDir, `record-${name}`), argv, input);
   await recording.stop();
-  await runOk(process.execPath, [KRGO_BIN, 'index', '--push', '--profile', profile, image, '--cache-dir', cacheDir]);
+  await runOk(KRGO_COMMAND, ['index', '--push', '--profile', profile, image, '--cache-dir', cacheDir]);
 }
 
 /** A mount with an empty cache, then `argv` in a chroot of it: seconds to ready and to done, bytes over the link. */

@@ -14,7 +14,7 @@ import { debianImageLayout, largeDebianImageLayout, DEBIAN_TAG } from '../test/s
 import type { WanEmulator } from '../test/support/wan-emulator.js';
 import { tempDir } from '../test/support/temp.js';
 import { runOk } from '../test/support/run.js';
-import { KRGO_BIN } from '../test/support/krgo-cli.js';
+import { KRGO_COMMAND } from '../test/support/krgo-cli.js';
 import { encodeIndex } from '../src/index/index-codec.js';
 import { buildLayerIndex, PUSHED_SEEK_DENSITY } from '../src/index/layer-index.js';
 import { parseDigest } from '../src/digest.js';
@@ -82,7 +82,7 @@ async function benchLargeImage(registryHost: string, wan: WanEmulator, workDir: 
   const layout = await largeDebianImageLayout(log);
   await skopeoPush(layout, DEBIAN_TAG, `${registryHost}/bench/large:bookworm`, 'v2s2');
   await skopeoPush(layout, DEBIAN_TAG, `${registryHost}/bench/large-indexed:bookworm`, 'v2s2');
-  await runOk(process.execPath, [KRGO_BIN, 'index', '--push', `${registryHost}/bench/large-indexed:bookworm`, '--cache-dir', join(workDir, 'cache-large-indexer')]);
+  await runOk(KRGO_COMMAND, ['index', '--push', `${registryHost}/bench/large-indexed:bookworm`, '--cache-dir', join(workDir, 'cache-large-indexer')]);
   await skopeoPush(layout, DEBIAN_TAG, `${registryHost}/bench/large-profiled:bookworm`, 'v2s2');
   await pushWithProfile(`${registryHost}/bench/large-profiled:bookworm`, workDir, 'gcc', GCC, COMPILE);
   const layers = await layoutLayers(layout);
@@ -92,7 +92,7 @@ async function benchLargeImage(registryHost: string, wan: WanEmulator, workDir: 
   for (let i = 0; i < REPEAT; i++) {
     const dir = join(workDir, `large${i}`);
     await mkdir(dir);
-    r.pull.push((await timed(process.execPath, [KRGO_BIN, 'pull', via('large'), '-r', join(dir, 'rootfs'), '--cache-dir', join(dir, 'cache-pull'), '-q'])).seconds);
+    r.pull.push((await timed(KRGO_COMMAND, ['pull', via('large'), '-r', join(dir, 'rootfs'), '--cache-dir', join(dir, 'cache-pull'), '-q'])).seconds);
     r.skopeo.push((await timed('skopeo', ['copy', '--quiet', '--src-tls-verify=false', `docker://${via('large')}`, `oci:${join(dir, 'layout')}:img`])).seconds);
     r.umoci.push((await timed('umoci', ['unpack', '--image', `${join(dir, 'layout')}:img`, join(dir, 'bundle')])).seconds);
     await rm(join(dir, 'bundle'), { recursive: true, force: true });
@@ -132,7 +132,7 @@ try {
   await skopeoPush(layout, DEBIAN_TAG, `${registry.host}/bench/noindex:bookworm`, 'v2s2');
   await skopeoPush(layout, DEBIAN_TAG, `${registry.host}/bench/indexed:bookworm`, 'v2s2');
   const viaWan = (repo: string) => `${wan.host}/bench/${repo}:bookworm`;
-  const indexed = await runOk(process.execPath, [KRGO_BIN, 'index', '--push', `${registry.host}/bench/indexed:bookworm`, '--cache-dir', join(work.path, 'cache-indexer')]);
+  const indexed = await runOk(KRGO_COMMAND, ['index', '--push', `${registry.host}/bench/indexed:bookworm`, '--cache-dir', join(work.path, 'cache-indexer')]);
   log(indexed.stdout.trim().split('\n').pop() ?? '');
   // The same image with an access profile beside its indexes: what python3 read on one mount.
   await skopeoPush(layout, DEBIAN_TAG, `${registry.host}/bench/profiled:bookworm`, 'v2s2');
@@ -149,11 +149,11 @@ try {
   for (let i = 0; i < REPEAT; i++) {
     const dir = join(work.path, `run${i}`);
     await mkdir(dir);
-    const pull = await timed(process.execPath, [KRGO_BIN, 'pull', viaWan('noindex'), '-r', join(dir, 'rootfs'), '--cache-dir', join(dir, 'cache-pull'), '-q']);
+    const pull = await timed(KRGO_COMMAND, ['pull', viaWan('noindex'), '-r', join(dir, 'rootfs'), '--cache-dir', join(dir, 'cache-pull'), '-q']);
     const copy = await timed('skopeo', ['copy', '--quiet', '--src-tls-verify=false', `docker://${viaWan('noindex')}`, `oci:${join(dir, 'layout')}:img`]);
     const unpack = await timed('umoci', ['unpack', '--image', `${join(dir, 'layout')}:img`, join(dir, 'bundle')]);
     // The same pull with one git branch per layer (issue #4 asks for this ratio).
-    const pullGit = await timed(process.execPath, [KRGO_BIN, 'pull', viaWan('noindex'), '-g', '-r', join(dir, 'rootfs-git'), '--cache-dir', join(dir, 'cache-pull-git'), '-q']);
+    const pullGit = await timed(KRGO_COMMAND, ['pull', viaWan('noindex'), '-g', '-r', join(dir, 'rootfs-git'), '--cache-dir', join(dir, 'cache-pull-git'), '-q']);
     await rm(join(dir, 'rootfs-git'), { recursive: true, force: true });
     await rm(join(dir, '.rootfs-git.krgo'), { recursive: true, force: true });
     r.pull.push(pull.seconds); r.pullRss.push(pull.rssMb); r.pullGit.push(pullGit.seconds); r.pullGitRss.push(pullGit.rssMb);

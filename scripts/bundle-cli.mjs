@@ -1,11 +1,12 @@
 // `npm run build`, after tsc: bundles the compiled CLI (dist/src/cli/main.js) with its
-// dependencies into one CommonJS file, dist/cli/krgo-main.cjs, run by the `krgo` command
-// (dist/cli/krgo.cjs, from src/cli/launcher.ts) with V8's code cache (src/util/code-cache.ts).
+// dependencies into one CommonJS file, dist/cli/krgo-main.cjs, run by the launcher
+// (dist/cli/krgo.cjs, from src/cli/launcher.ts) with V8's code cache (src/util/code-cache.ts);
+// the `krgo` command (dist/cli/krgo, from src/cli/krgo.sh) starts node on the launcher.
 // One file instead of ~150 ES modules and undici's parts: Node resolves, reads and links far
 // fewer files before the first request leaves (a mount's ready time, and every command's
 // start). What a command imports on demand is still evaluated only when imported.
 import { build } from 'esbuild';
-import { chmod } from 'node:fs/promises';
+import { chmod, copyFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -35,3 +36,6 @@ const dynamic = Object.values(main.metafile.outputs).flatMap((output) => output.
 if (dynamic.length > 0) throw new Error(`the CLI bundle keeps dynamic import() of ${dynamic.join(', ')}: import them statically`);
 await build({ ...common, entryPoints: [join(root, 'dist/src/cli/launcher.js')], outfile: join(root, 'dist/cli/krgo.cjs') });
 await chmod(join(root, 'dist/cli/krgo.cjs'), 0o755);
+// The `krgo` command itself (package.json's bin): a shell script that starts node on the launcher.
+await copyFile(join(root, 'src/cli/krgo.sh'), join(root, 'dist/cli/krgo'));
+await chmod(join(root, 'dist/cli/krgo'), 0o755);

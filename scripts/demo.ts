@@ -11,13 +11,13 @@ import { OciLayoutWriter, skopeoPush } from '../test/support/oci-layout.js';
 import { busyboxImage } from '../test/support/fixtures.js';
 import { buildTar } from '../src/tar/tar-writer.js';
 import { tempDir } from '../test/support/temp.js';
-import { KRGO_BIN } from '../test/support/krgo-cli.js';
+import { KRGO_COMMAND } from '../test/support/krgo-cli.js';
 
 function show(cmd: string, args: string[]): Promise<number> {
   process.stdout.write(`\n$ ${[cmd === process.execPath ? 'krgo' : cmd, ...(cmd === process.execPath ? args.slice(1) : args)].join(' ')}\n`);
   return new Promise((resolve) => spawn(cmd, args, { stdio: 'inherit' }).once('exit', (code) => resolve(code ?? 1)));
 }
-const krgo = (...args: string[]) => show(process.execPath, [KRGO_BIN, ...args]);
+const krgo = (...args: string[]) => show(KRGO_COMMAND, [...args]);
 
 const registry = await startRegistry();
 const work = await tempDir('demo');

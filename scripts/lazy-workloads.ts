@@ -19,7 +19,7 @@ import type { WanEmulator } from '../test/support/wan-emulator.js';
 import { skopeoPush } from '../test/support/oci-layout.js';
 import { DEBIAN_TAG } from '../test/support/debian-image.js';
 import { runOk } from '../test/support/run.js';
-import { KRGO_BIN } from '../test/support/krgo-cli.js';
+import { KRGO_COMMAND } from '../test/support/krgo-cli.js';
 import { lazyRun, log, median, now, pushWithProfile } from './bench-support.js';
 
 export interface LazyWorkload {
@@ -172,7 +172,7 @@ export async function benchWorkloads(options: {
   const imageBytes = (await layoutLayers(layout)).reduce((a, l) => a + l.size, 0);
   const plain = `${registryHost}/bench/${repo}:bookworm`;
   await skopeoPush(layout, DEBIAN_TAG, plain, 'v2s2');
-  await runOk(process.execPath, [KRGO_BIN, 'index', '--push', plain, '--cache-dir', join(workDir, `cache-${repo}-indexer`)]);
+  await runOk(KRGO_COMMAND, ['index', '--push', plain, '--cache-dir', join(workDir, `cache-${repo}-indexer`)]);
   const needed = await NeededBytes.of(layout);
   const profiles = new Map<string, { image: string; needed: WorkloadResult['needed'] }>();
   for (const w of workloads) {

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
-// The `krgo` command: runs the CLI bundle (krgo-main.cjs, built by scripts/bundle-cli.mjs) with
-// V8's code cache of the command it runs (util/code-cache.ts). KRGO_NO_CODE_CACHE=1 runs it
-// without, reading and writing none.
+// The launcher, started by the `krgo` command (krgo.sh): runs the CLI bundle (krgo-main.cjs,
+// built by scripts/bundle-cli.mjs) with V8's code cache of the command it runs
+// (util/code-cache.ts). KRGO_NO_CODE_CACHE=1 runs it without, reading and writing none.
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';

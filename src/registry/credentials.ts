@@ -4,6 +4,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { KrgoError } from '../errors.js';
 import { DOCKER_HUB } from './reference.js';
+import { environmentAsGiven } from './extra-ca-certs.js';
 
 /** What a registry login can be: a user and password, or an identity (refresh) token. */
 export type Credentials =
@@ -39,7 +40,7 @@ function runHelper(helper: string, serverUrl: string): Promise<Credentials | und
     return Promise.reject(new KrgoError('CREDENTIALS', `credential helper name ${JSON.stringify(helper)} is not valid`));
   }
   return new Promise((resolve, reject) => {
-    const child = execFile(`docker-credential-${helper}`, ['get'], { timeout: 30_000 }, (err, stdout) => {
+    const child = execFile(`docker-credential-${helper}`, ['get'], { timeout: 30_000, env: environmentAsGiven() }, (err, stdout) => {
       if (err) {
         // Helpers answer "credentials not found" with a non-zero exit: that means anonymous.
         if (/not found/i.test(String(stdout)) || (err as NodeJS.ErrnoException).code === 'ENOENT') {

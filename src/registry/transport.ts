@@ -13,6 +13,7 @@ import type { Credentials } from './credentials.js';
 import { registryOrigin } from './reference.js';
 import { proxySettings } from './proxy-settings.js';
 import { defaultPort, takePreconnected } from './preconnect.js';
+import { deferredExtraCaContext } from './extra-ca-certs.js';
 import { networkTimeoutScale } from './timeouts.js';
 import { registryErrorFor } from './registry-errors.js';
 import { retryDelayMs, isRetriableStatus, isRetriableNetworkError, sleep, type RetryPolicy, DEFAULT_RETRY } from './retry.js';
@@ -125,8 +126,14 @@ export class RegistryTransport {
       bodyTimeout: 30_000 * networkTimeoutScale(),
     };
     const proxies = proxySettings();
-    const agent = (options: typeof agentOptions & { pipelining?: number }) =>
-      proxies ? new EnvHttpProxyAgent({ ...options, connect: CONNECT_OPTIONS, ...proxies }) : new Agent({ ...options, connect: registryConnector() });
+    const warn = (message: string) => this.options.log?.(message);
+    const agent = (options: typeof agentOptions & { pipelining?: number }) => {
+      if (!proxies) return new Agent({ ...options, connect: registryConnector({}, warn) });
+      // Behind a proxy, deferred extra certificates are taken at once: any of its three TLS legs may need them.
+      const secureContext = deferredExtraCaContext(warn);
+      const tls = secureContext ? { secureContext } : {};
+      return new EnvHttpProxyAgent({ ...options, connect: { ...CONNECT_OPTIONS, ...tls }, requestTls: tls, proxyTls: tls, ...proxies });
+    };
     this.dispatcher = agent(agentOptions);
     this.makeOrderedDispatcher = () => agent({ ...agentOptions, connections: 1, pipelining: ORDERED_PIPELINING });
   }
@@ -333,9 +340,20 @@ function basicHeader(creds: { username: string; password: string }): string {
  * (undici's `httpSocket`, its path for tunnels). One that failed before it connected is passed
  * over for a connection of undici's own, whose error is the one reported.
  */
-export function registryConnector(tls: ConnectionOptions = {}): Connectors.connector {
-  const base = buildConnector({ ...CONNECT_OPTIONS, ...tls });
+export function registryConnector(tls: ConnectionOptions = {}, warn: (message: string) => void = () => undefined): Connectors.connector {
+  const plain = buildConnector({ ...CONNECT_OPTIONS, ...tls });
+  // Made at the first TLS connection: only then are deferred extra certificates read (extra-ca-certs.ts).
+  let secure: Connectors.connector | undefined;
+  const baseFor = (protocol: string): Connectors.connector => {
+    if (protocol !== 'https:' || tls.ca || tls.secureContext) return plain;
+    if (!secure) {
+      const secureContext = deferredExtraCaContext(warn);
+      secure = secureContext ? buildConnector({ ...CONNECT_OPTIONS, ...tls, secureContext }) : plain;
+    }
+    return secure;
+  };
   return (options, callback) => {
+    const base = baseFor(options.protocol);
     const raw = takePreconnected(options.hostname, Number(options.port) || defaultPort(options.protocol));
     if (!raw) return base(options, callback);
     raw.ref();

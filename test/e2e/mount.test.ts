@@ -12,7 +12,7 @@ import { TOC_DIGEST_ANNOTATION } from '../../src/index/estargz.js';
 import { debianImageLayout, DEBIAN_TAG } from '../support/debian-image.js';
 import { diffTrees, snapshotTree } from '../support/tree-snapshot.js';
 import { mountDaemon, unmount } from '../support/mounts.js';
-import { krgo, KRGO_BIN } from '../support/krgo-cli.js';
+import { krgo, KRGO_COMMAND } from '../support/krgo-cli.js';
 import { tempDir } from '../support/temp.js';
 import { run } from '../support/run.js';
 import { isMounted } from '../../src/mount/mount-table.js';
@@ -381,7 +381,7 @@ describe('krgo mount: a lazy FUSE mount equal to umoci unpack', () => {
       }
       throw new Error('mount not ready');
     };
-    const child = spawn(process.execPath, [KRGO_BIN, 'mount', `${registry.host}/busybox:latest`, mp, '--cache-dir', cache(), '-q'], { stdio: 'ignore' });
+    const child = spawn(KRGO_COMMAND, ['mount', `${registry.host}/busybox:latest`, mp, '--cache-dir', cache(), '-q'], { stdio: 'ignore' });
     await waitReady(child.pid);
     assert.ok(isMounted(mp));
     const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
@@ -402,7 +402,7 @@ describe('krgo mount: a lazy FUSE mount equal to umoci unpack', () => {
     const early = join(work.path, 'mnt', 'signals-early');
     await mkdir(early, { recursive: true });
     mounted.push({ mp: early, cacheDir: join(work.path, 'cache-signals') });
-    const cancelled = spawn(process.execPath, [KRGO_BIN, 'mount', pinned, early, '--cache-dir', join(work.path, 'cache-signals'), '-q'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const cancelled = spawn(KRGO_COMMAND, ['mount', pinned, early, '--cache-dir', join(work.path, 'cache-signals'), '-q'], { stdio: ['ignore', 'ignore', 'pipe'] });
     let cancelledStderr = '';
     cancelled.stderr.on('data', (d: Buffer) => (cancelledStderr += d.toString()));
     const cancelledExit = new Promise<number | null>((r) => cancelled.once('exit', (code) => r(code)));
@@ -415,7 +415,7 @@ describe('krgo mount: a lazy FUSE mount equal to umoci unpack', () => {
     assert.equal(isMounted(early), false, 'the early kernel mount went with it');
     assert.equal(await readStatus(join(work.path, 'cache-signals'), early), undefined);
 
-    const killed = spawn(process.execPath, [KRGO_BIN, 'mount', `${registry.host}/busybox:latest`, mp, '--cache-dir', cache(), '-q'], { stdio: 'ignore' });
+    const killed = spawn(KRGO_COMMAND, ['mount', `${registry.host}/busybox:latest`, mp, '--cache-dir', cache(), '-q'], { stdio: 'ignore' });
     await waitReady(killed.pid);
     const gone = new Promise((r) => killed.once('exit', r));
     killed.kill('SIGKILL');
@@ -426,7 +426,7 @@ describe('krgo mount: a lazy FUSE mount equal to umoci unpack', () => {
     assert.deepEqual(await readdir(mp), [], 'the mountpoint is usable again');
 
     // Unmounted from outside (umount, fusermount -u): the mount process notices and exits 0.
-    const outside = spawn(process.execPath, [KRGO_BIN, 'mount', `${registry.host}/busybox:latest`, mp, '--cache-dir', cache(), '-q'], { stdio: 'ignore' });
+    const outside = spawn(KRGO_COMMAND, ['mount', `${registry.host}/busybox:latest`, mp, '--cache-dir', cache(), '-q'], { stdio: 'ignore' });
     await waitReady(outside.pid);
     const outsideExit = new Promise<number | null>((r) => outside.once('exit', (code) => r(code)));
     await run('fusermount', ['-u', mp]);

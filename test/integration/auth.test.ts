@@ -12,6 +12,7 @@ import { tempDir } from '../support/temp.js';
 import { runOk } from '../support/run.js';
 import { pullImage } from '../../src/pull/pull-image.js';
 import { parseUserPass } from '../../src/registry/credentials.js';
+import { LOCALHOST_CERT } from '../support/tls-localhost.js';
 
 const PASSWORD = 's3cret-Pa55';
 
@@ -120,7 +121,7 @@ describe('registry authentication', () => {
     await mkdir(dockerDir, { recursive: true });
     await mkdir(bin, { recursive: true });
     const helper = (name: string, user: string, pass: string) =>
-      writeFile(join(bin, `docker-credential-${name}`), `#!/bin/sh\nread server\necho "$server" >> ${join(work.path, `${name}.asked`)}\necho '{"ServerURL":"'$server'","Username":"${user}","Secret":"${pass}"}'\n`, { mode: 0o755 });
+      writeFile(join(bin, `docker-credential-${name}`), `#!/bin/sh\nread server\necho "$server" >> ${join(work.path, `${name}.asked`)}\necho "\${NODE_EXTRA_CA_CERTS-unset} \${KRGO_DEFERRED_EXTRA_CA_CERTS-unset}" > ${join(work.path, `${name}.env`)}\necho '{"ServerURL":"'$server'","Username":"${user}","Secret":"${pass}"}'\n`, { mode: 0o755 });
     await helper('good', 'alice', PASSWORD);
     await helper('store', 'alice', 'wrong-from-store');
     await chmod(join(bin, 'docker-credential-good'), 0o755);
@@ -128,9 +129,13 @@ describe('registry authentication', () => {
       join(dockerDir, 'config.json'),
       JSON.stringify({ credsStore: 'store', credHelpers: { [locked.host]: 'good' }, auths: { [locked.host]: { auth: Buffer.from('alice:wrong-from-auths').toString('base64') } } }),
     );
-    const res = await pull(`${locked.host}/team/busybox:1`, 'config-helper', [], { DOCKER_CONFIG: dockerDir, PATH: `${bin}:${process.env['PATH']}` });
+    // The krgo command defers NODE_EXTRA_CA_CERTS (krgo.sh): a helper still gets it as the user set it.
+    const extraCerts = join(work.path, 'extra.pem');
+    await writeFile(extraCerts, LOCALHOST_CERT);
+    const res = await pull(`${locked.host}/team/busybox:1`, 'config-helper', [], { DOCKER_CONFIG: dockerDir, PATH: `${bin}:${process.env['PATH']}`, NODE_EXTRA_CA_CERTS: extraCerts });
     assert.equal(res.code, 0, res.stderr);
     assert.equal((await readFile(join(work.path, 'good.asked'), 'utf8')).trim(), locked.host);
+    assert.equal((await readFile(join(work.path, 'good.env'), 'utf8')).trim(), `${extraCerts} unset`);
   });
 
   it('parseUserPass keeps colons in passwords and refuses a missing user', () => {

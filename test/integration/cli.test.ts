@@ -36,6 +36,17 @@ describe('the command line', () => {
     }
   });
 
+  it('the krgo command keeps NODE_EXTRA_CA_CERTS from node\'s start (krgo reads it at its first TLS connection)', async () => {
+    // Node reads the file as it starts and warns when it cannot: that warning shows whether it did.
+    const env = { ...process.env, NODE_EXTRA_CA_CERTS: '/nonexistent/extra.pem' };
+    const direct = await run(process.execPath, [KRGO_BIN, '--version'], { env });
+    assert.match(direct.stderr, /Ignoring extra certs from `\/nonexistent\/extra\.pem`/, 'node loads it when started on the launcher directly');
+    const command = await krgo(['--version'], { NODE_EXTRA_CA_CERTS: '/nonexistent/extra.pem' });
+    assert.equal(command.code, 0, command.stderr);
+    assert.equal(command.stderr, '', 'the command starts node without it');
+    assert.match(command.stdout, /^\d+\.\d+\.\d+\n$/);
+  });
+
   it('a KRGO_TRACE_* file that cannot be written is one warning, and the command goes on', async () => {
     const res = await krgo(['--version'], { KRGO_TRACE_PHASES: '/nonexistent-dir/phases' });
     assert.equal(res.code, 0, res.stderr);

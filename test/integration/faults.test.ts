@@ -8,7 +8,7 @@ import { startFaultProxy, type FaultProxy, type SeenRequest } from '../support/f
 import { OciLayoutWriter, skopeoPush } from '../support/oci-layout.js';
 import { busyboxImage } from '../support/fixtures.js';
 import { diffTrees, snapshotTree } from '../support/tree-snapshot.js';
-import { krgo, KRGO_BIN } from '../support/krgo-cli.js';
+import { krgo, KRGO_COMMAND } from '../support/krgo-cli.js';
 import { tempDir } from '../support/temp.js';
 
 describe('pull survives a faulty registry and refuses corrupt data', () => {
@@ -156,7 +156,7 @@ describe('pull survives a faulty registry and refuses corrupt data', () => {
     proxy.setFaults((r) => (isBigBlob(r) ? { kind: 'stall-after', bytes: Math.floor(bigLayer.size / 2) } : undefined));
     const rootfs = join(work.path, 'killed');
     const cache = join(work.path, 'cache-killed');
-    const child = spawn(process.execPath, [KRGO_BIN, 'pull', `${proxy.host}/busybox:latest`, '-r', rootfs, '--cache-dir', cache, '-q'], { stdio: 'ignore' });
+    const child = spawn(KRGO_COMMAND, ['pull', `${proxy.host}/busybox:latest`, '-r', rootfs, '--cache-dir', cache, '-q'], { stdio: 'ignore' });
     const deadline = Date.now() + 20_000;
     while (proxy.bytesSent < Math.floor(bigLayer.size / 2) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
     await new Promise((r) => setTimeout(r, 300));

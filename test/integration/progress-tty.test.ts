@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { startBusyboxRegistry, type BusyboxSetup } from '../support/busybox-registry.js';
 import { startWanEmulator, type WanEmulator } from '../support/wan-emulator.js';
-import { KRGO_BIN, krgo } from '../support/krgo-cli.js';
+import { KRGO_COMMAND, krgo } from '../support/krgo-cli.js';
 import { runOnTty, screenLines } from '../support/tty.js';
 
 /** `krgo pull` at a terminal, as a person sees it: a pseudo-terminal of a given width, a slow link. */
@@ -25,7 +25,7 @@ describe('pull progress on a terminal', () => {
   });
 
   const pull = (rootfs: string, cache: string, columns: number, extra: string[] = [], interruptAfter?: number) =>
-    runOnTty([process.execPath, KRGO_BIN, 'pull', image, '-r', join(setup.work, rootfs), '--cache-dir', join(setup.work, cache), ...extra], { columns, ...(interruptAfter ? { interruptAfter } : {}) });
+    runOnTty([KRGO_COMMAND, 'pull', image, '-r', join(setup.work, rootfs), '--cache-dir', join(setup.work, cache), ...extra], { columns, ...(interruptAfter ? { interruptAfter } : {}) });
   /** The lines the display redraws: the header and one per layer. */
   const redrawn = (output: string) => screenLines(output).filter((l) => /^([0-9a-f]{12}: |Pulling )/.test(l));
 
@@ -57,7 +57,7 @@ describe('pull progress on a terminal', () => {
   });
 
   it('materialize says where each index came from and shows bytes written and fetched as it goes; pull -g says it writes git', async () => {
-    const res = await runOnTty([process.execPath, KRGO_BIN, 'materialize', image, '-r', join(setup.work, 'materialized'), '--cache-dir', join(setup.work, 'cache-m')], { columns: 100 });
+    const res = await runOnTty([KRGO_COMMAND, 'materialize', image, '-r', join(setup.work, 'materialized'), '--cache-dir', join(setup.work, 'cache-m')], { columns: 100 });
     assert.equal(res.code, 0, res.stdout);
     assert.match(res.stdout, /layer 1 [0-9a-f]{12}: index built \(one pass over the layer\), \d+ entries/);
     assert.ok(screenLines(res.stdout).some((l) => /^Writing: [\d.]+ [kM]?B of [\d.]+ [kM]?B written, [\d.]+ [kM]?B fetched/.test(l)), `a live line of bytes written and fetched:\n${res.stdout}`);

@@ -6,7 +6,7 @@ import { startRegistry, type RunningRegistry } from '../support/registry.js';
 import { OciLayoutWriter, skopeoPush, umociUnpack } from '../support/oci-layout.js';
 import { busyboxImage, edgeCaseImage, nonUtf8Layers } from '../support/fixtures.js';
 import { diffTrees, snapshotTree, type NodeRecord } from '../support/tree-snapshot.js';
-import { krgo, KRGO_BIN } from '../support/krgo-cli.js';
+import { krgo, KRGO_COMMAND } from '../support/krgo-cli.js';
 import { tempDir } from '../support/temp.js';
 import { run } from '../support/run.js';
 
@@ -145,7 +145,7 @@ describe('krgo pull equals umoci unpack', () => {
     assert.equal(shell.code, 0, shell.stderr);
     assert.equal(shell.stdout, 'hello from krgo\n0\n');
     // krgo run on a pulled rootfs: the image's own command (Cmd /bin/sh) reads the script from stdin.
-    const ran = await run(process.execPath, [KRGO_BIN, 'run', rootfs], { input: 'cat /etc/motd; echo "$PATH"\n' });
+    const ran = await run(KRGO_COMMAND, ['run', rootfs], { input: 'cat /etc/motd; echo "$PATH"\n' });
     assert.equal(ran.code, 0, ran.stderr);
     assert.equal(ran.stdout, 'hello from krgo\n/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n');
     assert.match(ran.stderr, /the image has no \/dev directory: it runs without \/dev/);

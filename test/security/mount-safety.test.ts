@@ -5,7 +5,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mountDaemon, unmount } from '../support/mounts.js';
 import { startBusyboxRegistry, type BusyboxSetup } from '../support/busybox-registry.js';
-import { krgo, KRGO_BIN } from '../support/krgo-cli.js';
+import { krgo, KRGO_BIN, KRGO_COMMAND } from '../support/krgo-cli.js';
 import { startWanEmulator } from '../support/wan-emulator.js';
 import { run, runOk } from '../support/run.js';
 import { isMounted } from '../../src/mount/mount-table.js';
@@ -173,7 +173,7 @@ describe('mount safety: krgo acts only on its own mounts and processes', () => {
     cleanups.push(() => wan.stop());
     const mp = join(setup.work, 'cancelled');
     await mkdir(mp, { recursive: true });
-    const parent = spawn(process.execPath, [KRGO_BIN, 'mount', '-d', `${wan.host}/busybox:latest`, mp, '--cache-dir', cache()], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const parent = spawn(KRGO_COMMAND, ['mount', '-d', `${wan.host}/busybox:latest`, mp, '--cache-dir', cache()], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stderr = '';
     parent.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
     const exited = new Promise<number | null>((r) => parent.once('exit', (code) => r(code)));

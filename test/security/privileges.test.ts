@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { chmod, readdir } from 'node:fs/promises';
 import { tempDir } from '../support/temp.js';
 import { run } from '../support/run.js';
-import { KRGO_BIN } from '../support/krgo-cli.js';
+import { KRGO_COMMAND } from '../support/krgo-cli.js';
 
 /**
  * Not root: commands that write an image's tree refuse up front, in one line that names what is
@@ -20,7 +20,7 @@ describe('without root', () => {
   after(async () => work?.remove());
 
   const asNobody = (args: string[]) =>
-    run('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, KRGO_BIN, ...args], {
+    run('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', KRGO_COMMAND, ...args], {
       env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', HOME: work.path },
       cwd: work.path,
     });
