@@ -74,9 +74,13 @@ describe('a directory read through, file after file, on a lazy mount', () => {
     const scattered = [17, 3, 25, 9, 0, 21, 12, 28, 6, 15, 1, 23, 10, 27, 4, 19, 8, 26, 13, 2, 22, 11, 29, 5, 18, 14, 24, 7, 20, 16];
     const unordered = await readOnFreshMount('scattered', scattered);
     assert.equal(unordered.digest, expected(scattered));
-    // Out of order, each file is a fetch of its own (nothing to predict); in order, a handful.
+    // Out of order, each file is a fetch of its own (nothing to predict); in order, the files go
+    // in batches of growing windows. A batch of files that are not neighbours in the layer goes
+    // out as several requests, in flight together, and where the batches fall depends on how the
+    // reads and their answers interleave: 10–19 requests measured over 40 runs (a bound of half
+    // the out-of-order count failed 3 of 21 runs of an unchanged build).
     assert.ok(unordered.ranges >= FILES * 0.8, `scattered reads: a request per file (${unordered.ranges} for ${FILES} files)`);
-    assert.ok(scanned.ranges <= unordered.ranges / 2, `a scan takes a few requests (${scanned.ranges}), not one per file (${unordered.ranges} out of order)`);
+    assert.ok(scanned.ranges <= (unordered.ranges * 2) / 3, `a scan takes a few requests (${scanned.ranges}), not one per file (${unordered.ranges} out of order)`);
     assert.ok(scanned.bytes < FILES * FILE_BYTES * 1.25, `no more than the files' bytes and their framing (${scanned.bytes} for ${FILES * FILE_BYTES})`);
   });
 });
