@@ -1,5 +1,10 @@
 import { readFileSync } from 'node:fs';
-import { createSecureContext, rootCertificates, type SecureContext } from 'node:tls';
+import { createRequire } from 'node:module';
+import type { SecureContext } from 'node:tls';
+
+// node:tls is loaded at the first TLS connection, as undici loads it: most commands never need it
+// (a loopback registry is plain HTTP), and its load is ~3 ms of a command's start.
+const require = createRequire(import.meta.url);
 
 /**
  * NODE_EXTRA_CA_CERTS, deferred. Set, it makes Node 20 parse its whole root store as the process
@@ -30,6 +35,7 @@ export function deferredExtraCaContext(warn: (message: string) => void, env: Nod
   if (made?.file === file) return made.context;
   let context: SecureContext | undefined;
   try {
+    const { createSecureContext, rootCertificates } = require('node:tls') as typeof import('node:tls');
     const pem = readFileSync(file);
     context = createSecureContext();
     const native = (context as SecureContext & { context?: NativeSecureContext }).context;
