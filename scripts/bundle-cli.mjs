@@ -7,10 +7,61 @@
 // start). What a command imports on demand is still evaluated only when imported.
 import { build } from 'esbuild';
 import { chmod, copyFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { createRequire } from 'node:module';
+import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+
+/**
+ * Modules a command's start does not need, loaded at their first use instead of when the bundle
+ * starts: before a mount's first request leaves, the CPU is on its critical path, and these are
+ * ~20 ms of it (native-notes/cli-startup.md). child_process is for spawning (commander loads it
+ * for subcommands krgo does not have), crypto for hashing once data is in, and undici's HTTP/2
+ * client is used only when a server picks h2 by ALPN, which krgo never offers. Each is replaced
+ * by a stand-in that loads the real module when a property is read or it is called; code that
+ * reads a property at load time (destructuring) simply loads it then.
+ */
+const LAZY_MODULES = /^(node:)?(child_process|crypto)$|[\\/]undici[\\/]lib[\\/]dispatcher[\\/]client-h2\.js$/;
+const lazyModules = {
+  name: 'lazy-modules',
+  setup(build) {
+    build.onResolve({ filter: /./ }, async (args) => {
+      if (args.namespace === 'lazy' || args.pluginData === 'real') return undefined;
+      const builtin = /^(node:)?(child_process|crypto)$/.test(args.path);
+      const resolved = builtin ? { path: args.path } : await build.resolve(args.path, { kind: args.kind, resolveDir: args.resolveDir, importer: args.importer, pluginData: 'real' });
+      if (!LAZY_MODULES.test(resolved.path)) return undefined;
+      // Relative to the package: no path of the build machine ends up in the bundle.
+      return { path: builtin ? args.path : relative(root, resolved.path), namespace: 'lazy', pluginData: builtin ? args.path : resolved.path };
+    });
+    build.onLoad({ filter: /./, namespace: 'lazy' }, (args) => {
+      // An ES module importing a CommonJS one gets a copy of its names (esbuild's __toESM), each
+      // a getter reading the stand-in when used: for a built-in, the names are known here (this
+      // node's), so the copy loads nothing; the rest are only required from CommonJS.
+      const names = /^(node:)?[a-z_]+$/.test(args.pluginData) ? JSON.stringify(Object.getOwnPropertyNames(createRequire(import.meta.url)(args.pluginData))) : 'undefined';
+      return {
+        resolveDir: root,
+        loader: 'js',
+        contents: `let real;
+const load = () => (real ??= require(${JSON.stringify(args.pluginData)}));
+const names = ${names};
+module.exports = new Proxy(() => undefined, {
+  get: (_, key) => load()[key],
+  has: (_, key) => key in load(),
+  apply: (_, self, args) => Reflect.apply(load(), self, args),
+  ownKeys: () => names ?? Reflect.ownKeys(load()),
+  getOwnPropertyDescriptor: (_, key) => {
+    if (names) return names.includes(key) ? { get: () => load()[key], enumerable: true, configurable: true } : undefined;
+    const found = Reflect.getOwnPropertyDescriptor(load(), key);
+    return found && { ...found, configurable: true };
+  },
+});
+`,
+      };
+    });
+  },
+};
+
 const common = {
   bundle: true,
   format: 'cjs',
@@ -27,6 +78,7 @@ const main = await build({
   outfile: join(root, 'dist/cli/krgo-main.cjs'),
   // The FUSE binding loads its native part relative to its own folder.
   external: ['fuse-native'],
+  plugins: [lazyModules],
   metafile: true,
 });
 // A script compiled from a code cache has no dynamic import() hook (Node 20 keeps none in the

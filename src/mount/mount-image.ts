@@ -1,5 +1,6 @@
 import type { ImageConfigFile } from '../image/runtime-spec.js';
 import type { ImageConfig } from '../image/manifest.js';
+import { createHash } from 'node:crypto';
 import { readdir, rm, stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { writeFileAtomically } from '../util/atomic-write.js';
@@ -79,9 +80,18 @@ export async function mountImage(options: MountOptions): Promise<MountHandle> {
   tracePhase('mountpoint checked');
   const cancelled = () => new KrgoError('INTERRUPTED', `interrupted: the mount of ${mountpoint} was cancelled before it was ready; nothing is left mounted`);
   const unlessCancelled = <T>(work: Promise<T>) => abortable(work, options.signal, cancelled);
-  // What serves the mount loads while the registry requests below are on the wire.
-  const serving = Promise.all([import('../remote/lazy-image.js'), import('../fuse/fuse-adapter.js'), import('../vfs/library-prefetch.js'), import('../vfs/python-prefetch.js'), import('../vfs/perl-prefetch.js'), import('../vfs/header-prefetch.js'), import('../vfs/directory-scan.js')]);
-  serving.catch(() => undefined);
+  // What serves the mount loads while the registry's first requests are on the wire: once they
+  // are sent (loaded before, its ~10 ms of CPU would hold them back).
+  const loadServing = () => Promise.all([import('../remote/lazy-image.js'), import('../fuse/fuse-adapter.js'), import('../vfs/library-prefetch.js'), import('../vfs/python-prefetch.js'), import('../vfs/perl-prefetch.js'), import('../vfs/header-prefetch.js'), import('../vfs/directory-scan.js')]);
+  let serving: ReturnType<typeof loadServing> | undefined;
+  const servingLoaded = () => (serving ??= loadServing());
+  const onAsked = () =>
+    setImmediate(() => {
+      void servingLoaded().catch(() => undefined);
+      // Loads node:crypto too (the CLI bundle loads it at first use: scripts/bundle-cli.mjs): the
+      // manifest's digest needs it the moment the manifest is in.
+      createHash('sha256');
+    });
   const sources: IndexSource[] = [];
   const indexBytes: number[] = [];
   // Read-only, every index cached or on its way: the kernel mount is made while they come (its
@@ -101,7 +111,7 @@ export async function mountImage(options: MountOptions): Promise<MountHandle> {
     // Work a cancelled mount left running must not mount anything after its clean-up.
     if (options.writable || early || options.signal?.aborted) return;
     tracePhase('early kernel mount asked');
-    early = serving.then(([, { mountTree }]) => mountTree(mountpoint, pendingTree.promise, fuseOptions(reference)));
+    early = servingLoaded().then(([, { mountTree }]) => mountTree(mountpoint, pendingTree.promise, fuseOptions(reference)));
     early.catch(() => undefined);
   };
   let mounted: MountedFs | undefined;
@@ -128,7 +138,7 @@ export async function mountImage(options: MountOptions): Promise<MountHandle> {
           options.events?.layerIndexed?.(layer, source, index, bytes);
         },
       },
-      { replaysProfile: replaysStored, uncachedIsFine: true, ...(replaysStored ? { onProfile } : {}) },
+      { replaysProfile: replaysStored, uncachedIsFine: true, onAsked, ...(replaysStored ? { onProfile } : {}) },
     ));
   } catch (err) {
     pendingTree.reject(err);
@@ -150,7 +160,7 @@ export async function mountImage(options: MountOptions): Promise<MountHandle> {
       if (isMounted(overlay.lower)) await fusermountUnmount(overlay.lower, true);
     }
     const fuseMountpoint = overlay ? overlay.lower : mountpoint;
-    const [{ openLazyImage }, { mountTree }, { LibraryPrefetcher }, { PythonPrefetcher }, { PerlPrefetcher }, { HeaderPrefetcher }, { DirectoryScans }] = await unlessCancelled(serving);
+    const [{ openLazyImage }, { mountTree }, { LibraryPrefetcher }, { PythonPrefetcher }, { PerlPrefetcher }, { HeaderPrefetcher }, { DirectoryScans }] = await unlessCancelled(servingLoaded());
     const replaying = options.prefetch !== false ? (options.profile ?? prepared.profile) : undefined;
     const lazy = await unlessCancelled(openLazyImage(prepared, { ...options, warn, ...(replaying ? { profile: replaying } : {}), ...(plannedSource ? { source: plannedSource } : {}) }));
     const { tree, reader: imageReader, layers, source: rangeSource, flush: flushSpans, busy: servingReads } = lazy;

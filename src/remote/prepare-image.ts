@@ -63,11 +63,17 @@ export async function prepareImage(
   options: {
     replaysProfile?: boolean;
     /**
-     * An index from the registry that cannot be written to the cache (a full or read-only disk)
-     * is warned about and used from memory; the next run fetches it again. (A mount: it reads
-     * the index only once, and the cache is not what it is for.)
+     * An index from the registry is saved to the cache in the background, not waited for, and
+     * one that cannot be written (a full or read-only disk) is warned about and used from memory;
+     * the next run fetches it again. (A mount: it reads the index only once, and the cache is not
+     * what it is for; its ready time is.)
      */
     uncachedIsFine?: boolean;
+    /**
+     * Called once the first requests (manifest, index list) are on their way: what the caller
+     * does then overlaps their round trip instead of delaying them.
+     */
+    onAsked?: () => void;
     /**
      * The indexes made here are for a registry (`krgo index`): built the way pushed ones are
      * (sparse, denser windows), which takes longer than a mount should wait. With `rebuild`
@@ -86,7 +92,9 @@ export async function prepareImage(
     const { tag, digest: pinned } = client.reference;
     const tagged = tag && !pinned ? taggedIndexes(client, tag) : undefined;
     tracePhase('manifest asked');
-    const resolved = await client.resolveManifest(source.platform ?? hostPlatform(), source.platform !== undefined);
+    const resolving = client.resolveManifest(source.platform ?? hostPlatform(), source.platform !== undefined);
+    options.onAsked?.();
+    const resolved = await resolving;
     tracePhase('manifest resolved');
     assertSupportedLayers(resolved.manifest.layers);
     const store = new IndexStore(source.cacheDir);
@@ -133,10 +141,9 @@ export async function prepareImage(
         if (inCache && isUsable(inCache.index)) return { index: inCache.index, source: 'cache' as const, bytes: inCache.bytes };
         const pushed = artifact.indexes.get(layer.digest);
         if (pushed && isUsable(pushed.index)) {
-          await store.save(pushed.index, pushed.encoded).catch((err: unknown) => {
-            if (!options.uncachedIsFine) throw err;
-            warn(`the index of layer ${layer.digest} is not cached (${(err as Error).message}); the next run fetches it again`);
-          });
+          const saved = store.save(pushed.index, pushed.encoded);
+          if (options.uncachedIsFine) saved.catch((err: unknown) => warn(`the index of layer ${layer.digest} is not cached (${(err as Error).message}); the next run fetches it again`));
+          else await saved;
           return { index: pushed.index, source: 'registry' as const, bytes: pushed.encoded.length };
         }
         const position = image.manifest.layers.findIndex((l) => l.digest === layer.digest);

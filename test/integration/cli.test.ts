@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -45,6 +45,34 @@ describe('the command line', () => {
     assert.equal(command.code, 0, command.stderr);
     assert.equal(command.stderr, '', 'the command starts node without it');
     assert.match(command.stdout, /^\d+\.\d+\.\d+\n$/);
+  });
+
+  it('the CLI bundle loads node:crypto, node:child_process and undici\'s HTTP/2 client at their first use, not at start', async () => {
+    const dir = await tempDir('lazy-modules');
+    try {
+      const probe = join(dir.path, 'probe.cjs');
+      await writeFile(probe, "process.on('exit', () => require('node:fs').writeSync(2, JSON.stringify(process.moduleLoadList.filter((m) => m.startsWith('NativeModule '))) + '\\n'));\n");
+      const started = await run(process.execPath, ['--require', probe, KRGO_BIN, '--version']);
+      assert.equal(started.code, 0, started.stderr);
+      const loaded = JSON.parse(started.stderr) as string[];
+      assert.ok(loaded.includes('NativeModule fs'), 'the probe sees what was loaded');
+      for (const lazy of ['crypto', 'child_process', 'http2']) assert.ok(!loaded.includes(`NativeModule ${lazy}`), `${lazy} is not loaded by a command that does not use it`);
+      // A mount sends its requests with undici's HTTP/1.1 client: its HTTP/2 one is never loaded.
+      const silent = createServer((socket) => socket.once('data', () => mount.kill('SIGTERM')));
+      await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+      await mkdir(join(dir.path, 'mnt'));
+      const image = `127.0.0.1:${(silent.address() as AddressInfo).port}/held:latest`;
+      const mount = spawn(process.execPath, ['--require', probe, KRGO_BIN, 'mount', image, join(dir.path, 'mnt'), '--cache-dir', join(dir.path, 'cache')], { stdio: ['ignore', 'ignore', 'pipe'] });
+      let stderr = '';
+      mount.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      await new Promise((resolve) => mount.once('exit', resolve));
+      silent.close();
+      const mounting = JSON.parse(stderr.split('\n').find((line) => line.startsWith('[')) ?? '[]') as string[];
+      assert.ok(mounting.includes('NativeModule _http_client'), `undici was loaded: ${stderr}`);
+      assert.ok(!mounting.includes('NativeModule http2'), 'no HTTP/2');
+    } finally {
+      await dir.remove();
+    }
   });
 
   it('a KRGO_TRACE_* file that cannot be written is one warning, and the command goes on', async () => {
