@@ -6,6 +6,7 @@ import type { RegistryClient, ResolvedImage } from '../registry/client.js';
 import { headerValue } from '../registry/transport.js';
 import { pushBlob, putManifest } from '../registry/upload.js';
 import { decodeIndex, encodeIndex } from './index-codec.js';
+import { EmbeddedBlobScanner } from './embedded-blobs.js';
 import { tracePhase } from '../util/phase-trace.js';
 import { limitConcurrency } from '../util/concurrency.js';
 import { indexFilesOf, type IndexFiles } from './index-store.js';
@@ -64,6 +65,12 @@ export function taggedIndexesTag(tag: string): string | undefined {
 export interface TaggedIndexes {
   members: ArtifactLayer[];
   entries: Descriptor[];
+  /**
+   * Indexes embedded in what was kept under the tag, decoded while it still arrived, by the
+   * digest of their bytes (not yet matched to a member: whoever takes one checks that digest
+   * against the verified member's).
+   */
+  decodedEarly?: ReadonlyMap<string, FetchedIndex>;
 }
 const NOTHING_TAGGED: TaggedIndexes = { members: [], entries: [] };
 
@@ -75,9 +82,21 @@ export async function taggedIndexes(client: RegistryClient, tag: string): Promis
   const tagged = taggedIndexesTag(tag);
   if (!tagged) return NOTHING_TAGGED;
   try {
-    const { parsed } = await client.getManifest(tagged);
+    // The indexes embedded in it are most of its bytes (~45 ms of transfer at 100 Mbit/s for the
+    // bench's larger image): each is decoded as soon as it is in, while the rest still comes.
+    const decodedEarly = new Map<string, FetchedIndex>();
+    const scanner = new EmbeddedBlobScanner((encoded) => {
+      try {
+        const index = decodeIndex(encoded);
+        tracePhase(`index of ${index.layerDigest.slice(7, 19)} decoded as it came`);
+        decodedEarly.set(sha256Of(encoded), { index, encoded });
+      } catch {
+        // Not an index (the access profile), or a bad one: the usual path reads and reports it.
+      }
+    });
+    const { parsed } = await client.getManifest(tagged, (chunk) => scanner.push(chunk));
     if (parsed.kind === 'index') return { members: [], entries: parsed.manifests };
-    return parsed.artifactType === TAGGED_INDEXES_TYPE ? { members: parsed.layers, entries: [] } : NOTHING_TAGGED;
+    return parsed.artifactType === TAGGED_INDEXES_TYPE ? { members: parsed.layers, entries: [], decodedEarly } : NOTHING_TAGGED;
   } catch {
     return NOTHING_TAGGED;
   }
@@ -407,12 +426,19 @@ export async function fetchIndexArtifact(
       // Windows blobs are not fetched: the index names its own, read by range on demand.
       if (options.profileOnly || !layerDigest || !sizes.has(layerDigest)) return;
       try {
-        const encoded = await client.getBlobBytes({ ...layer, digest: parseDigest(layer.digest) }, 256 * 1024 * 1024);
-        tracePhase(`index of ${layerDigest.slice(7, 19)} fetched`);
-        const index = decodeIndex(encoded);
-        tracePhase(`index of ${layerDigest.slice(7, 19)} decoded`);
+        // Decoded while what was kept under the tag arrived: the same bytes, if their digest is this member's.
+        const early = (await options.tagged)?.decodedEarly?.get(layer.digest);
+        let fetched: FetchedIndex;
+        if (early && early.encoded.length === layer.size) fetched = early;
+        else {
+          const encoded = await client.getBlobBytes({ ...layer, digest: parseDigest(layer.digest) }, 256 * 1024 * 1024);
+          tracePhase(`index of ${layerDigest.slice(7, 19)} fetched`);
+          fetched = { index: decodeIndex(encoded), encoded };
+          tracePhase(`index of ${layerDigest.slice(7, 19)} decoded`);
+        }
+        const { index } = fetched;
         if (index.layerDigest !== layerDigest || index.compressedSize !== sizes.get(layerDigest)) throw new KrgoError('INDEX_INVALID', 'it describes another layer');
-        found.set(index.layerDigest, { index, encoded });
+        found.set(index.layerDigest, fetched);
       } catch (err) {
         warn(`index of layer ${layerDigest} from the registry is not usable (${(err as Error).message}); the layer will be scanned`);
       }

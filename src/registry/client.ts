@@ -32,7 +32,7 @@ export interface ResolvedImage {
 const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
 const MAX_CONFIG_BYTES = 16 * 1024 * 1024;
 
-async function readLimited(res: RegistryResponse, limit: number, what: string): Promise<Buffer> {
+async function readLimited(res: RegistryResponse, limit: number, what: string, onChunk?: (chunk: Buffer) => void): Promise<Buffer> {
   const parts: Buffer[] = [];
   let total = 0;
   for await (const chunk of watchTransferRate(res.body, () => res.body.destroy(), what)) {
@@ -42,6 +42,7 @@ async function readLimited(res: RegistryResponse, limit: number, what: string): 
       throw new KrgoError('REGISTRY_ERROR', `${what} is larger than ${limit} bytes; refusing it`);
     }
     parts.push(chunk as Buffer);
+    onChunk?.(chunk as Buffer);
   }
   return Buffer.concat(parts);
 }
@@ -79,13 +80,17 @@ export class RegistryClient {
     return `/v2/${this.endpoint.repository}/blobs/${digest}`;
   }
 
-  async getManifest(target: string): Promise<FetchedManifest> {
+  /**
+   * A manifest, verified. `onChunk` sees its bytes as they arrive, before they are verified (to
+   * start work on what they will hold: nothing it makes may be used unchecked).
+   */
+  async getManifest(target: string, onChunk?: (chunk: Buffer) => void): Promise<FetchedManifest> {
     const res = await this.transport.request({
       path: `/v2/${this.endpoint.repository}/manifests/${target}`,
       scopes: [this.pullScope],
       headers: { accept: MANIFEST_ACCEPT },
     });
-    const bytes = await readLimited(res, MAX_MANIFEST_BYTES, 'manifest');
+    const bytes = await readLimited(res, MAX_MANIFEST_BYTES, 'manifest', onChunk);
     const isDigest = target.includes(':');
     const hasher = createDigester(isDigest ? parseDigest(target) : ('sha256:' as Digest));
     const actualHex = hasher.update(bytes).digest('hex');

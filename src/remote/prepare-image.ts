@@ -126,6 +126,8 @@ export async function prepareImage(
             onListed,
             windowsAhead: options.replaysProfile === true,
             ...(located ? { located } : {}),
+            // Indexes embedded in what is kept beside the tag were decoded as it came.
+            ...(tagged ? { tagged } : {}),
             ...(options.onProfile ? { onProfile: (profile: AccessProfile, blobSizes: ReadonlyMap<string, number>) => options.onProfile!(profile, client, blobSizes) } : {}),
           }).catch((err: unknown) => {
             warn(`could not look for index artifacts: ${(err as Error).message}`);

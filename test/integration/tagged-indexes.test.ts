@@ -92,7 +92,10 @@ describe('index artifacts listed under a tag beside the image tag', () => {
       const times = mounting.map((l) => Number(l.slice(0, l.indexOf(' '))));
       const expected = ['cli loaded', 'mount command', 'manifest asked', 'manifest resolved', 'index artifact listed', 'early kernel mount asked', 'config and index artifact in', 'indexes in hand', 'tree started', 'tree built', 'kernel mount up', 'ready'];
       assert.deepEqual(steps.filter((s) => expected.includes(s)), expected, mounting.join('\n'));
-      assert.ok(steps.some((s) => /^index of \w{12} decoded$/.test(s)), 'each index decoded is a step');
+      // By tag, the indexes embedded beside the tag are decoded while that manifest still arrives.
+      assert.ok(steps.some((s) => /^index of \w{12} decoded as it came$/.test(s)), 'each index decoded is a step');
+      assert.ok(steps.indexOf('manifest asked') < steps.findIndex((s) => s.endsWith('decoded as it came')), 'decoded after the requests went out');
+      assert.ok(!steps.some((s) => /^index of \w{12} (fetched|decoded)$/.test(s)), `none fetched or decoded again:\n${steps.join('\n')}`);
       assert.ok(times.every((t, i) => Number.isFinite(t) && (i === 0 || t >= times[i - 1]!)), `times in order: ${times.join(' ')}`);
     } finally {
       await unmount(mountpoint, cacheDir);
