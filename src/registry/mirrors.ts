@@ -19,15 +19,26 @@ export function registriesConfPath(): string {
   return process.env['CONTAINERS_REGISTRIES_CONF'] || '/etc/containers/registries.conf';
 }
 
-async function readEntries(path: string): Promise<RegistryEntry[]> {
+/** The file's text when it has [[registry]] tables (it may name mirrors); undefined when it is missing or has none. */
+function registryTables(path: string): string | undefined {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
   } catch {
-    return [];
+    return undefined;
   }
+  return /^\s*\[\[registry\]\]/m.test(text) ? text : undefined;
+}
+
+/** Whether registries.conf may name mirrors. Synchronous: when it cannot, a caller goes on at once. */
+export function mayNameMirrors(path = registriesConfPath()): boolean {
+  return registryTables(path) !== undefined;
+}
+
+async function readEntries(path: string): Promise<RegistryEntry[]> {
   // Most machines have no registries.conf, or one with no [[registry]] table: no parser loaded then.
-  if (!/^\s*\[\[registry\]\]/m.test(text)) return [];
+  const text = registryTables(path);
+  if (text === undefined) return [];
   let doc: Record<string, unknown>;
   try {
     const { parse } = await import('smol-toml');

@@ -1,7 +1,7 @@
 import { connect, type Socket, type TcpNetConnectOpts } from 'node:net';
 import { hasProxySettings } from './proxy-settings.js';
 import { parseReference, registryOrigin } from './reference.js';
-import { mirrorsFor } from './mirrors.js';
+import { mayNameMirrors, mirrorsFor } from './mirrors.js';
 
 /**
  * Connections opened to a registry before the code that sends requests is loaded: a command
@@ -75,7 +75,9 @@ export function takePreconnected(host: string, port: number): Socket | undefined
 export async function preconnectImage(image: string, insecure: boolean, count: number): Promise<void> {
   try {
     const reference = parseReference(image);
-    const mirror = (await mirrorsFor(reference))[0];
+    // Without mirrors (most machines) the connections are opened now: after an await, they would
+    // wait for what the command loads meanwhile (~20 ms for a mount) before they even start.
+    const mirror = mayNameMirrors() ? (await mirrorsFor(reference))[0] : undefined;
     preconnect(mirror ? registryOrigin(mirror.registry, mirror.insecure || insecure) : registryOrigin(reference.registry, insecure), count);
   } catch {
     // nothing opened

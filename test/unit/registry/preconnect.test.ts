@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { preconnect, preconnectImage } from '../../../src/registry/preconnect.js';
+import { preconnect, preconnectImage, takePreconnected } from '../../../src/registry/preconnect.js';
 import { RegistryTransport, registryConnector } from '../../../src/registry/transport.js';
 import { LOCALHOST_CERT, LOCALHOST_KEY } from '../../support/tls-localhost.js';
 
@@ -66,6 +66,24 @@ describe('connections opened ahead (preconnect)', () => {
       else process.env['CONTAINERS_REGISTRIES_CONF'] = saved;
       await closeServer(mirror.server);
       await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('without mirrors, the connections are opened before preconnectImage first yields: code loading after it does not hold them back', async () => {
+    const { server, port, connections } = await countingServer();
+    const saved = process.env['CONTAINERS_REGISTRIES_CONF'];
+    process.env['CONTAINERS_REGISTRIES_CONF'] = '/nonexistent/registries.conf';
+    try {
+      void preconnectImage(`127.0.0.1:${port}/team/app:1`, false, 1);
+      // Synchronously after the call: the socket is there, already connecting.
+      const socket = takePreconnected('127.0.0.1', port);
+      assert.ok(socket, 'opened at once');
+      await until(() => connections() === 1, 'the connection');
+      socket.destroy();
+    } finally {
+      if (saved === undefined) delete process.env['CONTAINERS_REGISTRIES_CONF'];
+      else process.env['CONTAINERS_REGISTRIES_CONF'] = saved;
+      await closeServer(server);
     }
   });
 
