@@ -22,28 +22,32 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
  * by a stand-in that loads the real module when a property is read or it is called; code that
  * reads a property at load time (destructuring) simply loads it then.
  */
-const LAZY_MODULES = /^(node:)?(child_process|crypto)$|[\\/]undici[\\/]lib[\\/]dispatcher[\\/]client-h2\.js$/;
+const LAZY_BUILTINS = /^(node:)?(child_process|crypto)$/;
+const LAZY_FILES = /[\\/]undici[\\/]lib[\\/]dispatcher[\\/]client-h2\.js$/;
 const lazyModules = {
   name: 'lazy-modules',
   setup(build) {
-    build.onResolve({ filter: /./ }, async (args) => {
+    // Only imports that may name one of them are looked at (and resolved a second time); the
+    // stand-ins' own requires, and that second resolution, reach the real modules.
+    build.onResolve({ filter: new RegExp(`${LAZY_BUILTINS.source}|client-h2\\.js$`) }, async (args) => {
       if (args.namespace === 'lazy' || args.pluginData === 'real') return undefined;
-      const builtin = /^(node:)?(child_process|crypto)$/.test(args.path);
-      const resolved = builtin ? { path: args.path } : await build.resolve(args.path, { kind: args.kind, resolveDir: args.resolveDir, importer: args.importer, pluginData: 'real' });
-      if (!LAZY_MODULES.test(resolved.path)) return undefined;
+      if (LAZY_BUILTINS.test(args.path)) return { path: args.path, namespace: 'lazy', pluginData: { target: args.path, builtin: true } };
+      const resolved = await build.resolve(args.path, { kind: args.kind, resolveDir: args.resolveDir, importer: args.importer, pluginData: 'real' });
+      if (!LAZY_FILES.test(resolved.path)) return undefined;
       // Relative to the package: no path of the build machine ends up in the bundle.
-      return { path: builtin ? args.path : relative(root, resolved.path), namespace: 'lazy', pluginData: builtin ? args.path : resolved.path };
+      return { path: relative(root, resolved.path), namespace: 'lazy', pluginData: { target: resolved.path, builtin: false } };
     });
     build.onLoad({ filter: /./, namespace: 'lazy' }, (args) => {
+      const { target, builtin } = args.pluginData;
       // An ES module importing a CommonJS one gets a copy of its names (esbuild's __toESM), each
       // a getter reading the stand-in when used: for a built-in, the names are known here (this
       // node's), so the copy loads nothing; the rest are only required from CommonJS.
-      const names = /^(node:)?[a-z_]+$/.test(args.pluginData) ? JSON.stringify(Object.getOwnPropertyNames(createRequire(import.meta.url)(args.pluginData))) : 'undefined';
+      const names = builtin ? JSON.stringify(Object.getOwnPropertyNames(createRequire(import.meta.url)(target))) : 'undefined';
       return {
         resolveDir: root,
         loader: 'js',
         contents: `let real;
-const load = () => (real ??= require(${JSON.stringify(args.pluginData)}));
+const load = () => (real ??= require(${JSON.stringify(target)}));
 const names = ${names};
 module.exports = new Proxy(() => undefined, {
   get: (_, key) => load()[key],
